@@ -1,0 +1,303 @@
+//! Typed configuration from `TURNOUT_*` environment variables, shared by every service.
+//!
+//! Each service reads the whole `Settings` and uses its part; defaults suit the local
+//! stack, and the only required value is `TURNOUT_SECRET`. Secrets are `SecretString`,
+//! so neither `Debug` nor a log line can print them. Every problem is reported at once,
+//! naming the variable, so an operator fixes the file in one go.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    /// Root secret: session tokens and OTP keys are derived from it (never used directly).
+    pub secret: SecretString,
+    pub database: PathBuf,
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure` (set when served over TLS).
+    pub cookie_secure: bool,
+    /// Largest request body any endpoint reads, in bytes.
+    pub body_limit: usize,
+    pub otp: OtpSettings,
+    pub ldap: LdapSettings,
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    /// TOTP step: long (minutes) so a re-sent code is the same, still-valid code.
+    pub step: Duration,
+    /// How long after issue a code verifies; a late email still works inside it.
+    pub validity: Duration,
+    pub resend_cooldown: Duration,
+    /// Most codes one voter may have mailed per election.
+    pub max_sends: u32,
+    /// Wrong tries before the current code is void.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LdapSettings {
+    pub url: String,
+    pub bind: BindStrategy,
+    pub mail_attr: String,
+    pub connect_timeout: Duration,
+    pub op_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum BindStrategy {
+    /// Bind straight as `uid={username},ou=people,...` (the value is DN-escaped).
+    DnTemplate(String),
+    /// Bind as a service account, find the user's DN with a filter, then bind as it.
+    SearchThenBind { base: String, filter: String, service_dn: String, service_password: SecretString },
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub accounts: Vec<SenderAccount>,
+    /// Upper bound on one SMTP conversation; a stuck server never holds a worker longer.
+    pub send_timeout: Duration,
+}
+
+/// One mailbox Turnout may send codes from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SenderAccount {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    pub from: String,
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent: u32,
+    #[serde(default = "default_daily_cap")]
+    pub daily_cap: u32,
+}
+
+fn default_per_minute() -> u32 {
+    60
+}
+fn default_concurrency() -> u32 {
+    2
+}
+fn default_daily_cap() -> u32 {
+    2000
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a sink on loopback.
+    #[default]
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Reads variables through `lookup` and collects every problem.
+struct Reader<F> {
+    lookup: F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn string(&self, name: &str, default: &str) -> String {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.trim().parse().unwrap_or_else(|e| {
+                self.problems.push(format!("{name}={raw:?}: {e}"));
+                default
+            }),
+        }
+    }
+
+    fn secs(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Duration {
+        let v = self.parsed(name, default);
+        if !range.contains(&v) {
+            self.problems.push(format!("{name}={v}: must be between {} and {} seconds", range.start(), range.end()));
+        }
+        Duration::from_secs(v)
+    }
+
+    fn millis(&mut self, name: &str, default: u64) -> Duration {
+        Duration::from_millis(self.parsed(name, default))
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader { lookup, problems: Vec::new() };
+
+        let secret = r.optional("TURNOUT_SECRET").unwrap_or_default();
+        if secret.len() < 32 {
+            r.problems.push("TURNOUT_SECRET: required, at least 32 characters (e.g. `openssl rand -hex 32`)".into());
+        }
+
+        let otp = OtpSettings {
+            step: r.secs("TURNOUT_OTP_STEP_SECS", 300, 1..=3600),
+            validity: r.secs("TURNOUT_OTP_VALIDITY_SECS", 900, 1..=86_400),
+            resend_cooldown: r.secs("TURNOUT_OTP_RESEND_COOLDOWN_SECS", 60, 0..=3600),
+            max_sends: r.parsed("TURNOUT_OTP_MAX_SENDS", 5),
+            max_attempts: r.parsed("TURNOUT_OTP_MAX_ATTEMPTS", 5),
+        };
+
+        let bind = match (r.optional("TURNOUT_LDAP_BIND_DN_TEMPLATE"), r.optional("TURNOUT_LDAP_SEARCH_BASE")) {
+            (Some(_), Some(_)) => {
+                r.problems.push("set TURNOUT_LDAP_BIND_DN_TEMPLATE or TURNOUT_LDAP_SEARCH_BASE, not both".into());
+                BindStrategy::DnTemplate(String::new())
+            }
+            (None, Some(base)) => BindStrategy::SearchThenBind {
+                base,
+                filter: r.string("TURNOUT_LDAP_SEARCH_FILTER", "(&(objectClass=inetOrgPerson)(uid={username}))"),
+                service_dn: r.string("TURNOUT_LDAP_SERVICE_DN", ""),
+                service_password: SecretString::from(r.string("TURNOUT_LDAP_SERVICE_PASSWORD", "")),
+            },
+            (template, None) => {
+                let template = template.unwrap_or_else(|| "uid={username},ou=people,dc=turnout,dc=test".into());
+                if !template.contains("{username}") {
+                    r.problems.push("TURNOUT_LDAP_BIND_DN_TEMPLATE must contain {username}".into());
+                }
+                BindStrategy::DnTemplate(template)
+            }
+        };
+        if let BindStrategy::SearchThenBind { filter, .. } = &bind
+            && !filter.contains("{username}")
+        {
+            r.problems.push("TURNOUT_LDAP_SEARCH_FILTER must contain {username}".into());
+        }
+        let ldap = LdapSettings {
+            url: r.string("TURNOUT_LDAP_URL", "ldap://127.0.0.1:389"),
+            bind,
+            mail_attr: r.string("TURNOUT_LDAP_MAIL_ATTR", "mail"),
+            connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
+            op_timeout: r.millis("TURNOUT_LDAP_TIMEOUT_MS", 3000),
+        };
+
+        let accounts = match r.optional("TURNOUT_SMTP_ACCOUNTS") {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str::<Vec<SenderAccount>>(&raw).unwrap_or_else(|e| {
+                // The raw JSON holds passwords: report the position, not the text.
+                r.problems.push(format!("TURNOUT_SMTP_ACCOUNTS: not a JSON list of sender accounts ({e})"));
+                Vec::new()
+            }),
+        };
+        for a in &accounts {
+            if a.per_minute == 0 || a.max_concurrent == 0 {
+                r.problems.push(format!("sender account {}: per_minute and max_concurrent must be > 0", a.name));
+            }
+        }
+        let mail = MailSettings { accounts, send_timeout: r.secs("TURNOUT_MAIL_SEND_TIMEOUT_SECS", 15, 1..=20) };
+
+        let settings = Settings {
+            host: r.string("TURNOUT_HOST", "127.0.0.1"),
+            port: r.parsed("TURNOUT_PORT", 8080),
+            secret: SecretString::from(secret),
+            database: PathBuf::from(r.string("TURNOUT_DATABASE", "turnout.db")),
+            session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
+            cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
+            body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),
+            otp,
+            ldap,
+            mail,
+        };
+        if r.problems.is_empty() { Ok(settings) } else { Err(ConfigError(r.problems)) }
+    }
+
+    /// Settings for tests and tools: defaults plus the given overrides.
+    pub fn for_tests(overrides: &[(&str, &str)]) -> Self {
+        let mut vars: std::collections::HashMap<String, String> =
+            [("TURNOUT_SECRET", "test-secret-test-secret-test-secret-0123")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+    }
+
+    /// Exposes the root secret to the key-derivation code only.
+    pub(crate) fn root_secret(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn secret_is_required_and_never_debug_printed() {
+        let err = Settings::from_lookup(vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("TURNOUT_SECRET"));
+
+        let s = Settings::for_tests(&[]);
+        assert!(!format!("{s:?}").contains("test-secret"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_variable() {
+        let err = Settings::from_lookup(vars(&[
+            ("TURNOUT_SECRET", "short"),
+            ("TURNOUT_PORT", "eighty"),
+            ("TURNOUT_OTP_VALIDITY_SECS", "0"),
+            ("TURNOUT_SMTP_ACCOUNTS", "[{\"name\":1, \"password\":\"hunter2\"}]"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for var in ["TURNOUT_SECRET", "TURNOUT_PORT", "TURNOUT_OTP_VALIDITY_SECS", "TURNOUT_SMTP_ACCOUNTS"] {
+            assert!(text.contains(var), "{var} missing from: {text}");
+        }
+        assert!(!text.contains("hunter2"), "a password leaked into the error: {text}");
+    }
+
+    #[test]
+    fn several_sender_accounts_and_search_bind() {
+        let s = Settings::for_tests(&[
+            (
+                "TURNOUT_SMTP_ACCOUNTS",
+                r#"[{"name":"e1","host":"127.0.0.1","port":2525,"from":"e1@u.test","password":"p"},
+                    {"name":"e2","host":"127.0.0.1","port":2526,"from":"e2@u.test","per_minute":30}]"#,
+            ),
+            ("TURNOUT_LDAP_SEARCH_BASE", "ou=people,dc=u,dc=test"),
+        ]);
+        assert_eq!(s.mail.accounts.len(), 2);
+        assert_eq!(s.mail.accounts[1].per_minute, 30);
+        assert!(matches!(s.ldap.bind, BindStrategy::SearchThenBind { .. }));
+    }
+}

@@ -1,0 +1,182 @@
+//! The one error body every service answers with, and its stable code table.
+//!
+//! `ApiError` is transport-neutral: the `http` module turns it into a response
+//! (`{"error": {"code", "message", "request_id", ...}}` or an HTML page). Codes are a
+//! public contract: scripts match on them, so never rename one.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Stable error codes, one per distinct thing a client can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedBody,
+    InvalidField,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    NotAuthenticated,
+    InvalidCredentials,
+    NotVerified,
+    Forbidden,
+    WrongCode,
+    CodeExpired,
+    NoActiveCode,
+    TooManyAttempts,
+    ResendCooldown,
+    ResendLimit,
+    NotFound,
+    UnknownElection,
+    UnknownCandidate,
+    AlreadyExists,
+    AlreadyVoted,
+    WindowNotOpen,
+    WindowClosed,
+    DirectoryUnavailable,
+    StoreUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status for this code: the one place codes map to statuses.
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            MalformedBody => 400,
+            InvalidField | UnknownCandidate => 422,
+            UnsupportedMediaType => 415,
+            BodyTooLarge => 413,
+            NotAuthenticated | InvalidCredentials | WrongCode | CodeExpired | NoActiveCode => 401,
+            NotVerified | Forbidden | WindowNotOpen | WindowClosed => 403,
+            NotFound | UnknownElection => 404,
+            AlreadyExists | AlreadyVoted => 409,
+            TooManyAttempts | ResendCooldown | ResendLimit => 429,
+            DirectoryUnavailable | StoreUnavailable => 503,
+            Internal => 500,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MalformedBody => "malformed_body",
+            InvalidField => "invalid_field",
+            UnsupportedMediaType => "unsupported_media_type",
+            BodyTooLarge => "body_too_large",
+            NotAuthenticated => "not_authenticated",
+            InvalidCredentials => "invalid_credentials",
+            NotVerified => "not_verified",
+            Forbidden => "forbidden",
+            WrongCode => "wrong_code",
+            CodeExpired => "code_expired",
+            NoActiveCode => "no_active_code",
+            TooManyAttempts => "too_many_attempts",
+            ResendCooldown => "resend_cooldown",
+            ResendLimit => "resend_limit",
+            NotFound => "not_found",
+            UnknownElection => "unknown_election",
+            UnknownCandidate => "unknown_candidate",
+            AlreadyExists => "already_exists",
+            AlreadyVoted => "already_voted",
+            WindowNotOpen => "window_not_open",
+            WindowClosed => "window_closed",
+            DirectoryUnavailable => "directory_unavailable",
+            StoreUnavailable => "store_unavailable",
+            Internal => "internal",
+        }
+    }
+}
+
+/// An error a client sees. `message` is written for the voter or officer reading it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds after which a retry makes sense (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Extra machine-readable fields merged into the error object (e.g. `attempts_left`).
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after: None, extra: Map::new() }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self.extra.insert("retry_after_secs".into(), secs.into());
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The JSON body, with the request id when one is known.
+    pub fn body(&self, request_id: Option<&str>) -> Value {
+        let mut inner = Map::new();
+        inner.insert("code".into(), Value::String(self.code.as_str().into()));
+        inner.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(id) = request_id {
+            inner.insert("request_id".into(), Value::String(id.into()));
+        }
+        for (k, v) in &self.extra {
+            inner.insert(k.clone(), v.clone());
+        }
+        serde_json::json!({ "error": inner })
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} was not found"))
+    }
+
+    pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::InvalidField, format!("{field}: {reason}")).with("field", field)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "Something went wrong on our side; it has been logged.")
+    }
+
+    pub fn store_unavailable() -> Self {
+        Self::new(ErrorCode::StoreUnavailable, "The vote store is busy or unavailable; please retry in a few seconds.")
+            .retry_after(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_code_message_request_id_and_extra_fields() {
+        let err = ApiError::new(ErrorCode::WrongCode, "That code is not right").with("attempts_left", 3);
+        let body = err.body(Some("req-1"));
+        assert_eq!(body["error"]["code"], "wrong_code");
+        assert_eq!(body["error"]["message"], "That code is not right");
+        assert_eq!(body["error"]["request_id"], "req-1");
+        assert_eq!(body["error"]["attempts_left"], 3);
+    }
+
+    #[test]
+    fn every_code_maps_to_a_client_or_server_status() {
+        assert_eq!(ErrorCode::AlreadyVoted.status(), 409);
+        assert_eq!(ErrorCode::UnknownCandidate.status(), 422);
+        assert_eq!(ErrorCode::DirectoryUnavailable.status(), 503);
+        assert_eq!(ErrorCode::BodyTooLarge.as_str(), "body_too_large");
+    }
+
+    #[test]
+    fn retry_after_is_in_body_and_field() {
+        let err = ApiError::store_unavailable();
+        assert_eq!(err.retry_after, Some(2));
+        assert_eq!(err.body(None)["error"]["retry_after_secs"], 2);
+    }
+}

@@ -1,0 +1,189 @@
+//! The session token every service checks without a store lookup.
+//!
+//! `base64url(payload JSON) . base64url(HMAC-SHA256(key, payload))`. The key is derived
+//! from the root secret, so all services on a host agree. The payload carries the stage:
+//! `authenticated` after LDAP, `verified` for exactly one election after the emailed code.
+//! A token verified for one election is refused by every other election.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::domain::{ElectionId, Username, VoterEmail};
+
+pub const COOKIE_NAME: &str = "turnout_session";
+/// Tokens are small; anything longer is refused before decoding.
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Officer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stage {
+    Authenticated,
+    /// Verified by emailed code for `election` at `at` (unix seconds): `at` decides the
+    /// grace period after close.
+    Verified { election: ElectionId, at: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub sub: Username,
+    pub email: VoterEmail,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    pub stage: Stage,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Session {
+    pub fn new(sub: Username, email: VoterEmail, roles: Vec<Role>, now: Timestamp, ttl: std::time::Duration) -> Self {
+        let iat = now.as_second();
+        Self { sub, email, roles, stage: Stage::Authenticated, iat, exp: iat + ttl.as_secs() as i64 }
+    }
+
+    /// The same voter, now verified for `election`; the expiry is renewed.
+    pub fn verified_for(&self, election: &ElectionId, now: Timestamp, ttl: std::time::Duration) -> Self {
+        let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl);
+        next.stage = Stage::Verified { election: election.clone(), at: now.as_second() };
+        next
+    }
+
+    /// When this session verified a code for `election`, if it did.
+    pub fn verified_at(&self, election: &ElectionId) -> Option<Timestamp> {
+        match &self.stage {
+            Stage::Verified { election: e, at } if e == election => Timestamp::from_second(*at).ok(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed session token")]
+    Malformed,
+    #[error("session token signature does not match")]
+    BadSignature,
+    #[error("session expired")]
+    Expired,
+}
+
+/// Signs and checks tokens. Cheap to clone; holds only the derived key.
+#[derive(Clone)]
+pub struct SessionKeys {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeys(..)")
+    }
+}
+
+impl SessionKeys {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self { key: crate::keys::derive(settings.root_secret(), "session-token-v1") }
+    }
+
+    pub fn sign(&self, session: &Session) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).expect("session serializes"));
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<Session, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (payload, tag) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| TokenError::Malformed)?;
+        // `verify_slice` compares in constant time.
+        self.mac(payload.as_bytes()).verify_slice(&tag).map_err(|_| TokenError::BadSignature)?;
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+        let session: Session = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+        if now.as_second() >= session.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(session)
+    }
+
+    fn mac(&self, data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(data);
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use std::time::Duration;
+
+    fn keys() -> SessionKeys {
+        SessionKeys::from_settings(&Settings::for_tests(&[]))
+    }
+
+    fn session(now: Timestamp) -> Session {
+        Session::new(
+            Username::parse("student00001").unwrap(),
+            VoterEmail::parse("student00001@students.turnout.test").unwrap(),
+            vec![],
+            now,
+            Duration::from_secs(600),
+        )
+    }
+
+    #[test]
+    fn round_trips_and_expires() {
+        let now = Timestamp::now();
+        let token = keys().sign(&session(now));
+        assert_eq!(keys().verify(&token, now).unwrap(), session(now));
+        let later = now + Duration::from_secs(601);
+        assert_eq!(keys().verify(&token, later), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn any_tampering_is_detected() {
+        let now = Timestamp::now();
+        let token = keys().sign(&session(now));
+        let (payload, tag) = token.split_once('.').unwrap();
+
+        // A forged payload claiming verification, with the old tag.
+        let mut forged = session(now);
+        forged.stage = Stage::Verified { election: ElectionId::parse("demo").unwrap(), at: now.as_second() };
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        assert_eq!(keys().verify(&format!("{forged_payload}.{tag}"), now), Err(TokenError::BadSignature));
+
+        // A token signed with another secret.
+        let other = SessionKeys::from_settings(&Settings::for_tests(&[(
+            "TURNOUT_SECRET",
+            "another-secret-another-secret-another",
+        )]));
+        assert_eq!(keys().verify(&other.sign(&session(now)), now), Err(TokenError::BadSignature));
+
+        for garbage in ["", ".", "abc", &format!("{payload}."), &"x".repeat(5000)] {
+            assert!(keys().verify(garbage, now).is_err(), "{garbage:?} accepted");
+        }
+    }
+
+    #[test]
+    fn verification_is_for_one_election_only() {
+        let now = Timestamp::now();
+        let demo = ElectionId::parse("demo").unwrap();
+        let other = ElectionId::parse("other").unwrap();
+        let verified = session(now).verified_for(&demo, now, Duration::from_secs(600));
+        assert_eq!(verified.verified_at(&demo).map(|t| t.as_second()), Some(now.as_second()));
+        assert_eq!(verified.verified_at(&other), None);
+        assert_eq!(session(now).verified_at(&demo), None);
+    }
+}

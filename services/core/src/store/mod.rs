@@ -1,0 +1,406 @@
+//! The Store port: the domain operations every service needs, each atomic in its
+//! adapter's native way. Services hold an `Arc<dyn Store>` and never see SQL.
+//!
+//! Layout:
+//! - `mod.rs`: the trait and the values it speaks in;
+//! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes).
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
+use crate::error::{ApiError, ErrorCode};
+use crate::schedule::Schedule;
+
+pub use sqlite::SqliteStore;
+
+/// A voter's choices: at most one candidate per contest; a contest left out is a blank.
+pub type Choices = BTreeMap<ContestId, CandidateId>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewElection {
+    pub id: ElectionId,
+    pub title: String,
+    pub opens_at: Timestamp,
+    pub closes_at: Timestamp,
+    pub time_zone: String,
+    #[serde(default)]
+    pub grace_secs: u64,
+    pub contests: Vec<NewContest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContest {
+    pub id: ContestId,
+    pub title: String,
+    pub candidates: Vec<NewCandidate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCandidate {
+    pub id: CandidateId,
+    pub name: String,
+    #[serde(default)]
+    pub statement: String,
+    #[serde(default = "CandidateStatus::pending")]
+    pub status: CandidateStatus,
+}
+
+impl NewElection {
+    /// Checks what types alone can't: window order, zone, sizes, unique ids.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let bad = |field: &str, why: &str| Err(ApiError::invalid(field, why));
+        if self.title.trim().is_empty() || self.title.len() > 200 {
+            return bad("title", "1-200 characters");
+        }
+        if self.closes_at <= self.opens_at {
+            return bad("closes_at", "must be after opens_at");
+        }
+        if !crate::schedule::valid_time_zone(&self.time_zone) {
+            return bad("time_zone", "not a known IANA time zone (e.g. Europe/London)");
+        }
+        if self.grace_secs > 3600 {
+            return bad("grace_secs", "at most 3600");
+        }
+        if self.contests.is_empty() || self.contests.len() > 50 {
+            return bad("contests", "1-50 contests");
+        }
+        let mut contest_ids = std::collections::HashSet::new();
+        for contest in &self.contests {
+            if !contest_ids.insert(&contest.id) {
+                return bad("contests", "contest ids must be unique");
+            }
+            if contest.title.trim().is_empty() || contest.title.len() > 200 {
+                return bad("contests.title", "1-200 characters");
+            }
+            if contest.candidates.len() > 200 {
+                return bad("contests.candidates", "at most 200 per contest");
+            }
+            let mut ids = std::collections::HashSet::new();
+            for c in &contest.candidates {
+                if !ids.insert(&c.id) {
+                    return bad("candidates", "candidate ids must be unique within a contest");
+                }
+                if c.name.trim().is_empty() || c.name.len() > 200 || c.statement.len() > 5000 {
+                    return bad("candidates", "name 1-200 characters, statement at most 5000");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CandidateStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl CandidateStatus {
+    fn pending() -> Self {
+        Self::Pending
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub id: CandidateId,
+    pub name: String,
+    pub statement: String,
+    pub status: CandidateStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contest {
+    pub id: ContestId,
+    pub title: String,
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub id: ElectionId,
+    pub title: String,
+    pub schedule: Schedule,
+    pub contests: Vec<Contest>,
+}
+
+/// Why a set of choices can't go in the box.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChoiceError {
+    #[error("there is no contest {0} in this election")]
+    UnknownContest(String),
+    #[error("{candidate} is not an approved candidate in {contest}")]
+    UnknownCandidate { contest: String, candidate: String },
+}
+
+impl Election {
+    /// Only approved candidates can be chosen; unknown contests are refused.
+    pub fn check_choices(&self, choices: &Choices) -> Result<(), ChoiceError> {
+        for (contest_id, candidate_id) in choices {
+            let contest = self
+                .contests
+                .iter()
+                .find(|c| &c.id == contest_id)
+                .ok_or_else(|| ChoiceError::UnknownContest(contest_id.to_string()))?;
+            let approved = contest
+                .candidates
+                .iter()
+                .any(|c| &c.id == candidate_id && c.status == CandidateStatus::Approved);
+            if !approved {
+                return Err(ChoiceError::UnknownCandidate {
+                    contest: contest_id.to_string(),
+                    candidate: candidate_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ElectionSummary {
+    pub id: ElectionId,
+    pub title: String,
+    pub opens_at: Timestamp,
+    pub closes_at: Timestamp,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Turnout {
+    pub participation: u64,
+    pub ballots: u64,
+}
+
+/// Rules for issuing a code, from configuration (and later, officer overrides).
+#[derive(Debug, Clone, Copy)]
+pub struct OtpPolicy {
+    pub validity: Duration,
+    pub cooldown: Duration,
+    pub max_sends: u32,
+    pub max_attempts: u32,
+}
+
+/// What an issue did: the code's identity (never the code itself) and the queued mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpIssue {
+    pub generation: u32,
+    pub issued_at: Timestamp,
+    /// True when the still-valid current code was queued again rather than a new one.
+    pub resent: bool,
+    pub mail_id: Uuid,
+}
+
+/// One verification attempt, already counted against the code's limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpAttempt {
+    pub generation: u32,
+    pub issued_at: Timestamp,
+    pub attempts_used: u32,
+}
+
+/// A claimed outbox message. It carries what is needed to derive the code at send time:
+/// codes are never stored.
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    pub election: ElectionId,
+    pub voter: Username,
+    pub to: VoterEmail,
+    pub generation: u32,
+    pub issued_at: Timestamp,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailState {
+    Queued,
+    Sending,
+    Sent,
+    Deferred,
+    Failed,
+}
+
+impl MailState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Queued, Self::Sending, Self::Sent, Self::Deferred, Self::Failed].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum MailResult {
+    Sent { account: String, from: String },
+    /// Try again at `retry_at` (on any account).
+    Deferred { account: String, error: String, retry_at: Timestamp },
+    Failed { account: String, error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct MailOutcome {
+    pub id: Uuid,
+    pub result: MailResult,
+}
+
+/// What a voter is shown about their latest code email.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailStatus {
+    pub state: MailState,
+    pub queued_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+    pub from: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub election: Option<ElectionId>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Busy, locked, disk full, I/O: worth retrying later; answered as 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => ApiError::store_unavailable(),
+            StoreError::Conflict(what) => ApiError::new(ErrorCode::AlreadyExists, what),
+            StoreError::Other(_) => ApiError::internal(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CastError {
+    #[error("this voter has already voted in this election")]
+    AlreadyVoted,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("a code was sent moments ago")]
+    Cooldown { retry_after_secs: u64 },
+    #[error("the most codes one voter may request has been reached")]
+    SendLimit,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("no active code")]
+    NoActiveCode,
+    #[error("too many wrong codes")]
+    TooManyAttempts,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // Elections.
+    async fn create_election(&self, election: &NewElection, now: Timestamp) -> Result<(), StoreError>;
+    async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError>;
+    /// Elections by id, at most `limit` (capped at 100) after `after`.
+    async fn list_elections(
+        &self,
+        after: Option<&ElectionId>,
+        limit: u32,
+    ) -> Result<Vec<ElectionSummary>, StoreError>;
+
+    // The ballot box.
+    /// Records participation and stores the ballot (no voter, no time) in one atomic step.
+    async fn cast_ballot(&self, election: &ElectionId, voter: &Username, choices: &Choices)
+    -> Result<Receipt, CastError>;
+    async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError>;
+    async fn turnout(&self, election: &ElectionId) -> Result<Turnout, StoreError>;
+
+    // One-time codes.
+    /// Issues (or re-issues the still-valid) code and queues its mail, atomically.
+    async fn issue_otp(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        to: &VoterEmail,
+        policy: OtpPolicy,
+        now: Timestamp,
+    ) -> Result<OtpIssue, IssueError>;
+    /// Counts one verification attempt against the current code, refusing past the limit.
+    async fn begin_otp_attempt(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        max_attempts: u32,
+    ) -> Result<OtpAttempt, AttemptError>;
+    /// Marks the code used so it can't verify a second session.
+    async fn consume_otp(&self, election: &ElectionId, voter: &Username, generation: u32) -> Result<(), StoreError>;
+
+    // The mail outbox.
+    /// Leases up to `limit` due messages to `worker` until `now + lease`.
+    async fn claim_mail(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<OutboxMail>, StoreError>;
+    /// Records a batch of outcomes in one transaction; ignores messages whose lease was lost.
+    async fn finish_mail(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError>;
+    async fn mail_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<MailStatus>, StoreError>;
+
+    // Audit.
+    async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError>;
+}

@@ -1,0 +1,690 @@
+//! The embedded SQLite adapter: one file shared by every service process on the host.
+//!
+//! WAL mode lets readers run beside the single writer; every writing operation runs in a
+//! `BEGIN IMMEDIATE` transaction, so the write lock is taken up front and two processes
+//! never interleave half-done steps. `busy_timeout` turns lock contention into a short
+//! wait; past it, the caller gets `StoreError::Unavailable` (a 503), never a corrupt state.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_sqlite::rusqlite::{self, Connection, ErrorCode as SqliteCode, OptionalExtension, TransactionBehavior, params};
+use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::*;
+
+/// Each migration runs once, in order, tracked by `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE elections (
+    id          TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    opens_at    INTEGER NOT NULL,
+    closes_at   INTEGER NOT NULL,
+    time_zone   TEXT NOT NULL,
+    grace_secs  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE contests (
+    election_id TEXT NOT NULL REFERENCES elections(id),
+    id          TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (election_id, id)
+) WITHOUT ROWID;
+
+CREATE TABLE candidates (
+    election_id TEXT NOT NULL,
+    contest_id  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    statement   TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (election_id, contest_id, id),
+    FOREIGN KEY (election_id, contest_id) REFERENCES contests(election_id, id)
+) WITHOUT ROWID;
+
+-- Who has voted. The primary key is the one-ballot rule. Deliberately no time and no
+-- link to the ballot.
+CREATE TABLE participation (
+    election_id TEXT NOT NULL,
+    voter       TEXT NOT NULL,
+    PRIMARY KEY (election_id, voter)
+) WITHOUT ROWID;
+
+-- The ballot box: a random id, the receipt and the choices. No voter, no address, no
+-- time. WITHOUT ROWID, so rows are kept in random-id order, not insertion order, and
+-- can't be lined up with participation by position.
+CREATE TABLE ballots (
+    id          TEXT PRIMARY KEY,
+    election_id TEXT NOT NULL,
+    receipt     TEXT NOT NULL UNIQUE,
+    choices     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ballots_by_election ON ballots(election_id);
+
+-- The current code per voter and election. The code itself is never stored: it is
+-- derived from the server secret, the generation and issued_at.
+CREATE TABLE otp_codes (
+    election_id     TEXT NOT NULL,
+    voter           TEXT NOT NULL,
+    generation      INTEGER NOT NULL,
+    issued_at       INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    consumed        INTEGER NOT NULL DEFAULT 0,
+    sends           INTEGER NOT NULL,
+    last_request_at INTEGER NOT NULL,
+    PRIMARY KEY (election_id, voter)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    id              TEXT PRIMARY KEY,
+    election_id     TEXT NOT NULL,
+    voter           TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    generation      INTEGER NOT NULL,
+    issued_at       INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    account         TEXT,
+    sender          TEXT,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    next_attempt_at INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_by_voter ON outbox(election_id, voter, created_at);
+
+-- Append-only; each row's hash covers the previous row's, so an edit breaks the chain.
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    election_id TEXT,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+"#];
+
+/// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
+/// not just a process crash.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for migration in MIGRATIONS.iter().skip(version.max(0) as usize) {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(
+                SqliteCode::DatabaseBusy
+                | SqliteCode::DatabaseLocked
+                | SqliteCode::DiskFull
+                | SqliteCode::SystemIoFailure
+                | SqliteCode::CannotOpen
+                | SqliteCode::ReadOnly
+                | SqliteCode::OutOfMemory,
+            ) => StoreError::Unavailable(e.to_string()),
+            Some(SqliteCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+            _ => StoreError::Other(anyhow::Error::new(e).context("sqlite")),
+        }
+    }
+}
+
+macro_rules! from_sqlite_for {
+    ($($t:ty),*) => {$(
+        impl From<rusqlite::Error> for $t {
+            fn from(e: rusqlite::Error) -> Self {
+                Self::Store(e.into())
+            }
+        }
+    )*};
+}
+from_sqlite_for!(CastError, IssueError, AttemptError);
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}
+
+fn ts(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Decodes a column that went in through a domain type; a failure means the file was
+/// edited by hand, reported as a conversion error rather than a panic.
+fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
+    idx: usize,
+    raw: String,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> rusqlite::Result<T> {
+    parse(&raw).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Safe to call from several processes at once.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the database directory {}", dir.display()))?;
+        }
+        let pool = Config::new(path)
+            .builder(Runtime::Tokio1)
+            .context("sqlite pool config")?
+            .max_size(8)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .post_create(Hook::sync_fn(|conn, _| {
+                let guard = conn.lock().map_err(|_| HookError::message("connection mutex poisoned"))?;
+                configure(&guard).map_err(HookError::Backend)
+            }))
+            .build()
+            .context("building the sqlite pool")?;
+        let store = Self { pool };
+        store.run(|conn| migrate(conn).map_err(StoreError::from)).await?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a pooled connection in the blocking thread pool.
+    async fn run<R, E>(&self, f: impl FnOnce(&mut Connection) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let conn = self.pool.get().await.map_err(|e| {
+            E::from(match e {
+                PoolError::Backend(e) => StoreError::from(e),
+                other => StoreError::Unavailable(format!("no database connection free: {other}")),
+            })
+        })?;
+        conn.interact(f)
+            .await
+            .map_err(|e| E::from(StoreError::Other(anyhow::anyhow!("database task failed: {e}"))))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(StoreError::from)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(election = %election.id))]
+    async fn create_election(&self, election: &NewElection, now: Timestamp) -> Result<(), StoreError> {
+        let e = election.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx.execute(
+                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    e.id.as_str(),
+                    e.title,
+                    e.opens_at.as_second(),
+                    e.closes_at.as_second(),
+                    e.time_zone,
+                    e.grace_secs as i64,
+                    now.as_second()
+                ],
+            );
+            match inserted {
+                Err(err) if is_unique_violation(&err) => {
+                    return Err(StoreError::Conflict(format!("election {} already exists", e.id)));
+                }
+                other => other?,
+            };
+            for (i, contest) in e.contests.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)",
+                    params![e.id.as_str(), contest.id.as_str(), contest.title, i as i64],
+                )?;
+                for (j, c) in contest.candidates.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO candidates (election_id, contest_id, id, name, statement, status, position)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            e.id.as_str(),
+                            contest.id.as_str(),
+                            c.id.as_str(),
+                            c.name,
+                            c.statement,
+                            c.status.as_str(),
+                            j as i64
+                        ],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            let head = tx
+                .query_row(
+                    "SELECT title, opens_at, closes_at, time_zone, grace_secs FROM elections WHERE id = ?1",
+                    [id.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((title, opens_at, closes_at, time_zone, grace_secs)) = head else {
+                return Ok(None);
+            };
+            let mut contests: Vec<Contest> = tx
+                .prepare("SELECT id, title FROM contests WHERE election_id = ?1 ORDER BY position")?
+                .query_map([id.as_str()], |r| {
+                    Ok(Contest {
+                        id: parsed(0, r.get(0)?, ContestId::parse)?,
+                        title: r.get(1)?,
+                        candidates: Vec::new(),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut stmt = tx.prepare(
+                "SELECT contest_id, id, name, statement, status FROM candidates
+                 WHERE election_id = ?1 ORDER BY contest_id, position",
+            )?;
+            let rows = stmt.query_map([id.as_str()], |r| {
+                let status: String = r.get(4)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Candidate {
+                        id: parsed(1, r.get(1)?, CandidateId::parse)?,
+                        name: r.get(2)?,
+                        statement: r.get(3)?,
+                        status: CandidateStatus::parse(&status).unwrap_or(CandidateStatus::Pending),
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (contest_id, candidate) = row?;
+                if let Some(contest) = contests.iter_mut().find(|c| c.id.as_str() == contest_id) {
+                    contest.candidates.push(candidate);
+                }
+            }
+            Ok(Some(Election {
+                id,
+                title,
+                schedule: Schedule {
+                    opens_at: ts(opens_at),
+                    closes_at: ts(closes_at),
+                    grace: Duration::from_secs(grace_secs.max(0) as u64),
+                    time_zone,
+                },
+                contests,
+            }))
+        })
+        .await
+    }
+
+    async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError> {
+        let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let limit = limit.clamp(1, 100);
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, title, opens_at, closes_at, time_zone FROM elections
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok(ElectionSummary {
+                    id: parsed(0, r.get(0)?, ElectionId::parse)?,
+                    title: r.get(1)?,
+                    opens_at: ts(r.get(2)?),
+                    closes_at: ts(r.get(3)?),
+                    time_zone: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(election = %election))]
+    async fn cast_ballot(&self, election: &ElectionId, voter: &Username, choices: &Choices) -> Result<Receipt, CastError> {
+        let (election, voter) = (election.clone(), voter.clone());
+        let choices = serde_json::to_string(choices).map_err(|e| StoreError::Other(e.into()))?;
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let participated = tx.execute(
+                "INSERT INTO participation (election_id, voter) VALUES (?1, ?2)",
+                params![election.as_str(), voter.as_str()],
+            );
+            match participated {
+                Err(e) if is_unique_violation(&e) => return Err(CastError::AlreadyVoted),
+                other => other?,
+            };
+            let receipt = Receipt::generate();
+            tx.execute(
+                "INSERT INTO ballots (id, election_id, receipt, choices) VALUES (?1, ?2, ?3, ?4)",
+                params![Uuid::new_v4().to_string(), election.as_str(), receipt.as_str(), choices],
+            )?;
+            tx.commit()?;
+            Ok(receipt)
+        })
+        .await
+    }
+
+    async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError> {
+        let (election, receipt) = (election.clone(), receipt.clone());
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT 1 FROM ballots WHERE receipt = ?1 AND election_id = ?2",
+                    params![receipt.as_str(), election.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn turnout(&self, election: &ElectionId) -> Result<Turnout, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| {
+            // One read transaction, so the two counts come from the same snapshot.
+            let tx = conn.transaction()?;
+            let count = |table: &str| -> rusqlite::Result<u64> {
+                tx.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE election_id = ?1"), [election.as_str()], |r| {
+                    r.get::<_, i64>(0).map(|n| n.max(0) as u64)
+                })
+            };
+            Ok(Turnout { participation: count("participation")?, ballots: count("ballots")? })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(election = %election))]
+    async fn issue_otp(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        to: &VoterEmail,
+        policy: OtpPolicy,
+        now: Timestamp,
+    ) -> Result<OtpIssue, IssueError> {
+        let (election, voter, to) = (election.clone(), voter.clone(), to.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now_s = now.as_second();
+            let current = tx
+                .query_row(
+                    "SELECT generation, issued_at, attempts, consumed, sends, last_request_at
+                     FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
+                    params![election.as_str(), voter.as_str()],
+                    |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?, r.get::<_, u32>(2)?, r.get::<_, bool>(3)?, r.get::<_, u32>(4)?, r.get::<_, i64>(5)?)),
+                )
+                .optional()?;
+            let (generation, issued_at, resent) = match current {
+                None => {
+                    tx.execute(
+                        "INSERT INTO otp_codes (election_id, voter, generation, issued_at, sends, last_request_at)
+                         VALUES (?1, ?2, 1, ?3, 1, ?3)",
+                        params![election.as_str(), voter.as_str(), now_s],
+                    )?;
+                    (1, now_s, false)
+                }
+                Some((generation, issued_at, attempts, consumed, sends, last_request_at)) => {
+                    let ready_at = last_request_at + policy.cooldown.as_secs() as i64;
+                    if now_s < ready_at {
+                        return Err(IssueError::Cooldown { retry_after_secs: (ready_at - now_s) as u64 });
+                    }
+                    if sends >= policy.max_sends {
+                        return Err(IssueError::SendLimit);
+                    }
+                    // Re-send the same code while it stays usable for at least half its
+                    // validity; otherwise start a new generation (a new code).
+                    let half_left = issued_at + (policy.validity.as_secs() as i64) / 2 > now_s;
+                    let usable = !consumed && attempts < policy.max_attempts;
+                    if half_left && usable {
+                        tx.execute(
+                            "UPDATE otp_codes SET sends = sends + 1, last_request_at = ?3
+                             WHERE election_id = ?1 AND voter = ?2",
+                            params![election.as_str(), voter.as_str(), now_s],
+                        )?;
+                        (generation, issued_at, true)
+                    } else {
+                        tx.execute(
+                            "UPDATE otp_codes SET generation = generation + 1, issued_at = ?3, attempts = 0,
+                                 consumed = 0, sends = sends + 1, last_request_at = ?3
+                             WHERE election_id = ?1 AND voter = ?2",
+                            params![election.as_str(), voter.as_str(), now_s],
+                        )?;
+                        (generation + 1, now_s, false)
+                    }
+                }
+            };
+            let mail_id = Uuid::new_v4();
+            tx.execute(
+                "INSERT INTO outbox (id, election_id, voter, recipient, generation, issued_at, state,
+                                     next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
+                params![mail_id.to_string(), election.as_str(), voter.as_str(), to.as_str(), generation, issued_at, now_s],
+            )?;
+            tx.commit()?;
+            Ok(OtpIssue { generation, issued_at: ts(issued_at), resent, mail_id })
+        })
+        .await
+    }
+
+    async fn begin_otp_attempt(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        max_attempts: u32,
+    ) -> Result<OtpAttempt, AttemptError> {
+        let (election, voter) = (election.clone(), voter.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let counted = tx
+                .query_row(
+                    "UPDATE otp_codes SET attempts = attempts + 1
+                     WHERE election_id = ?1 AND voter = ?2 AND consumed = 0 AND attempts < ?3
+                     RETURNING generation, issued_at, attempts",
+                    params![election.as_str(), voter.as_str(), max_attempts],
+                    |r| Ok(OtpAttempt { generation: r.get(0)?, issued_at: ts(r.get(1)?), attempts_used: r.get(2)? }),
+                )
+                .optional()?;
+            if let Some(attempt) = counted {
+                tx.commit()?;
+                return Ok(attempt);
+            }
+            let state = tx
+                .query_row(
+                    "SELECT consumed FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
+                    params![election.as_str(), voter.as_str()],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()?;
+            match state {
+                Some(false) => Err(AttemptError::TooManyAttempts),
+                _ => Err(AttemptError::NoActiveCode),
+            }
+        })
+        .await
+    }
+
+    async fn consume_otp(&self, election: &ElectionId, voter: &Username, generation: u32) -> Result<(), StoreError> {
+        let (election, voter) = (election.clone(), voter.clone());
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE otp_codes SET consumed = 1 WHERE election_id = ?1 AND voter = ?2 AND generation = ?3",
+                params![election.as_str(), voter.as_str(), generation],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_mail(&self, worker: &str, limit: u32, lease: Duration, now: Timestamp) -> Result<Vec<OutboxMail>, StoreError> {
+        let worker = worker.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now_s = now.as_second();
+            let mut stmt = tx.prepare(
+                "UPDATE outbox SET state = 'sending', lease_owner = ?1, lease_until = ?2,
+                     attempts = attempts + 1, updated_at = ?3
+                 WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE (state IN ('queued', 'deferred') AND next_attempt_at <= ?3)
+                        OR (state = 'sending' AND lease_until <= ?3)
+                     ORDER BY next_attempt_at LIMIT ?4)
+                 RETURNING id, election_id, voter, recipient, generation, issued_at, attempts",
+            )?;
+            let rows = stmt.query_map(params![worker, now_s + lease.as_secs() as i64, now_s, limit.clamp(1, 500)], |r| {
+                Ok(OutboxMail {
+                    id: parsed(0, r.get(0)?, Uuid::parse_str)?,
+                    election: parsed(1, r.get(1)?, ElectionId::parse)?,
+                    voter: parsed(2, r.get(2)?, Username::parse)?,
+                    to: parsed(3, r.get(3)?, VoterEmail::parse)?,
+                    generation: r.get(4)?,
+                    issued_at: ts(r.get(5)?),
+                    attempts: r.get(6)?,
+                })
+            })?;
+            let claimed = rows.collect::<Result<Vec<_>, _>>()?;
+            drop(stmt);
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn finish_mail(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError> {
+        let worker = worker.to_owned();
+        let outcomes = outcomes.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now_s = now.as_second();
+            {
+                let mut stmt = tx.prepare(
+                    "UPDATE outbox SET state = ?3, account = ?4, sender = COALESCE(?5, sender),
+                         sent_at = ?6, last_error = ?7, next_attempt_at = COALESCE(?8, next_attempt_at),
+                         lease_owner = NULL, lease_until = NULL, updated_at = ?9
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+                )?;
+                for o in &outcomes {
+                    let (state, account, from, sent_at, error, retry_at) = match &o.result {
+                        MailResult::Sent { account, from } => ("sent", account, Some(from), Some(now_s), None, None),
+                        MailResult::Deferred { account, error, retry_at } => {
+                            ("deferred", account, None, None, Some(error), Some(retry_at.as_second()))
+                        }
+                        MailResult::Failed { account, error } => ("failed", account, None, None, Some(error), None),
+                    };
+                    stmt.execute(params![
+                        o.id.to_string(),
+                        worker,
+                        state,
+                        account,
+                        from,
+                        sent_at,
+                        error,
+                        retry_at,
+                        now_s
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mail_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<MailStatus>, StoreError> {
+        let (election, voter) = (election.clone(), voter.clone());
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT state, created_at, sent_at, sender, attempts, last_error FROM outbox
+                     WHERE election_id = ?1 AND voter = ?2 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                    params![election.as_str(), voter.as_str()],
+                    |r| {
+                        let state: String = r.get(0)?;
+                        Ok(MailStatus {
+                            state: MailState::parse(&state).unwrap_or(MailState::Queued),
+                            queued_at: ts(r.get(1)?),
+                            sent_at: r.get::<_, Option<i64>>(2)?.map(ts),
+                            from: r.get(3)?,
+                            attempts: r.get(4)?,
+                            last_error: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let prev: String = tx
+                .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default();
+            let detail = entry.detail.to_string();
+            let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
+            let mut hasher = Sha256::new();
+            for part in [prev.as_str(), &now.as_second().to_string(), &entry.actor, &entry.action, election.as_deref().unwrap_or(""), &detail] {
+                hasher.update(part.as_bytes());
+                hasher.update([0]);
+            }
+            let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            tx.execute(
+                "INSERT INTO audit_log (at, actor, action, election_id, detail, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![now.as_second(), entry.actor, entry.action, election, detail, prev, hash],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}

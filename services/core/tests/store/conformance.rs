@@ -1,0 +1,231 @@
+//! The adapter-independent checks. Each takes a fresh, empty store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use turnout_core::domain::*;
+use turnout_core::store::*;
+
+pub fn choices(contest: &str, candidate: &str) -> Choices {
+    [(ContestId::parse(contest).unwrap(), CandidateId::parse(candidate).unwrap())].into_iter().collect()
+}
+
+fn new_election(id: &str) -> NewElection {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "title": "Student Union 2026",
+        "opens_at": "2026-01-01T00:00:00Z",
+        "closes_at": "2036-01-01T00:00:00Z",
+        "time_zone": "Europe/London",
+        "grace_secs": 60,
+        "contests": [{
+            "id": "pres", "title": "President",
+            "candidates": [
+                {"id": "ada", "name": "Ada", "status": "approved"},
+                {"id": "bob", "name": "Bob", "status": "pending"}
+            ]
+        }]
+    }))
+    .unwrap()
+}
+
+pub async fn demo_election(store: &dyn Store) -> ElectionId {
+    let e = new_election("demo");
+    store.create_election(&e, Timestamp::now()).await.unwrap();
+    e.id
+}
+
+fn voter(n: u32) -> Username {
+    Username::parse(&format!("student{n:05}")).unwrap()
+}
+
+fn email(n: u32) -> VoterEmail {
+    VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap()
+}
+
+fn policy() -> OtpPolicy {
+    OtpPolicy { validity: Duration::from_secs(600), cooldown: Duration::from_secs(60), max_sends: 3, max_attempts: 5 }
+}
+
+pub async fn elections_round_trip_and_ids_are_unique(store: Arc<dyn Store>) {
+    let id = demo_election(store.as_ref()).await;
+    let e = store.election(&id).await.unwrap().expect("stored");
+    assert_eq!(e.title, "Student Union 2026");
+    assert_eq!(e.schedule.grace, Duration::from_secs(60));
+    assert_eq!(e.contests[0].candidates.len(), 2);
+    assert_eq!(e.contests[0].candidates[1].status, CandidateStatus::Pending);
+    // Only approved candidates can be chosen.
+    assert!(e.check_choices(&choices("pres", "ada")).is_ok());
+    assert!(e.check_choices(&choices("pres", "bob")).is_err(), "pending candidate accepted");
+    assert!(e.check_choices(&choices("treasurer", "ada")).is_err(), "unknown contest accepted");
+
+    let again = store.create_election(&new_election("demo"), Timestamp::now()).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "duplicate election id accepted");
+    assert!(store.election(&ElectionId::parse("nope").unwrap()).await.unwrap().is_none());
+}
+
+pub async fn one_voter_one_ballot_under_1000_concurrent_submissions(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (store, election) = (store.clone(), election.clone());
+        tasks.push(tokio::spawn(async move { store.cast_ballot(&election, &voter(1), &choices("pres", "ada")).await }));
+    }
+    let (mut ok, mut already) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(CastError::AlreadyVoted) => already += 1,
+            Err(e) => panic!("a submission failed with something other than 'already voted': {e}"),
+        }
+    }
+    assert_eq!((ok, already), (1, 999));
+    // Other voters are unaffected, and participation always equals ballots.
+    for n in 2..=20 {
+        store.cast_ballot(&election, &voter(n), &choices("pres", "ada")).await.unwrap();
+    }
+    assert_eq!(store.turnout(&election).await.unwrap(), Turnout { participation: 20, ballots: 20 });
+}
+
+pub async fn receipts_are_checkable_per_election(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let other = new_election("other");
+    store.create_election(&other, Timestamp::now()).await.unwrap();
+    let receipt = store.cast_ballot(&election, &voter(1), &choices("pres", "ada")).await.unwrap();
+    assert!(store.receipt_in_box(&election, &receipt).await.unwrap());
+    assert!(!store.receipt_in_box(&other.id, &receipt).await.unwrap(), "receipt found in the wrong election");
+    assert!(!store.receipt_in_box(&election, &Receipt::generate()).await.unwrap());
+}
+
+pub async fn otp_resend_reuses_a_still_valid_code_and_honours_cooldown_and_cap(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let t0 = Timestamp::now();
+    let first = store.issue_otp(&election, &voter(1), &email(1), policy(), t0).await.unwrap();
+    assert!(!first.resent);
+
+    let too_soon = store.issue_otp(&election, &voter(1), &email(1), policy(), t0 + Duration::from_secs(10)).await;
+    assert!(matches!(too_soon, Err(IssueError::Cooldown { retry_after_secs: 50 })), "{too_soon:?}");
+
+    // Inside the first half of validity: the same code again (same generation and issue time).
+    let t1 = t0 + Duration::from_secs(61);
+    let second = store.issue_otp(&election, &voter(1), &email(1), policy(), t1).await.unwrap();
+    assert!(second.resent);
+    assert_eq!((second.generation, second.issued_at.as_second()), (first.generation, first.issued_at.as_second()));
+    assert_ne!(second.mail_id, first.mail_id, "each send is its own outbox message");
+
+    // Past half its validity: a fresh code.
+    let t2 = t0 + Duration::from_secs(400);
+    let third = store.issue_otp(&election, &voter(1), &email(1), policy(), t2).await.unwrap();
+    assert!(!third.resent);
+    assert_eq!(third.generation, first.generation + 1);
+
+    let capped = store.issue_otp(&election, &voter(1), &email(1), policy(), t2 + Duration::from_secs(120)).await;
+    assert!(matches!(capped, Err(IssueError::SendLimit)), "{capped:?}");
+}
+
+pub async fn otp_attempts_are_capped_and_a_used_code_is_gone(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let none = store.begin_otp_attempt(&election, &voter(1), 5).await;
+    assert!(matches!(none, Err(AttemptError::NoActiveCode)));
+
+    let issue = store.issue_otp(&election, &voter(1), &email(1), policy(), Timestamp::now()).await.unwrap();
+    // 20 concurrent attempts: exactly 5 are counted, the rest refused.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (store, election) = (store.clone(), election.clone());
+        tasks.push(tokio::spawn(async move { store.begin_otp_attempt(&election, &voter(1), 5).await }));
+    }
+    let mut counted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) => {
+                assert_eq!(a.generation, issue.generation);
+                counted += 1
+            }
+            Err(AttemptError::TooManyAttempts) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(counted, 5);
+
+    // Voter 2: a successful verification consumes the code.
+    let issue = store.issue_otp(&election, &voter(2), &email(2), policy(), Timestamp::now()).await.unwrap();
+    let attempt = store.begin_otp_attempt(&election, &voter(2), 5).await.unwrap();
+    assert_eq!(attempt.attempts_used, 1);
+    store.consume_otp(&election, &voter(2), issue.generation).await.unwrap();
+    assert!(matches!(store.begin_otp_attempt(&election, &voter(2), 5).await, Err(AttemptError::NoActiveCode)));
+}
+
+pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let now = Timestamp::now();
+    for n in 1..=30 {
+        store.issue_otp(&election, &voter(n), &email(n), policy(), now).await.unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let (a, b) = tokio::join!(store.claim_mail("worker-a", 20, lease, now), store.claim_mail("worker-b", 20, lease, now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 30, "every message claimed once");
+    let ids_a: std::collections::HashSet<_> = a.iter().map(|m| m.id).collect();
+    assert!(b.iter().all(|m| !ids_a.contains(&m.id)), "a message was leased to two workers");
+
+    // Worker A finishes its batch in one call; B "crashes".
+    let outcomes: Vec<MailOutcome> = a
+        .iter()
+        .map(|m| MailOutcome { id: m.id, result: MailResult::Sent { account: "e1".into(), from: "e1@u.test".into() } })
+        .collect();
+    store.finish_mail("worker-a", &outcomes, now).await.unwrap();
+    assert!(store.claim_mail("worker-c", 100, lease, now).await.unwrap().is_empty(), "nothing due while leases hold");
+
+    // After B's lease expires, its messages go to C, and B's late finish is ignored.
+    let later = now + Duration::from_secs(31);
+    let reclaimed = store.claim_mail("worker-c", 100, lease, later).await.unwrap();
+    assert_eq!(reclaimed.len(), b.len());
+    assert!(reclaimed.iter().all(|m| m.attempts == 2));
+    let late: Vec<MailOutcome> = b
+        .iter()
+        .map(|m| MailOutcome { id: m.id, result: MailResult::Failed { account: "e1".into(), error: "late".into() } })
+        .collect();
+    store.finish_mail("worker-b", &late, later).await.unwrap();
+    let status = store.mail_status(&election, &b[0].voter).await.unwrap().unwrap();
+    assert_eq!(status.state, MailState::Sending, "a lost lease must not overwrite the new owner's state");
+
+    // A deferred message comes back when due.
+    let deferred = vec![MailOutcome {
+        id: reclaimed[0].id,
+        result: MailResult::Deferred { account: "e1".into(), error: "421 busy".into(), retry_at: later + Duration::from_secs(10) },
+    }];
+    store.finish_mail("worker-c", &deferred, later).await.unwrap();
+    assert!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(5)).await.unwrap().is_empty());
+    assert_eq!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(10)).await.unwrap().len(), 1);
+}
+
+pub async fn outbox_status_shows_the_latest_message(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    assert!(store.mail_status(&election, &voter(1)).await.unwrap().is_none());
+    let now = Timestamp::now();
+    store.issue_otp(&election, &voter(1), &email(1), policy(), now).await.unwrap();
+    assert_eq!(store.mail_status(&election, &voter(1)).await.unwrap().unwrap().state, MailState::Queued);
+    let claimed = store.claim_mail("w", 10, Duration::from_secs(30), now).await.unwrap();
+    let outcomes = vec![MailOutcome {
+        id: claimed[0].id,
+        result: MailResult::Sent { account: "elections-3".into(), from: "elections-3@u.test".into() },
+    }];
+    store.finish_mail("w", &outcomes, now).await.unwrap();
+    let status = store.mail_status(&election, &voter(1)).await.unwrap().unwrap();
+    assert_eq!(status.state, MailState::Sent);
+    assert_eq!(status.from.as_deref(), Some("elections-3@u.test"));
+    assert!(status.sent_at.is_some());
+}
+
+pub async fn list_elections_is_paginated_and_capped(store: Arc<dyn Store>) {
+    for i in 0..120 {
+        store.create_election(&new_election(&format!("e{i:03}")), Timestamp::now()).await.unwrap();
+    }
+    let first = store.list_elections(None, 1000).await.unwrap();
+    assert_eq!(first.len(), 100, "page size is capped");
+    let rest = store.list_elections(Some(&first.last().unwrap().id), 1000).await.unwrap();
+    assert_eq!(rest.len(), 20);
+    assert_eq!(rest[0].id.as_str(), "e100");
+}
