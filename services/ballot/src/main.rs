@@ -1,1 +1,35 @@
-fn main() {}
+use std::sync::Arc;
+
+use anyhow::Context;
+use turnout_ballot::{Application, seed};
+use turnout_core::Settings;
+use turnout_core::store::SqliteStore;
+
+const USAGE: &str = "usage: turnout-ballot            serve the ballot service
+       turnout-ballot create-election FILE.json";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = Settings::from_env()?;
+    let store = Arc::new(SqliteStore::open(&settings.database).await.context("opening the store")?);
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => {
+            turnout_core::telemetry::init("ballot");
+            let app = Application::build(&settings, store)?;
+            tracing::info!(event = "listening", port = app.port());
+            app.run_until_stopped().await.context("ballot server")
+        }
+        ["create-election", file] => {
+            let json = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+            let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let e = seed::create_election(store.as_ref(), &json, &format!("cli:{actor}")).await?;
+            println!("created election {} ({}): /e/{}/ballot", e.id, e.title, e.id);
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2)
+        }
+    }
+}

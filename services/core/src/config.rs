@@ -245,6 +245,11 @@ impl Settings {
         Self::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
     }
 
+    /// A key for one purpose, derived from the root secret (which never leaves here).
+    pub fn derive_key(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
+        crate::keys::derive_with(self.root_secret(), label, parts)
+    }
+
     /// Exposes the root secret to the key-derivation code only.
     pub(crate) fn root_secret(&self) -> &[u8] {
         self.secret.expose_secret().as_bytes()

@@ -1,0 +1,96 @@
+//! Turnout's code service: issues one-time codes by email and upgrades a session to
+//! "verified" for one election.
+//!
+//! Layout:
+//! - `codes`: TOTP codes with a long step, keyed per voter/election/generation;
+//! - `verification`: the issue/verify rules (no HTTP);
+//! - `mailer`: the outbox worker that sends codes with lettre;
+//! - `routes`: `/e/{election}/otp` page, `request`, `status`, `verify`.
+
+mod codes;
+mod mailer;
+mod routes;
+mod verification;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio::sync::{Notify, watch};
+use turnout_core::Settings;
+use turnout_core::http::{BodyLimit, Readiness, common, not_found, request_context};
+use turnout_core::session::SessionKeys;
+use turnout_core::store::Store;
+
+pub use codes::CodeMaker;
+pub use mailer::Mailer;
+
+#[derive(Debug, Clone)]
+pub struct OtpConfig {
+    pub session_ttl: Duration,
+    pub cookie_secure: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    mailer: Arc<Mailer>,
+}
+
+impl Application {
+    pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let codes = Arc::new(CodeMaker::new(settings));
+        let wake = Arc::new(Notify::new());
+        let mailer = Arc::new(Mailer::new(settings, store.clone(), codes.clone(), wake.clone())?);
+        let deps = web::Data::new(routes::Deps {
+            store: store.clone(),
+            verifier: verification::Verifier::new(settings, store.clone(), codes),
+            mailer: mailer.clone(),
+            wake,
+            keys: SessionKeys::from_settings(settings),
+            config: OtpConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure },
+        });
+        let keys = web::Data::new(SessionKeys::from_settings(settings));
+        let readiness = web::Data::new(Readiness::with_store(store));
+        let body_limit = BodyLimit(settings.body_limit);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_context))
+                .app_data(body_limit)
+                .app_data(deps.clone())
+                .app_data(keys.clone())
+                .app_data(readiness.clone())
+                .configure(common)
+                .route("/e/{election}/otp", web::get().to(routes::page))
+                .route("/e/{election}/otp/request", web::post().to(routes::request))
+                .route("/e/{election}/otp/status", web::get().to(routes::status))
+                .route("/e/{election}/otp/verify", web::post().to(routes::verify))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server, mailer })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves HTTP and drains the outbox side by side; when the server stops (signal or
+    /// handle), the mailer finishes its batch and stops too.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.mailer.clone().run(stopped));
+        let result = self.server.await;
+        let _ = stop.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(event = "mailer_exit", error = %e, "the mail worker panicked");
+        }
+        result
+    }
+}

@@ -11,7 +11,7 @@ mod voter_email;
 
 pub use candidate_id::{CandidateId, ContestId};
 pub use election_id::ElectionId;
-pub use otp_code::OtpCode;
+pub use otp_code::{OTP_DIGITS, OtpCode};
 pub use receipt::Receipt;
 pub use username::Username;
 pub use voter_email::VoterEmail;

@@ -1,0 +1,131 @@
+//! Thin handlers: parse, call the directory, issue the session, answer JSON or HTML.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use turnout_core::domain::Username;
+use turnout_core::http::{Authenticated, Input, Nav, clear_session_cookie, html, session_cookie, wants_json};
+use turnout_core::session::{Session, SessionKeys};
+use turnout_core::{ApiError, ErrorCode};
+
+use crate::directory::{Directory, DirectoryError};
+use crate::AuthConfig;
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Nav,
+    next: String,
+}
+
+/// Only same-site paths: `next=//evil.example` must not turn login into an open redirect.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
+}
+
+pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authenticated>) -> HttpResponse {
+    let page = LoginPage { nav: Nav { user: session.map(|s| s.0.sub.to_string()) }, next: safe_next(query.next.as_deref()) };
+    html(StatusCode::OK, &page)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    req: HttpRequest,
+    Input(form): Input<LoginForm>,
+    directory: web::Data<Directory>,
+    keys: web::Data<SessionKeys>,
+    config: web::Data<AuthConfig>,
+) -> Result<HttpResponse, ApiError> {
+    // Checked before any network call: an empty password is an anonymous bind.
+    if form.password.expose_secret().trim().is_empty() {
+        tracing::info!(event = "login", outcome = "empty_password");
+        return Err(invalid_credentials());
+    }
+    // A value that can't be a username gets the same answer as a wrong password.
+    let username = Username::parse(&form.username).map_err(|_| {
+        tracing::info!(event = "login", outcome = "invalid_username");
+        invalid_credentials()
+    })?;
+    let user = directory.authenticate(&username, &form.password).await.map_err(|e| {
+        let outcome = match &e {
+            DirectoryError::InvalidCredentials => "invalid_credentials",
+            DirectoryError::NoEmail => "no_email",
+            DirectoryError::Unavailable(_) => "directory_unavailable",
+        };
+        tracing::info!(event = "login", outcome, error = %e);
+        match e {
+            DirectoryError::InvalidCredentials => invalid_credentials(),
+            DirectoryError::NoEmail => ApiError::new(
+                ErrorCode::Forbidden,
+                "Your directory entry has no email address, so no code can be sent. Contact the election office.",
+            ),
+            DirectoryError::Unavailable(_) => ApiError::new(
+                ErrorCode::DirectoryUnavailable,
+                "The university directory is not answering right now. Please try again in a few seconds.",
+            )
+            .retry_after(5),
+        }
+    })?;
+    tracing::info!(event = "login", outcome = "ok");
+    let session = Session::new(user.username, user.email, Vec::new(), Timestamp::now(), config.session_ttl);
+    let cookie = session_cookie(keys.sign(&session), config.session_ttl, config.cookie_secure);
+    Ok(if wants_json(&req) {
+        HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
+            "user": session.sub,
+            "email": session.email.masked(),
+            "expires_at": Timestamp::from_second(session.exp).map(|t| t.to_string()).unwrap_or_default(),
+        }))
+    } else {
+        HttpResponse::SeeOther()
+            .cookie(cookie)
+            .insert_header((header::LOCATION, safe_next(form.next.as_deref())))
+            .finish()
+    })
+}
+
+pub async fn logout(req: HttpRequest, config: web::Data<AuthConfig>) -> HttpResponse {
+    let cookie = clear_session_cookie(config.cookie_secure);
+    if wants_json(&req) {
+        HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "signed_out": true }))
+    } else {
+        HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/e/demo/otp")), "/e/demo/otp");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

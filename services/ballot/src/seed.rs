@@ -1,0 +1,25 @@
+//! `turnout-ballot create-election FILE.json`: creates an election from a JSON file and
+//! records it in the audit log. The admin console (a later issue) will call the same code.
+
+use jiff::Timestamp;
+use turnout_core::store::{AuditEntry, NewElection, Store};
+
+pub async fn create_election(store: &dyn Store, json: &str, actor: &str) -> anyhow::Result<NewElection> {
+    let election: NewElection =
+        serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the election file is not valid: {e}"))?;
+    election.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let now = Timestamp::now();
+    store.create_election(&election, now).await?;
+    let entry = AuditEntry {
+        actor: actor.to_owned(),
+        action: "election.create".into(),
+        election: Some(election.id.clone()),
+        detail: serde_json::json!({
+            "title": election.title,
+            "opens_at": election.opens_at.to_string(),
+            "closes_at": election.closes_at.to_string(),
+        }),
+    };
+    store.append_audit(&entry, now).await?;
+    Ok(election)
+}

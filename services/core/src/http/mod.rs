@@ -1,0 +1,28 @@
+//! actix-web glue shared by the service crates (feature `http`). Domain modules never
+//! import from here.
+//!
+//! Layout:
+//! - `respond`: `ApiError` as a response, content negotiation, page rendering;
+//! - `middleware`: request ids, access logs, and errors re-rendered as JSON or HTML;
+//! - `input`: the body extractor (JSON or form, size-limited, clear 4xx on bad input);
+//! - `auth`: session cookie extractors;
+//! - `health`: `/health/live` and `/health/ready`.
+
+mod auth;
+mod health;
+mod input;
+mod middleware;
+mod respond;
+
+pub use auth::{Authenticated, clear_session_cookie, session_cookie};
+pub use health::{Readiness, ReadinessCheck, StoreCheck, health_routes};
+pub use input::{Body, BodyLimit, Input};
+pub use middleware::{RequestId, request_context};
+pub use respond::{Nav, html, not_found, wants_json};
+
+use actix_web::web;
+
+/// Routes and data every service mounts: health probes and the JSON/HTML 404.
+pub fn common(cfg: &mut web::ServiceConfig) {
+    health_routes(cfg);
+}
