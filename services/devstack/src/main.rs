@@ -1,1 +1,47 @@
-fn main() {}
+//! `turnout-dev`: the whole stack on this machine, until Ctrl-C.
+
+use std::time::Duration;
+
+use turnout_devstack::slapd::{student_email, student_password, student_uid};
+use turnout_devstack::{Stack, StackOptions};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = std::path::PathBuf::from(std::env::var("TURNOUT_DEV_DIR").unwrap_or_else(|_| ".turnout/dev".into()));
+    let mut opts = StackOptions::in_dir(&dir);
+    opts.students = env_or("TURNOUT_DEV_STUDENTS", 5000);
+    opts.port = Some(u16::try_from(env_or("TURNOUT_DEV_PORT", 8080))?);
+    opts.demo_minutes = env_or("TURNOUT_DEV_MINUTES", 120) as i64;
+    if opts.dir.exists() {
+        // A fresh directory and database on every start.
+        std::fs::remove_dir_all(&opts.dir)?;
+    }
+    println!("Starting Turnout: slapd with {} students, mail sink, auth/otp/ballot, nginx ...", opts.students);
+    let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
+    let url = &stack.base_url;
+    println!(
+        "\nTurnout is running.\n\n  Open        {url}/\n  Demo ballot {url}/e/demo/ballot\n  Sign in as  {} / {}   (any student00001..{:05}, password vote-NNNNN)\n  Mail sink   {}/   (every code email lands here)\n  Read a code curl -s '{}/messages/latest?to={}'\n  Logs        {}/{{auth,otp,ballot}}.log\n\nPress Ctrl-C to stop everything.",
+        student_uid(1),
+        student_password(1),
+        5000,
+        stack.sink.api_url(),
+        stack.sink.api_url(),
+        student_email(1),
+        stack.dir.display(),
+    );
+    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {}
+        }
+    }
+    println!("\nStopping ...");
+    drop(stack);
+    println!("Stopped.");
+    Ok(())
+}
+
+fn env_or(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

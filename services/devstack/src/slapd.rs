@@ -1,0 +1,148 @@
+//! A real OpenLDAP `slapd` in a temp dir on a loopback port, seeded with generated
+//! students (uid `student00001`.., password `vote-00001`.., a `mail` attribute), a
+//! student without mail, and a service account for search-then-bind.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use sha1::{Digest, Sha1};
+
+use crate::process::{Supervised, free_port, require, wait_for_port};
+
+pub const BASE_DN: &str = "dc=turnout,dc=test";
+pub const PEOPLE_DN: &str = "ou=people,dc=turnout,dc=test";
+pub const BIND_TEMPLATE: &str = "uid={username},ou=people,dc=turnout,dc=test";
+pub const SERVICE_DN: &str = "cn=turnout,ou=services,dc=turnout,dc=test";
+pub const SERVICE_PASSWORD: &str = "service-secret";
+pub const MAIL_DOMAIN: &str = "students.turnout.test";
+
+pub fn student_uid(n: u32) -> String {
+    format!("student{n:05}")
+}
+pub fn student_password(n: u32) -> String {
+    format!("vote-{n:05}")
+}
+pub fn student_email(n: u32) -> String {
+    format!("{}@{MAIL_DOMAIN}", student_uid(n))
+}
+
+/// `{SSHA}` as slapd checks it: base64(sha1(password + salt) + salt).
+fn ssha(password: &str) -> String {
+    let mut salt = [0u8; 8];
+    getrandom::fill(&mut salt).expect("OS random source");
+    let mut h = Sha1::new();
+    h.update(password.as_bytes());
+    h.update(salt);
+    let mut raw = h.finalize().to_vec();
+    raw.extend_from_slice(&salt);
+    format!("{{SSHA}}{}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+fn seed_ldif(students: u32) -> String {
+    let mut out = format!(
+        "dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: turnout\no: Turnout Test University\n\n\
+         dn: {PEOPLE_DN}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n\n\
+         dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: turnout\nuserPassword: {}\n\n\
+         dn: uid=nomail,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: No Mail\nsn: Mail\nuserPassword: {}\n\n",
+        ssha(SERVICE_PASSWORD),
+        ssha("vote-nomail"),
+    );
+    for n in 1..=students {
+        let _ = write!(
+            out,
+            "dn: uid={uid},{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Student {n:05}\nsn: {n:05}\n\
+             mail: {mail}\nuserPassword: {pw}\n\n",
+            uid = student_uid(n),
+            mail = student_email(n),
+            pw = ssha(&student_password(n)),
+        );
+    }
+    out
+}
+
+fn config(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "include /etc/ldap/schema/core.schema\n\
+         include /etc/ldap/schema/cosine.schema\n\
+         include /etc/ldap/schema/nis.schema\n\
+         include /etc/ldap/schema/inetorgperson.schema\n\
+         modulepath /usr/lib/ldap\n\
+         moduleload back_mdb\n\
+         pidfile {d}/slapd.pid\n\
+         argsfile {d}/slapd.args\n\
+         threads 16\n\
+         database mdb\n\
+         maxsize 268435456\n\
+         suffix \"{BASE_DN}\"\n\
+         rootdn \"cn=admin,{BASE_DN}\"\n\
+         directory {d}/data\n\
+         index objectClass eq\n\
+         index uid eq\n\
+         access to attrs=userPassword by anonymous auth by self write by * none\n\
+         access to * by users read by * none\n"
+    )
+}
+
+pub struct Slapd {
+    pub port: u16,
+    pub dir: PathBuf,
+    process: Supervised,
+}
+
+impl Slapd {
+    /// Seeds `students` entries with `slapadd` (offline, fast) and starts slapd.
+    pub fn start(dir: &Path, students: u32) -> anyhow::Result<Self> {
+        require("/usr/sbin/slapd", "slapd ldap-utils")?;
+        let dir = dir.join("slapd");
+        std::fs::create_dir_all(dir.join("data"))?;
+        std::fs::write(dir.join("slapd.conf"), config(&dir))?;
+        std::fs::write(dir.join("seed.ldif"), seed_ldif(students))?;
+        let out = Command::new("/usr/sbin/slapadd")
+            .args(["-q", "-f"])
+            .arg(dir.join("slapd.conf"))
+            .arg("-l")
+            .arg(dir.join("seed.ldif"))
+            .output()
+            .context("running slapadd")?;
+        if !out.status.success() {
+            anyhow::bail!("slapadd failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = free_port();
+        let mut cmd = Command::new("/usr/sbin/slapd");
+        cmd.arg("-f").arg(dir.join("slapd.conf")).arg("-h").arg(format!("ldap://127.0.0.1:{port}/")).args(["-d", "0"]);
+        let log = dir.join("slapd.log");
+        let mut process = Supervised::spawn("slapd", cmd, &log)?;
+        if let Err(e) = wait_for_port(port, Duration::from_secs(15)) {
+            process.check_running(&log)?;
+            return Err(e);
+        }
+        Ok(Self { port, dir, process })
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the directory (to test an outage); `restart` brings it back on the same port.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.stop();
+        let mut cmd = Command::new("/usr/sbin/slapd");
+        cmd.arg("-f")
+            .arg(self.dir.join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("ldap://127.0.0.1:{}/", self.port))
+            .args(["-d", "0"]);
+        self.process = Supervised::spawn("slapd", cmd, &self.dir.join("slapd.log"))?;
+        wait_for_port(self.port, Duration::from_secs(15))
+    }
+}

@@ -1,0 +1,164 @@
+//! Everything together, as a deployment would run it: three service processes sharing
+//! one SQLite file, nginx in front, slapd and the mail sink behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::mailsink::MailSink;
+use crate::nginx::{Nginx, Upstreams};
+use crate::process::{Supervised, free_port, wait_for_port};
+use crate::slapd::{BIND_TEMPLATE, Slapd};
+
+pub struct StackOptions {
+    pub students: u32,
+    /// nginx's port; a free one when `None`.
+    pub port: Option<u16>,
+    /// Where logs, the database and configs go.
+    pub dir: PathBuf,
+    /// Extra `TURNOUT_*` settings for every service (e.g. a short OTP step in tests).
+    pub env: Vec<(String, String)>,
+    /// Minutes the demo election stays open from now.
+    pub demo_minutes: i64,
+}
+
+impl StackOptions {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self { students: 50, port: None, dir: dir.to_path_buf(), env: Vec::new(), demo_minutes: 120 }
+    }
+}
+
+pub struct Stack {
+    pub dir: PathBuf,
+    pub base_url: String,
+    pub nginx_port: u16,
+    pub slapd: Slapd,
+    pub sink: MailSink,
+    pub env: Vec<(String, String)>,
+    pub bin_dir: PathBuf,
+    // Stopped in reverse order of start by Drop: nginx first, slapd last.
+    _nginx: Nginx,
+    pub services: Vec<(String, u16, Supervised)>,
+}
+
+/// The directory holding the built service binaries (next to, or above, this executable).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.ancestors()
+        .skip(1)
+        .find(|d| d.join("turnout-auth").exists() && d.join("turnout-otp").exists() && d.join("turnout-ballot").exists())
+        .map(Path::to_path_buf)
+        .context("the service binaries are not built: run `cargo build --workspace --bins` first")
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("OS random source");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Stack {
+    pub fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        let root = crate::repo_root();
+        std::fs::create_dir_all(&opts.dir)?;
+        let dir = opts.dir.canonicalize()?;
+        let bin_dir = bin_dir()?;
+        let slapd = Slapd::start(&dir, opts.students).context("starting slapd")?;
+        let sink = MailSink::start(&dir, &root).context("starting the mail sink")?;
+
+        let mut env: Vec<(String, String)> = vec![
+            ("TURNOUT_SECRET".into(), random_hex(32)),
+            ("TURNOUT_DATABASE".into(), dir.join("turnout.db").display().to_string()),
+            ("TURNOUT_LDAP_URL".into(), slapd.url()),
+            ("TURNOUT_LDAP_BIND_DN_TEMPLATE".into(), BIND_TEMPLATE.into()),
+            ("TURNOUT_SMTP_ACCOUNTS".into(), sink.accounts_json(3)),
+            ("TURNOUT_LOG".into(), "info".into()),
+        ];
+        env.extend(opts.env.iter().cloned());
+
+        // The demo election, through the same command an operator would use.
+        let now = jiff::Timestamp::now();
+        let demo = demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(opts.demo_minutes));
+        let demo_file = dir.join("demo-election.json");
+        std::fs::write(&demo_file, demo.to_string())?;
+        run_cli(&bin_dir, &env, &["create-election", &demo_file.display().to_string()])?;
+
+        let mut services = Vec::new();
+        for name in ["auth", "otp", "ballot"] {
+            let port = free_port();
+            let mut cmd = Command::new(bin_dir.join(format!("turnout-{name}")));
+            cmd.envs(env.iter().cloned()).env("TURNOUT_PORT", port.to_string());
+            let log = dir.join(format!("{name}.log"));
+            let mut process = Supervised::spawn(name, cmd, &log)?;
+            if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
+                process.check_running(&log)?;
+                return Err(e);
+            }
+            services.push((name.to_owned(), port, process));
+        }
+        let port_of = |n: &str| services.iter().filter(|s| s.0 == n).map(|s| s.1).collect::<Vec<_>>();
+        let upstreams = Upstreams { auth: port_of("auth"), otp: port_of("otp"), ballot: port_of("ballot") };
+        let nginx_port = opts.port.unwrap_or_else(free_port);
+        let nginx = Nginx::start(&dir, &root, nginx_port, &upstreams).context("starting nginx")?;
+        Ok(Self {
+            base_url: format!("http://127.0.0.1:{nginx_port}"),
+            nginx_port,
+            dir,
+            slapd,
+            sink,
+            env,
+            bin_dir,
+            _nginx: nginx,
+            services,
+        })
+    }
+
+    /// Creates another election with `turnout-ballot create-election`.
+    pub fn create_election(&self, election: &serde_json::Value) -> anyhow::Result<()> {
+        let file = self.dir.join(format!("election-{}.json", random_hex(4)));
+        std::fs::write(&file, election.to_string())?;
+        run_cli(&self.bin_dir, &self.env, &["create-election", &file.display().to_string()])
+    }
+
+    /// Every line the services logged so far.
+    pub fn service_logs(&self) -> String {
+        ["auth", "otp", "ballot"]
+            .iter()
+            .map(|n| std::fs::read_to_string(self.dir.join(format!("{n}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn run_cli(bin_dir: &Path, env: &[(String, String)], args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(bin_dir.join("turnout-ballot")).args(args).envs(env.iter().cloned()).output()?;
+    if !out.status.success() {
+        anyhow::bail!("turnout-ballot {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+pub fn demo_election(opens: jiff::Timestamp, closes: jiff::Timestamp) -> serde_json::Value {
+    serde_json::json!({
+        "id": "demo",
+        "title": "Student Union Election 2026 (demo)",
+        "opens_at": opens.to_string(),
+        "closes_at": closes.to_string(),
+        "time_zone": "Europe/London",
+        "grace_secs": 120,
+        "contests": [
+            {"id": "president", "title": "President", "candidates": [
+                {"id": "amara-okafor", "name": "Amara Okafor", "statement": "Longer library hours and cheaper food.", "status": "approved"},
+                {"id": "ben-carter", "name": "Ben Carter", "statement": "A union that answers its email.", "status": "approved"},
+                {"id": "chen-wei", "name": "Chen Wei", "statement": "Mental health support first.", "status": "approved"},
+                {"id": "dana-pending", "name": "Dana (nomination pending)", "statement": "", "status": "pending"}
+            ]},
+            {"id": "treasurer", "title": "Treasurer", "candidates": [
+                {"id": "eli-novak", "name": "Eli Novak", "statement": "Publish every budget line.", "status": "approved"},
+                {"id": "fatima-haddad", "name": "Fatima Haddad", "statement": "Fund the societies fairly.", "status": "approved"}
+            ]}
+        ]
+    })
+}

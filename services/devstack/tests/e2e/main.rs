@@ -1,0 +1,25 @@
+//! End to end through nginx: real slapd, real SMTP (the sink), the three service
+//! processes sharing one SQLite file. One stack per test function; scenarios run against it.
+
+mod helpers;
+mod scenarios;
+
+use helpers::TestStack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
+    let stack = TestStack::start().await;
+
+    scenarios::json_flow_login_code_vote_receipt_and_second_vote_refused(&stack).await;
+    scenarios::html_flow_without_javascript(&stack).await;
+    scenarios::bad_input_gets_a_clear_4xx_with_the_error_body(&stack).await;
+    scenarios::two_hundred_concurrent_votes_for_one_voter_store_one_ballot(&stack).await;
+    scenarios::wrong_codes_never_send_mail(&stack).await;
+    scenarios::a_session_verified_for_one_election_cannot_vote_in_another(&stack).await;
+    // These two wait on the clock; run them side by side.
+    tokio::join!(
+        scenarios::a_code_used_after_several_steps_but_inside_validity_verifies(&stack),
+        scenarios::voting_outside_the_window_is_refused(&stack),
+    );
+    scenarios::no_secret_appears_in_any_log(&stack).await;
+}

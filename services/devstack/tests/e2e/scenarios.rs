@@ -1,0 +1,318 @@
+//! The scenarios, each against the shared stack with its own voters.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use turnout_core::store::{Store, Turnout};
+use turnout_devstack::slapd::{student_email, student_password, student_uid};
+use turnout_devstack::unix_now;
+
+use crate::helpers::{TestStack, expect_error};
+
+const DEMO: &str = "demo";
+
+fn good_choices() -> Value {
+    json!({ "president": "ben-carter", "treasurer": "eli-novak" })
+}
+
+pub async fn json_flow_login_code_vote_receipt_and_second_vote_refused(s: &TestStack) {
+    let client = s.client();
+    // Arrange: sign in.
+    let res = s.login(&client, 1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get_all("set-cookie").iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("turnout_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")
+    }));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"], student_uid(1));
+    assert_eq!(body["email"], "s**********1@students.turnout.test");
+
+    // The code request is accepted at once and says where the mail goes and from whom.
+    let since = unix_now() - 0.5;
+    let res = s.request_code(&client, DEMO).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["sent_to"], "s**********1@students.turnout.test");
+    assert!(body["senders"].as_array().unwrap().iter().any(|f| f == "elections-1@turnout.test"));
+    assert!(body["resend_after_secs"].as_u64().is_some());
+
+    let mail = s.stack.sink.wait_for(&student_email(1), since, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(mail.auth_user.as_deref(), Some("turnout"), "the sender authenticated to SMTP");
+    assert!(mail.subject.contains("Student Union Election 2026"));
+    let code = mail.code().unwrap();
+
+    // Delivery status names the sender.
+    let status: Value = client.get(s.url("/e/demo/otp/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["state"], "sent", "{status}");
+    assert!(status["message"].as_str().unwrap().contains("@turnout.test"), "{status}");
+
+    // The ballot lists approved candidates only.
+    let ballot: Value = client.get(s.url("/e/demo/ballot")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = ballot["contests"][0]["candidates"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(names, ["amara-okafor", "ben-carter", "chen-wei"], "pending candidate shown");
+    assert_eq!(ballot["verified"], false);
+    assert!(ballot["closes_local"].as_str().unwrap().contains("(Europe/London)"));
+
+    // Act: verify and vote.
+    let res = s.verify(&client, DEMO, &code).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = s.vote(&client, DEMO, good_choices()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let receipt = res.json::<Value>().await.unwrap()["receipt"].as_str().unwrap().to_owned();
+
+    // Assert: a second vote is refused; the receipt is in the box, for anyone to check.
+    expect_error(s.vote(&client, DEMO, good_choices()).await, 409, "already_voted", "second vote").await;
+    let anyone = s.client();
+    let res = anyone.get(s.url(&format!("/e/demo/receipt/{receipt}"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["in_ballot_box"], true);
+    let lower = receipt.to_lowercase().replace('-', "");
+    let res = anyone.get(s.url(&format!("/e/demo/receipt/{lower}"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "receipts are forgiving about case and dashes");
+    let fake = turnout_core::domain::Receipt::generate();
+    expect_error(anyone.get(s.url(&format!("/e/demo/receipt/{fake}"))).send().await.unwrap(), 404, "not_found", "unknown receipt").await;
+}
+
+pub async fn html_flow_without_javascript(s: &TestStack) {
+    // A browser: no Accept: application/json, forms, redirects followed by hand.
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let n = 2;
+
+    let res = browser.get(s.url("/e/demo/otp")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "no session: off to the login page");
+    assert_eq!(res.headers()["location"], "/auth/login?next=%2Fe%2Fdemo%2Fotp");
+
+    let page = browser.get(s.url("/auth/login?next=/e/demo/otp")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<form method=\"post\" action=\"/auth/login\">") && page.contains("value=\"/e/demo/otp\""));
+
+    let res = browser
+        .post(s.url("/auth/login"))
+        .form(&[("username", student_uid(n)), ("password", student_password(n)), ("next", "/e/demo/otp".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/e/demo/otp");
+
+    let page = browser.get(s.url("/e/demo/otp")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Email me a code") && page.contains("s**********2@students.turnout.test"), "{page}");
+
+    let since = unix_now() - 0.5;
+    let res = browser.post(s.url("/e/demo/otp/request")).form(&[("go", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let code = s.stack.sink.wait_for(&student_email(n), since, Duration::from_secs(15)).await.unwrap().code().unwrap();
+    let page = browser.get(s.url("/e/demo/otp")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Send the code again") && page.contains("from elections-"), "status shown: {page}");
+
+    // A wrong code renders an error page that says how many tries are left and links back.
+    let res = browser.post(s.url("/e/demo/otp/verify")).form(&[("code", "000000")]).send().await.unwrap();
+    if code != "000000" {
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let page = res.text().await.unwrap();
+        assert!(page.contains("4 more tries") && page.contains("href=\"/e/demo/otp\""), "{page}");
+    }
+
+    let res = browser.post(s.url("/e/demo/otp/verify")).form(&[("code", code.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/e/demo/ballot");
+
+    let page = browser.get(s.url("/e/demo/ballot")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Cast my vote") && page.contains("name=\"president\" value=\"amara-okafor\""));
+    assert!(!page.contains("dana-pending"), "pending candidates are not on the ballot");
+
+    let res = browser
+        .post(s.url("/e/demo/ballot"))
+        .form(&[("president", "chen-wei"), ("treasurer", "fatima-haddad")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Your vote is in the ballot box") && page.contains("class=\"receipt\""));
+
+    let res = browser.post(s.url("/e/demo/ballot")).form(&[("president", "chen-wei")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("already voted"));
+
+    // Static files come straight from nginx.
+    let css = browser.get(s.url("/static/turnout.css")).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+}
+
+pub async fn bad_input_gets_a_clear_4xx_with_the_error_body(s: &TestStack) {
+    let c = s.client();
+    let login = |body: Value| {
+        let c = c.clone();
+        let url = s.url("/auth/login");
+        async move { c.post(url).json(&body).send().await.unwrap() }
+    };
+    expect_error(login(json!({"username": student_uid(3), "password": "wrong"})).await, 401, "invalid_credentials", "wrong password").await;
+    expect_error(login(json!({"username": student_uid(3), "password": ""})).await, 401, "invalid_credentials", "empty password").await;
+    expect_error(login(json!({"username": student_uid(3), "password": "   "})).await, 401, "invalid_credentials", "blank password").await;
+    expect_error(login(json!({"username": "*)(uid=*", "password": "x"})).await, 401, "invalid_credentials", "filter injection").await;
+    expect_error(login(json!({"username": "*", "password": "x"})).await, 401, "invalid_credentials", "wildcard").await;
+    expect_error(login(json!({"username": "nobody-here", "password": "x"})).await, 401, "invalid_credentials", "unknown user").await;
+    expect_error(login(json!({"username": student_uid(3)})).await, 422, "invalid_field", "missing password").await;
+    expect_error(login(json!({"username": 42, "password": "x"})).await, 422, "invalid_field", "mistyped username").await;
+    let res = c.post(s.url("/auth/login")).header("content-type", "application/json").body("{\"username\":").send().await.unwrap();
+    expect_error(res, 400, "malformed_body", "truncated JSON").await;
+    let res = c.post(s.url("/auth/login")).header("content-type", "text/plain").body("hi").send().await.unwrap();
+    expect_error(res, 415, "unsupported_media_type", "wrong content type").await;
+
+    // Oversized: the service's limit (16 KiB) and nginx's (1 MiB) both answer 413 JSON.
+    let big = json!({"username": "x".repeat(20_000), "password": "x"});
+    expect_error(login(big).await, 413, "body_too_large", "oversized body (service)").await;
+    let huge = json!({"username": "x".repeat(2_000_000), "password": "x"});
+    expect_error(login(huge).await, 413, "body_too_large", "oversized body (nginx)").await;
+
+    // Unknown election, on each service.
+    expect_error(c.get(s.url("/e/no-such-election/ballot")).send().await.unwrap(), 404, "unknown_election", "ballot of unknown election").await;
+    expect_error(c.get(s.url("/e/Robert'%3B--/ballot")).send().await.unwrap(), 404, "unknown_election", "injection in election id").await;
+    expect_error(c.get(s.url("/nowhere")).send().await.unwrap(), 404, "not_found", "unknown route").await;
+
+    // Signed in but not verified.
+    assert_eq!(s.login(&c, 3).await.status(), StatusCode::OK);
+    expect_error(s.request_code(&c, "no-such-election").await, 404, "unknown_election", "code for unknown election").await;
+    expect_error(s.vote(&c, DEMO, good_choices()).await, 403, "not_verified", "vote before verifying").await;
+    expect_error(s.verify(&c, DEMO, "12345").await, 422, "invalid_field", "short code").await;
+    expect_error(s.verify(&c, DEMO, "123456").await, 401, "no_active_code", "verify without a code").await;
+
+    // Verified: now the ballot's own checks.
+    let v = s.verified_voter(4, DEMO).await;
+    expect_error(s.vote(&v, DEMO, json!({"president": "nobody"})).await, 422, "unknown_candidate", "unknown candidate").await;
+    expect_error(s.vote(&v, DEMO, json!({"president": "dana-pending"})).await, 422, "unknown_candidate", "pending candidate").await;
+    expect_error(s.vote(&v, DEMO, json!({"dean": "ben-carter"})).await, 422, "unknown_candidate", "unknown contest").await;
+    expect_error(s.vote(&v, DEMO, json!({"president": 7})).await, 422, "invalid_field", "mistyped choice").await;
+    expect_error(s.vote(&v, DEMO, json!({"president": "' OR 1=1 --"})).await, 422, "invalid_field", "injection in choice").await;
+    let res = v.post(s.url("/e/demo/ballot")).json(&json!({"vote": {}})).send().await.unwrap();
+    expect_error(res, 422, "invalid_field", "missing choices").await;
+    // None of those used up the vote.
+    assert_eq!(s.vote(&v, DEMO, good_choices()).await.status(), StatusCode::CREATED);
+
+    // Without a session at all.
+    let anon = s.client();
+    expect_error(s.vote(&anon, DEMO, good_choices()).await, 401, "not_authenticated", "vote without session").await;
+    let res = anon.post(s.url("/e/demo/ballot")).header("cookie", "turnout_session=forged.token").json(&json!({"choices": {}})).send().await.unwrap();
+    expect_error(res, 401, "not_authenticated", "forged session").await;
+}
+
+pub async fn two_hundred_concurrent_votes_for_one_voter_store_one_ballot(s: &TestStack) {
+    let voter = s.verified_voter(5, DEMO).await;
+    let store = s.store().await;
+    let election = turnout_core::domain::ElectionId::parse(DEMO).unwrap();
+    let before = store.turnout(&election).await.unwrap();
+
+    let attempts = (0..200).map(|_| {
+        let voter = voter.clone();
+        let url = s.url("/e/demo/ballot");
+        async move { voter.post(url).json(&json!({"choices": good_choices()})).send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let conflicts = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((created, conflicts), (1, 199), "statuses: {statuses:?}");
+
+    let after = store.turnout(&election).await.unwrap();
+    assert_eq!(after.ballots, before.ballots + 1);
+    assert_eq!(after.participation, after.ballots, "participation == ballots");
+}
+
+pub async fn wrong_codes_never_send_mail(s: &TestStack) {
+    let n = 6;
+    let c = s.client();
+    assert_eq!(s.login(&c, n).await.status(), StatusCode::OK);
+    let _code = s.fetch_code(&c, DEMO, n).await;
+    let mails_before = s.stack.sink.all_to(&student_email(n)).await.unwrap().len();
+
+    let mut codes = Vec::new();
+    for _ in 0..100 {
+        let res = s.verify(&c, DEMO, "999999").await;
+        codes.push(res.json::<Value>().await.unwrap()["error"]["code"].as_str().unwrap().to_owned());
+    }
+    // The first five are counted wrong tries; then the code is void.
+    assert!(codes[..5].iter().all(|c| c == "wrong_code" || c == "too_many_attempts"), "{codes:?}");
+    assert!(codes[5..].iter().all(|c| c == "too_many_attempts"), "{codes:?}");
+
+    // Give a (wrongly) triggered send time to arrive before counting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.stack.sink.all_to(&student_email(n)).await.unwrap().len(), mails_before, "a wrong code sent mail");
+}
+
+pub async fn a_session_verified_for_one_election_cannot_vote_in_another(s: &TestStack) {
+    let now = jiff::Timestamp::now();
+    let mut other = turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(60));
+    other["id"] = json!("council");
+    other["title"] = json!("Council 2026");
+    s.stack.create_election(&other).unwrap();
+
+    let voter = s.verified_voter(7, DEMO).await;
+    expect_error(s.vote(&voter, "council", good_choices()).await, 403, "not_verified", "demo session used for council").await;
+    assert_eq!(s.vote(&voter, DEMO, good_choices()).await.status(), StatusCode::CREATED);
+}
+
+pub async fn a_code_used_after_several_steps_but_inside_validity_verifies(s: &TestStack) {
+    // Step is 2 s, validity 120 s: wait 5 s (more than two steps) before typing the code.
+    let n = 8;
+    let c = s.client();
+    assert_eq!(s.login(&c, n).await.status(), StatusCode::OK);
+    let code = s.fetch_code(&c, DEMO, n).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // A resend inside validity re-sends the same code, and it still works.
+    let since = unix_now() - 0.5;
+    let res = s.request_code(&c, DEMO).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap()["resent_same_code"], true);
+    let again = s.stack.sink.wait_for(&student_email(n), since, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(again.code().unwrap(), code, "resend within validity sends the same code");
+
+    let res = s.verify(&c, DEMO, &code).await;
+    assert_eq!(res.status(), StatusCode::OK, "late code refused: {}", res.text().await.unwrap());
+    // A used code can't verify another session.
+    let other = s.client();
+    assert_eq!(s.login(&other, n).await.status(), StatusCode::OK);
+    expect_error(s.verify(&other, DEMO, &code).await, 401, "no_active_code", "reused code").await;
+}
+
+pub async fn voting_outside_the_window_is_refused(s: &TestStack) {
+    // Opens later: no codes yet.
+    let now = jiff::Timestamp::now();
+    let mut later = turnout_devstack::stack::demo_election(now + jiff::SignedDuration::from_mins(60), now + jiff::SignedDuration::from_mins(90));
+    later["id"] = json!("later");
+    s.stack.create_election(&later).unwrap();
+    let c = s.client();
+    assert_eq!(s.login(&c, 9).await.status(), StatusCode::OK);
+    let body = expect_error(s.request_code(&c, "later").await, 403, "window_not_open", "code before opening").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("(Europe/London)"));
+
+    // Closes in 4 s with no grace: verify in time, vote after close.
+    let mut closing = turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_secs(4));
+    closing["id"] = json!("closing");
+    closing["grace_secs"] = json!(0);
+    s.stack.create_election(&closing).unwrap();
+    let voter = s.verified_voter(10, "closing").await;
+    let until_closed = (now + jiff::SignedDuration::from_millis(4300)).duration_since(jiff::Timestamp::now());
+    tokio::time::sleep(Duration::try_from(until_closed).unwrap_or_default()).await;
+    expect_error(s.vote(&voter, "closing", good_choices()).await, 403, "window_closed", "vote after close").await;
+    expect_error(s.request_code(&voter, "closing").await, 403, "window_closed", "code after close").await;
+
+    let store = s.store().await;
+    let t = store.turnout(&turnout_core::domain::ElectionId::parse("closing").unwrap()).await.unwrap();
+    assert_eq!(t, Turnout { participation: 0, ballots: 0 });
+}
+
+pub async fn no_secret_appears_in_any_log(s: &TestStack) {
+    let logs = s.stack.service_logs();
+    assert!(logs.lines().count() > 50, "the services logged their requests");
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(serde_json::from_str::<Value>(line).is_ok(), "not a JSON log line: {line}");
+    }
+    for secret in [student_password(1), student_password(2), "sink-secret".into(), "turnout_session=".into()] {
+        assert!(!logs.contains(&secret), "{secret:?} appears in the logs");
+    }
+    for choice in ["ben-carter", "eli-novak", "chen-wei", "fatima-haddad"] {
+        assert!(!logs.contains(choice), "a ballot choice ({choice}) appears in the logs");
+    }
+}
