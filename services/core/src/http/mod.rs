@@ -22,7 +22,14 @@ pub use respond::{Nav, html, not_found, wants_json};
 
 use actix_web::web;
 
-/// Routes and data every service mounts: health probes and the JSON/HTML 404.
+/// Routes and data every service mounts: health probes, and actix's own extractor
+/// errors (query strings, path segments) answered in the one error shape.
 pub fn common(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        crate::error::ApiError::new(crate::error::ErrorCode::MalformedBody, format!("bad query string: {err}")).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _| {
+        crate::error::ApiError::new(crate::error::ErrorCode::NotFound, format!("bad path: {err}")).into()
+    }));
     health_routes(cfg);
 }

@@ -1,0 +1,4 @@
+//! The auth service against a real slapd, booted in-process on port 0.
+
+mod helpers;
+mod login;

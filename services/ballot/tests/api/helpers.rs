@@ -1,0 +1,71 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use turnout_core::Settings;
+use turnout_core::domain::{ElectionId, Username, VoterEmail};
+use turnout_core::session::{COOKIE_NAME, Session, SessionKeys};
+use turnout_core::store::{SqliteStore, Store};
+
+pub struct TestApp {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    settings: Settings,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("turnout.db").display().to_string();
+    let settings = Settings::for_tests(&[("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())]);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let app = turnout_ballot::Application::build(&settings, store.clone()).unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp { url, store, settings, _dir: dir }
+}
+
+impl TestApp {
+    /// Creates election `id` open from `opens` to `closes` (relative to now) with `grace_secs`.
+    pub async fn election(&self, id: &str, opens: SignedDuration, closes: SignedDuration, grace_secs: u64) {
+        let now = Timestamp::now();
+        let mut e = turnout_devstack::stack::demo_election(now + opens, now + closes);
+        e["id"] = id.into();
+        e["grace_secs"] = grace_secs.into();
+        turnout_ballot::seed::create_election(self.store.as_ref(), &e.to_string(), "test").await.unwrap();
+    }
+
+    /// A JSON client whose session was verified for `election` at `verified_at`.
+    pub fn voter(&self, n: u32, election: Option<&str>, verified_at: Timestamp) -> reqwest::Client {
+        let mut session = Session::new(
+            Username::parse(&format!("student{n:05}")).unwrap(),
+            VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap(),
+            vec![],
+            verified_at,
+            Duration::from_secs(3600),
+        );
+        if let Some(e) = election {
+            session = session.verified_for(&ElectionId::parse(e).unwrap(), verified_at, Duration::from_secs(3600));
+        }
+        let token = SessionKeys::from_settings(&self.settings).sign(&session);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+        headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={token}").parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
+    }
+
+    pub async fn vote(&self, client: &reqwest::Client, election: &str) -> reqwest::Response {
+        client
+            .post(format!("{}/e/{election}/ballot", self.url))
+            .json(&serde_json::json!({ "choices": { "president": "ben-carter" } }))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub async fn error_code(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+}

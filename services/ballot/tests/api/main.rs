@@ -1,0 +1,5 @@
+//! The ballot service booted in-process on port 0, with sessions minted as auth and otp
+//! would mint them (same secret, no store lookup).
+
+mod ballot;
+mod helpers;

@@ -1,0 +1,93 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use turnout_core::Settings;
+use turnout_core::domain::{Username, VoterEmail};
+use turnout_core::session::{COOKIE_NAME, Session, SessionKeys};
+use turnout_core::store::{NewElection, SqliteStore, Store};
+
+pub struct TestApp {
+    pub url: String,
+    pub settings: Settings,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn election_json(id: &str) -> serde_json::Value {
+    let now = Timestamp::now();
+    turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(60))
+        .as_object()
+        .cloned()
+        .map(|mut o| {
+            o.insert("id".into(), id.into());
+            serde_json::Value::Object(o)
+        })
+        .unwrap()
+}
+
+/// Boots the service with `accounts` as `TURNOUT_SMTP_ACCOUNTS` and a demo election.
+pub async fn spawn_app(accounts: &str, overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("turnout.db").display().to_string();
+    let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str()), ("TURNOUT_SMTP_ACCOUNTS", accounts)];
+    vars.extend_from_slice(overrides);
+    let settings = Settings::for_tests(&vars);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let election: NewElection = serde_json::from_value(election_json("demo")).unwrap();
+    store.create_election(&election, Timestamp::now()).await.unwrap();
+    let app = turnout_otp::Application::build(&settings, store.clone()).unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp { url, settings, dir }
+}
+
+impl TestApp {
+    /// A JSON client holding a signed-in session for student `n` (as auth would issue).
+    pub fn voter(&self, n: u32) -> reqwest::Client {
+        let session = Session::new(
+            Username::parse(&turnout_devstack::slapd::student_uid(n)).unwrap(),
+            VoterEmail::parse(&turnout_devstack::slapd::student_email(n)).unwrap(),
+            vec![],
+            Timestamp::now(),
+            Duration::from_secs(600),
+        );
+        let token = SessionKeys::from_settings(&self.settings).sign(&session);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+        headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={token}").parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).timeout(Duration::from_secs(3)).build().unwrap()
+    }
+
+    pub async fn request(&self, client: &reqwest::Client) -> reqwest::Response {
+        client.post(format!("{}/e/demo/otp/request", self.url)).send().await.unwrap()
+    }
+
+    pub async fn status(&self, client: &reqwest::Client) -> serde_json::Value {
+        client.get(format!("{}/e/demo/otp/status", self.url)).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn verify(&self, client: &reqwest::Client, code: &str) -> reqwest::Response {
+        client.post(format!("{}/e/demo/otp/verify", self.url)).json(&serde_json::json!({ "code": code })).send().await.unwrap()
+    }
+
+    /// Polls the delivery status until `state` (or fails after `timeout`).
+    pub async fn wait_for_state(&self, client: &reqwest::Client, state: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.status(client).await;
+            if status["state"] == state || std::time::Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn account_json(port: u16, password: &str) -> String {
+    serde_json::json!([{
+        "name": "elections-1", "host": "127.0.0.1", "port": port,
+        "username": turnout_devstack::mailsink::SINK_USER, "password": password,
+        "from": "elections-1@turnout.test", "max_concurrent": 2
+    }])
+    .to_string()
+}
