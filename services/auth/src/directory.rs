@@ -41,7 +41,11 @@ impl Directory {
 
     /// Checks credentials against the directory and reads the user's email.
     #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn authenticate(&self, username: &Username, password: &SecretString) -> Result<DirectoryUser, DirectoryError> {
+    pub async fn authenticate(
+        &self,
+        username: &Username,
+        password: &SecretString,
+    ) -> Result<DirectoryUser, DirectoryError> {
         if password.expose_secret().trim().is_empty() {
             return Err(DirectoryError::InvalidCredentials);
         }
@@ -73,14 +77,12 @@ impl Directory {
                 (dn, email)
             }
             BindStrategy::SearchThenBind { base, filter, service_dn, service_password } => {
-                bind(ldap, op, service_dn, service_password.expose_secret())
-                    .await
-                    .map_err(|e| match e {
-                        DirectoryError::InvalidCredentials => {
-                            DirectoryError::Unavailable("the service account was refused".into())
-                        }
-                        other => other,
-                    })?;
+                bind(ldap, op, service_dn, service_password.expose_secret()).await.map_err(|e| match e {
+                    DirectoryError::InvalidCredentials => {
+                        DirectoryError::Unavailable("the service account was refused".into())
+                    }
+                    other => other,
+                })?;
                 let filter = filter.replace("{username}", &ldap_escape(username.as_str()));
                 let (dn, email) = find_user(ldap, op, base, &filter, mail_attr).await?;
                 bind(ldap, op, &dn, password.expose_secret()).await?;

@@ -41,7 +41,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let directory = web::Data::new(Directory::new(settings.ldap.clone()));
         let keys = web::Data::new(SessionKeys::from_settings(settings));
-        let config = web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
+        let config =
+            web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
         let readiness = web::Data::new(Readiness::with_store(store));
         let body_limit = BodyLimit(settings.body_limit);
         let server = HttpServer::new(move || {

@@ -12,8 +12,8 @@ use turnout_core::http::{Authenticated, Input, Nav, clear_session_cookie, html, 
 use turnout_core::session::{Session, SessionKeys};
 use turnout_core::{ApiError, ErrorCode};
 
-use crate::directory::{Directory, DirectoryError};
 use crate::AuthConfig;
+use crate::directory::{Directory, DirectoryError};
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -48,7 +48,8 @@ fn invalid_credentials() -> ApiError {
 }
 
 pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authenticated>) -> HttpResponse {
-    let page = LoginPage { nav: Nav { user: session.map(|s| s.0.sub.to_string()) }, next: safe_next(query.next.as_deref()) };
+    let page =
+        LoginPage { nav: Nav { user: session.map(|s| s.0.sub.to_string()) }, next: safe_next(query.next.as_deref()) };
     html(StatusCode::OK, &page)
 }
 

@@ -231,9 +231,14 @@ pub async fn receipt(
     let found = store.receipt_in_box(&election.id, &receipt).await?;
     if wants_json(&req) {
         if !found {
-            return Err(ApiError::new(ErrorCode::NotFound, "No ballot with this receipt is in this election's ballot box."));
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "No ballot with this receipt is in this election's ballot box.",
+            ));
         }
-        return Ok(HttpResponse::Ok().json(json!({ "receipt": receipt, "election": election.id, "in_ballot_box": true })));
+        return Ok(
+            HttpResponse::Ok().json(json!({ "receipt": receipt, "election": election.id, "in_ballot_box": true }))
+        );
     }
     let page = ReceiptPage {
         nav: Nav { user: session.map(|s| s.0.sub.to_string()) },
@@ -252,10 +257,12 @@ pub struct ReceiptQuery {
 }
 
 /// The no-JavaScript receipt form submits here; it redirects to the receipt's own URL.
-pub async fn receipt_lookup(path: web::Path<String>, query: web::Query<ReceiptQuery>) -> Result<HttpResponse, ApiError> {
-    let election = ElectionId::parse(&path).map_err(|_| ApiError::new(ErrorCode::UnknownElection, "Unknown election."))?;
+pub async fn receipt_lookup(
+    path: web::Path<String>,
+    query: web::Query<ReceiptQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let election =
+        ElectionId::parse(&path).map_err(|_| ApiError::new(ErrorCode::UnknownElection, "Unknown election."))?;
     let receipt = Receipt::parse(&query.receipt).map_err(|e| ApiError::invalid("receipt", e))?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/e/{election}/receipt/{receipt}")))
-        .finish())
+    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/e/{election}/receipt/{receipt}"))).finish())
 }

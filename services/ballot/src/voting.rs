@@ -7,7 +7,13 @@ use turnout_core::session::Session;
 use turnout_core::store::{CastError, ChoiceError, Choices, Election, Store};
 use turnout_core::{ApiError, ErrorCode};
 
-pub async fn cast(store: &dyn Store, election: &Election, session: &Session, choices: &Choices, now: Timestamp) -> Result<Receipt, ApiError> {
+pub async fn cast(
+    store: &dyn Store,
+    election: &Election,
+    session: &Session,
+    choices: &Choices,
+    now: Timestamp,
+) -> Result<Receipt, ApiError> {
     let verified_at = session.verified_at(&election.id).ok_or_else(|| {
         ApiError::new(ErrorCode::NotVerified, "Confirm the code we emailed you before voting.")
             .with("otp_url", format!("/e/{}/otp", election.id))
@@ -23,7 +29,12 @@ pub async fn cast(store: &dyn Store, election: &Election, session: &Session, cho
     record(store, election, &session.sub, choices).await
 }
 
-async fn record(store: &dyn Store, election: &Election, voter: &Username, choices: &Choices) -> Result<Receipt, ApiError> {
+async fn record(
+    store: &dyn Store,
+    election: &Election,
+    voter: &Username,
+    choices: &Choices,
+) -> Result<Receipt, ApiError> {
     store.cast_ballot(&election.id, voter, choices).await.map_err(|e| match e {
         CastError::AlreadyVoted => ApiError::new(
             ErrorCode::AlreadyVoted,

@@ -31,7 +31,10 @@ pub enum Stage {
     Authenticated,
     /// Verified by emailed code for `election` at `at` (unix seconds): `at` decides the
     /// grace period after close.
-    Verified { election: ElectionId, at: i64 },
+    Verified {
+        election: ElectionId,
+        at: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

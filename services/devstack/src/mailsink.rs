@@ -26,7 +26,11 @@ pub struct SinkMessage {
 impl SinkMessage {
     /// The 6-digit code in a Turnout code email.
     pub fn code(&self) -> Option<String> {
-        self.body.lines().map(str::trim).find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned)
+        self.body
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
     }
 }
 
@@ -98,7 +102,8 @@ impl MailSink {
     }
 
     pub async fn all_to(&self, to: &str) -> anyhow::Result<Vec<SinkMessage>> {
-        let res = self.http.get(format!("{}/messages", self.api_url())).query(&[("to", to), ("limit", "500")]).send().await?;
+        let res =
+            self.http.get(format!("{}/messages", self.api_url())).query(&[("to", to), ("limit", "500")]).send().await?;
         Ok(res.error_for_status()?.json().await?)
     }
 
@@ -107,7 +112,14 @@ impl MailSink {
         struct Count {
             count: u64,
         }
-        let c: Count = self.http.get(format!("{}/messages/count", self.api_url())).send().await?.error_for_status()?.json().await?;
+        let c: Count = self
+            .http
+            .get(format!("{}/messages/count", self.api_url()))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         Ok(c.count)
     }
 

@@ -39,7 +39,15 @@ impl Nginx {
         let template = std::fs::read_to_string(repo_root.join("nginx/turnout.conf.template"))?;
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, render(&template, port, &dir, &repo_root.join("frontend/static"), upstreams))?;
-        let check = Command::new("/usr/sbin/nginx").arg("-t").arg("-p").arg(&dir).arg("-c").arg(&conf).arg("-e").arg(dir.join("nginx-error.log")).output()?;
+        let check = Command::new("/usr/sbin/nginx")
+            .arg("-t")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.join("nginx-error.log"))
+            .output()?;
         if !check.status.success() {
             anyhow::bail!("nginx rejected its config: {}", String::from_utf8_lossy(&check.stderr));
         }

@@ -48,7 +48,9 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     exe.ancestors()
         .skip(1)
-        .find(|d| d.join("turnout-auth").exists() && d.join("turnout-otp").exists() && d.join("turnout-ballot").exists())
+        .find(|d| {
+            d.join("turnout-auth").exists() && d.join("turnout-otp").exists() && d.join("turnout-ballot").exists()
+        })
         .map(Path::to_path_buf)
         .context("the service binaries are not built: run `cargo build --workspace --bins` first")
 }
@@ -80,7 +82,10 @@ impl Stack {
 
         // The demo election, through the same command an operator would use.
         let now = jiff::Timestamp::now();
-        let demo = demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(opts.demo_minutes));
+        let demo = demo_election(
+            now - jiff::SignedDuration::from_mins(1),
+            now + jiff::SignedDuration::from_mins(opts.demo_minutes),
+        );
         let demo_file = dir.join("demo-election.json");
         std::fs::write(&demo_file, demo.to_string())?;
         run_cli(&bin_dir, &env, &["create-election", &demo_file.display().to_string()])?;

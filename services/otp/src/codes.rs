@@ -81,7 +81,8 @@ mod tests {
         let e = ElectionId::parse("demo").unwrap();
         let a = Username::parse("student00001").unwrap();
         let t = Timestamp::now();
-        let other = CodeMaker::new(&Settings::for_tests(&[("TURNOUT_SECRET", "a-completely-different-secret-0123456789")]));
+        let other =
+            CodeMaker::new(&Settings::for_tests(&[("TURNOUT_SECRET", "a-completely-different-secret-0123456789")]));
         assert_ne!(maker("300").code(&e, &a, 1, t), other.code(&e, &a, 1, t));
     }
 }

@@ -47,14 +47,23 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, codes: Arc<CodeMaker>, wake: Arc<Notify>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        codes: Arc<CodeMaker>,
+        wake: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
         let senders = settings
             .mail
             .accounts
             .iter()
             .map(|account| {
                 let transport = transport_for(account, settings.mail.send_timeout)?;
-                Ok(Sender { account: account.clone(), transport, permits: Semaphore::new(account.max_concurrent as usize) })
+                Ok(Sender {
+                    account: account.clone(),
+                    transport,
+                    permits: Semaphore::new(account.max_concurrent as usize),
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         if senders.is_empty() {
@@ -104,12 +113,16 @@ impl Mailer {
 
     /// Claims one batch, sends it, records the outcomes. Returns how many were claimed.
     pub async fn drain_once(&self) -> anyhow::Result<usize> {
-        let batch = self.store.claim_mail(&self.worker_id, BATCH, LEASE, Timestamp::now()).await.context("claiming mail")?;
+        let batch =
+            self.store.claim_mail(&self.worker_id, BATCH, LEASE, Timestamp::now()).await.context("claiming mail")?;
         if batch.is_empty() {
             return Ok(0);
         }
         let outcomes = join_all(batch.iter().map(|mail| self.deliver(mail))).await;
-        self.store.finish_mail(&self.worker_id, &outcomes, Timestamp::now()).await.context("recording mail outcomes")?;
+        self.store
+            .finish_mail(&self.worker_id, &outcomes, Timestamp::now())
+            .await
+            .context("recording mail outcomes")?;
         Ok(batch.len())
     }
 
@@ -134,7 +147,9 @@ impl Mailer {
                         MailResult::Failed { account, error: e.to_string() }
                     }
                     Ok(Err(e)) => self.retry_later(mail, account, e.to_string()),
-                    Err(_) => self.retry_later(mail, account, format!("no answer within {}s", self.send_timeout.as_secs())),
+                    Err(_) => {
+                        self.retry_later(mail, account, format!("no answer within {}s", self.send_timeout.as_secs()))
+                    }
                 }
             }
         };

@@ -79,7 +79,11 @@ struct OtpPage {
     verified: bool,
 }
 
-pub async fn page(path: web::Path<String>, session: Authenticated, deps: web::Data<Deps>) -> Result<HttpResponse, ApiError> {
+pub async fn page(
+    path: web::Path<String>,
+    session: Authenticated,
+    deps: web::Data<Deps>,
+) -> Result<HttpResponse, ApiError> {
     let election = load_election(deps.store.as_ref(), &path).await?;
     let session = session.0;
     let status = deps.store.mail_status(&election.id, &session.sub).await?;
@@ -125,12 +129,18 @@ pub async fn request(
     })))
 }
 
-pub async fn status(path: web::Path<String>, session: Authenticated, deps: web::Data<Deps>) -> Result<HttpResponse, ApiError> {
+pub async fn status(
+    path: web::Path<String>,
+    session: Authenticated,
+    deps: web::Data<Deps>,
+) -> Result<HttpResponse, ApiError> {
     let election = load_election(deps.store.as_ref(), &path).await?;
     let session = session.0;
-    let status = deps.store.mail_status(&election.id, &session.sub).await?.ok_or_else(|| {
-        ApiError::new(ErrorCode::NoActiveCode, "No code has been requested yet.")
-    })?;
+    let status = deps
+        .store
+        .mail_status(&election.id, &session.sub)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NoActiveCode, "No code has been requested yet."))?;
     Ok(HttpResponse::Ok().json(status_json(&election, &status, &session.email.masked())))
 }
 
@@ -158,7 +168,9 @@ pub async fn verify(
     let cookie = session_cookie(deps.keys.sign(&upgraded), deps.config.session_ttl, deps.config.cookie_secure);
     let ballot = format!("/e/{}/ballot", election.id);
     Ok(if wants_json(&req) {
-        HttpResponse::Ok().cookie(cookie).json(json!({ "verified": true, "election": election.id, "ballot_url": ballot }))
+        HttpResponse::Ok()
+            .cookie(cookie)
+            .json(json!({ "verified": true, "election": election.id, "ballot_url": ballot }))
     } else {
         let mut res = see_other(&ballot);
         res.add_cookie(&cookie).map_err(|_| ApiError::internal())?;

@@ -59,7 +59,13 @@ impl Verifier {
 
     /// Checks a typed code. Every attempt counts against the code's limit before the
     /// comparison, so concurrent guesses can't exceed it.
-    pub async fn verify(&self, election: &ElectionId, voter: &Username, typed: &OtpCode, now: Timestamp) -> Result<(), ApiError> {
+    pub async fn verify(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        typed: &OtpCode,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
         let max = self.policy.max_attempts;
         let attempt = self.store.begin_otp_attempt(election, voter, max).await.map_err(|e| match e {
             AttemptError::NoActiveCode => {

@@ -14,7 +14,9 @@ async fn code_of(res: reqwest::Response) -> (u16, String) {
 async fn both_bind_strategies_accept_the_right_password_and_refuse_everything_else() {
     let dir = tempfile::tempdir().unwrap();
     let slapd = directory(dir.path());
-    for (strategy, settings) in [("dn template", template_settings(&slapd)), ("search then bind", search_settings(&slapd))] {
+    for (strategy, settings) in
+        [("dn template", template_settings(&slapd)), ("search then bind", search_settings(&slapd))]
+    {
         let app = spawn_app(&as_refs(&settings)).await;
 
         let res = app.login(&student_uid(3), &student_password(3)).await;

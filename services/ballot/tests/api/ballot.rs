@@ -15,7 +15,11 @@ async fn the_grace_period_admits_only_voters_verified_before_close() {
     assert_eq!(app.vote(&in_time, "grace").await.status(), StatusCode::CREATED, "verified before close, inside grace");
 
     let too_late = app.voter(2, Some("grace"), now - SignedDuration::from_secs(10));
-    assert_eq!(error_code(app.vote(&too_late, "grace").await).await, (403, "window_closed".into()), "verified after close");
+    assert_eq!(
+        error_code(app.vote(&too_late, "grace").await).await,
+        (403, "window_closed".into()),
+        "verified after close"
+    );
 
     // Closed 5 minutes ago: grace is over for everyone.
     app.election("over", SignedDuration::from_mins(-60), SignedDuration::from_mins(-5), 120).await;

@@ -17,10 +17,8 @@ impl Receipt {
         let mut bytes = [0u8; GROUPS * GROUP_LEN];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
         let chars: Vec<u8> = bytes.iter().map(|b| ALPHABET[(*b & 31) as usize]).collect();
-        let groups: Vec<&str> = chars
-            .chunks(GROUP_LEN)
-            .map(|c| std::str::from_utf8(c).expect("alphabet is ASCII"))
-            .collect();
+        let groups: Vec<&str> =
+            chars.chunks(GROUP_LEN).map(|c| std::str::from_utf8(c).expect("alphabet is ASCII")).collect();
         Self(groups.join("-"))
     }
 
@@ -42,8 +40,7 @@ impl Receipt {
         if clean.len() != GROUPS * GROUP_LEN {
             return Err(Self::error());
         }
-        let groups: Vec<&str> =
-            clean.chunks(GROUP_LEN).map(|c| std::str::from_utf8(c).expect("ASCII")).collect();
+        let groups: Vec<&str> = clean.chunks(GROUP_LEN).map(|c| std::str::from_utf8(c).expect("ASCII")).collect();
         Ok(Self(groups.join("-")))
     }
 

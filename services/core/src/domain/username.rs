@@ -10,9 +10,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let raw = raw.trim();
         let ok_len = (1..=64).contains(&raw.len());
-        let ok_chars = raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+        let ok_chars = raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
         if ok_len && ok_chars {
             Ok(Self(raw.to_owned()))
         } else {

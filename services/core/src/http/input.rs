@@ -58,12 +58,8 @@ impl FromRequest for Body {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -84,7 +80,8 @@ impl FromRequest for Body {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::MalformedBody, format!("reading the body failed: {e}")))?;
+                let chunk = chunk
+                    .map_err(|e| ApiError::new(ErrorCode::MalformedBody, format!("reading the body failed: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }

@@ -63,7 +63,13 @@ fn back_link(method: &actix_web::http::Method, path: &str) -> Option<String> {
     Some(page.to_owned())
 }
 
-fn render_error(err: &ApiError, request_id: &str, json: bool, method: &actix_web::http::Method, path: &str) -> HttpResponse {
+fn render_error(
+    err: &ApiError,
+    request_id: &str,
+    json: bool,
+    method: &actix_web::http::Method,
+    path: &str,
+) -> HttpResponse {
     let status = err.status_code();
     let mut res = if json {
         HttpResponse::build(status).json(err.body(Some(request_id)))

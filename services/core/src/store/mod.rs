@@ -169,10 +169,8 @@ impl Election {
                 .iter()
                 .find(|c| &c.id == contest_id)
                 .ok_or_else(|| ChoiceError::UnknownContest(contest_id.to_string()))?;
-            let approved = contest
-                .candidates
-                .iter()
-                .any(|c| &c.id == candidate_id && c.status == CandidateStatus::Approved);
+            let approved =
+                contest.candidates.iter().any(|c| &c.id == candidate_id && c.status == CandidateStatus::Approved);
             if !approved {
                 return Err(ChoiceError::UnknownCandidate {
                     contest: contest_id.to_string(),
@@ -266,10 +264,20 @@ impl MailState {
 
 #[derive(Debug, Clone)]
 pub enum MailResult {
-    Sent { account: String, from: String },
+    Sent {
+        account: String,
+        from: String,
+    },
     /// Try again at `retry_at` (on any account).
-    Deferred { account: String, error: String, retry_at: Timestamp },
-    Failed { account: String, error: String },
+    Deferred {
+        account: String,
+        error: String,
+        retry_at: Timestamp,
+    },
+    Failed {
+        account: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -355,16 +363,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_election(&self, election: &NewElection, now: Timestamp) -> Result<(), StoreError>;
     async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError>;
     /// Elections by id, at most `limit` (capped at 100) after `after`.
-    async fn list_elections(
-        &self,
-        after: Option<&ElectionId>,
-        limit: u32,
-    ) -> Result<Vec<ElectionSummary>, StoreError>;
+    async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError>;
 
     // The ballot box.
     /// Records participation and stores the ballot (no voter, no time) in one atomic step.
-    async fn cast_ballot(&self, election: &ElectionId, voter: &Username, choices: &Choices)
-    -> Result<Receipt, CastError>;
+    async fn cast_ballot(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        choices: &Choices,
+    ) -> Result<Receipt, CastError>;
     async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError>;
     async fn turnout(&self, election: &ElectionId) -> Result<Turnout, StoreError>;
 

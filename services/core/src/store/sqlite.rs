@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use deadpool_sqlite::rusqlite::{self, Connection, ErrorCode as SqliteCode, OptionalExtension, TransactionBehavior, params};
+use deadpool_sqlite::rusqlite::{
+    self, Connection, ErrorCode as SqliteCode, OptionalExtension, TransactionBehavior, params,
+};
 use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -231,9 +233,7 @@ impl SqliteStore {
                 other => StoreError::Unavailable(format!("no database connection free: {other}")),
             })
         })?;
-        conn.interact(f)
-            .await
-            .map_err(|e| E::from(StoreError::Other(anyhow::anyhow!("database task failed: {e}"))))?
+        conn.interact(f).await.map_err(|e| E::from(StoreError::Other(anyhow::anyhow!("database task failed: {e}"))))?
     }
 }
 
@@ -386,7 +386,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(election = %election))]
-    async fn cast_ballot(&self, election: &ElectionId, voter: &Username, choices: &Choices) -> Result<Receipt, CastError> {
+    async fn cast_ballot(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        choices: &Choices,
+    ) -> Result<Receipt, CastError> {
         let (election, voter) = (election.clone(), voter.clone());
         let choices = serde_json::to_string(choices).map_err(|e| StoreError::Other(e.into()))?;
         self.run(move |conn| {
@@ -431,9 +436,11 @@ impl Store for SqliteStore {
             // One read transaction, so the two counts come from the same snapshot.
             let tx = conn.transaction()?;
             let count = |table: &str| -> rusqlite::Result<u64> {
-                tx.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE election_id = ?1"), [election.as_str()], |r| {
-                    r.get::<_, i64>(0).map(|n| n.max(0) as u64)
-                })
+                tx.query_row(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE election_id = ?1"),
+                    [election.as_str()],
+                    |r| r.get::<_, i64>(0).map(|n| n.max(0) as u64),
+                )
             };
             Ok(Turnout { participation: count("participation")?, ballots: count("ballots")? })
         })
@@ -458,7 +465,16 @@ impl Store for SqliteStore {
                     "SELECT generation, issued_at, attempts, consumed, sends, last_request_at
                      FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
                     params![election.as_str(), voter.as_str()],
-                    |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?, r.get::<_, u32>(2)?, r.get::<_, bool>(3)?, r.get::<_, u32>(4)?, r.get::<_, i64>(5)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, u32>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, u32>(2)?,
+                            r.get::<_, bool>(3)?,
+                            r.get::<_, u32>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
                 )
                 .optional()?;
             let (generation, issued_at, resent) = match current {
@@ -505,7 +521,15 @@ impl Store for SqliteStore {
                 "INSERT INTO outbox (id, election_id, voter, recipient, generation, issued_at, state,
                                      next_attempt_at, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
-                params![mail_id.to_string(), election.as_str(), voter.as_str(), to.as_str(), generation, issued_at, now_s],
+                params![
+                    mail_id.to_string(),
+                    election.as_str(),
+                    voter.as_str(),
+                    to.as_str(),
+                    generation,
+                    issued_at,
+                    now_s
+                ],
             )?;
             tx.commit()?;
             Ok(OtpIssue { generation, issued_at: ts(issued_at), resent, mail_id })
@@ -562,7 +586,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_mail(&self, worker: &str, limit: u32, lease: Duration, now: Timestamp) -> Result<Vec<OutboxMail>, StoreError> {
+    async fn claim_mail(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
         let worker = worker.to_owned();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -577,17 +607,18 @@ impl Store for SqliteStore {
                      ORDER BY next_attempt_at LIMIT ?4)
                  RETURNING id, election_id, voter, recipient, generation, issued_at, attempts",
             )?;
-            let rows = stmt.query_map(params![worker, now_s + lease.as_secs() as i64, now_s, limit.clamp(1, 500)], |r| {
-                Ok(OutboxMail {
-                    id: parsed(0, r.get(0)?, Uuid::parse_str)?,
-                    election: parsed(1, r.get(1)?, ElectionId::parse)?,
-                    voter: parsed(2, r.get(2)?, Username::parse)?,
-                    to: parsed(3, r.get(3)?, VoterEmail::parse)?,
-                    generation: r.get(4)?,
-                    issued_at: ts(r.get(5)?),
-                    attempts: r.get(6)?,
-                })
-            })?;
+            let rows =
+                stmt.query_map(params![worker, now_s + lease.as_secs() as i64, now_s, limit.clamp(1, 500)], |r| {
+                    Ok(OutboxMail {
+                        id: parsed(0, r.get(0)?, Uuid::parse_str)?,
+                        election: parsed(1, r.get(1)?, ElectionId::parse)?,
+                        voter: parsed(2, r.get(2)?, Username::parse)?,
+                        to: parsed(3, r.get(3)?, VoterEmail::parse)?,
+                        generation: r.get(4)?,
+                        issued_at: ts(r.get(5)?),
+                        attempts: r.get(6)?,
+                    })
+                })?;
             let claimed = rows.collect::<Result<Vec<_>, _>>()?;
             drop(stmt);
             tx.commit()?;
@@ -672,7 +703,14 @@ impl Store for SqliteStore {
             let detail = entry.detail.to_string();
             let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
             let mut hasher = Sha256::new();
-            for part in [prev.as_str(), &now.as_second().to_string(), &entry.actor, &entry.action, election.as_deref().unwrap_or(""), &detail] {
+            for part in [
+                prev.as_str(),
+                &now.as_second().to_string(),
+                &entry.actor,
+                &entry.action,
+                election.as_deref().unwrap_or(""),
+                &detail,
+            ] {
                 hasher.update(part.as_bytes());
                 hasher.update([0]);
             }

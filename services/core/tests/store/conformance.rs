@@ -164,7 +164,8 @@ pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
         store.issue_otp(&election, &voter(n), &email(n), policy(), now).await.unwrap();
     }
     let lease = Duration::from_secs(30);
-    let (a, b) = tokio::join!(store.claim_mail("worker-a", 20, lease, now), store.claim_mail("worker-b", 20, lease, now));
+    let (a, b) =
+        tokio::join!(store.claim_mail("worker-a", 20, lease, now), store.claim_mail("worker-b", 20, lease, now));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.len() + b.len(), 30, "every message claimed once");
     let ids_a: std::collections::HashSet<_> = a.iter().map(|m| m.id).collect();
@@ -194,7 +195,11 @@ pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
     // A deferred message comes back when due.
     let deferred = vec![MailOutcome {
         id: reclaimed[0].id,
-        result: MailResult::Deferred { account: "e1".into(), error: "421 busy".into(), retry_at: later + Duration::from_secs(10) },
+        result: MailResult::Deferred {
+            account: "e1".into(),
+            error: "421 busy".into(),
+            retry_at: later + Duration::from_secs(10),
+        },
     }];
     store.finish_mail("worker-c", &deferred, later).await.unwrap();
     assert!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(5)).await.unwrap().is_empty());

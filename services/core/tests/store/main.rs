@@ -53,7 +53,11 @@ async fn the_ballot_table_holds_nothing_that_identifies_the_voter() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(columns, ["id", "election_id", "receipt", "choices"], "ballot columns changed: review for voter linkage");
+    assert_eq!(
+        columns,
+        ["id", "election_id", "receipt", "choices"],
+        "ballot columns changed: review for voter linkage"
+    );
     let row: String = conn
         .query_row("SELECT id || '|' || election_id || '|' || receipt || '|' || choices FROM ballots", [], |r| r.get(0))
         .unwrap();
@@ -80,7 +84,9 @@ async fn two_store_handles_on_one_file_behave_like_two_processes() {
     for i in 0..100 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let (election, voter) = (election.clone(), voter.clone());
-        tasks.push(tokio::spawn(async move { store.cast_ballot(&election, &voter, &conformance::choices("pres", "ada")).await }));
+        tasks.push(tokio::spawn(async move {
+            store.cast_ballot(&election, &voter, &conformance::choices("pres", "ada")).await
+        }));
     }
     let mut ok = 0;
     for t in tasks {

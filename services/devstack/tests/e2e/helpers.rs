@@ -71,7 +71,12 @@ impl TestStack {
     }
 
     pub async fn vote(&self, client: &reqwest::Client, election: &str, choices: Value) -> reqwest::Response {
-        client.post(self.url(&format!("/e/{election}/ballot"))).json(&json!({ "choices": choices })).send().await.unwrap()
+        client
+            .post(self.url(&format!("/e/{election}/ballot")))
+            .json(&json!({ "choices": choices }))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Logged in and verified for `election`.

@@ -50,7 +50,8 @@ pub async fn json_flow_login_code_vote_receipt_and_second_vote_refused(s: &TestS
 
     // The ballot lists approved candidates only.
     let ballot: Value = client.get(s.url("/e/demo/ballot")).send().await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = ballot["contests"][0]["candidates"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        ballot["contests"][0]["candidates"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(names, ["amara-okafor", "ben-carter", "chen-wei"], "pending candidate shown");
     assert_eq!(ballot["verified"], false);
     assert!(ballot["closes_local"].as_str().unwrap().contains("(Europe/London)"));
@@ -72,12 +73,19 @@ pub async fn json_flow_login_code_vote_receipt_and_second_vote_refused(s: &TestS
     let res = anyone.get(s.url(&format!("/e/demo/receipt/{lower}"))).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "receipts are forgiving about case and dashes");
     let fake = turnout_core::domain::Receipt::generate();
-    expect_error(anyone.get(s.url(&format!("/e/demo/receipt/{fake}"))).send().await.unwrap(), 404, "not_found", "unknown receipt").await;
+    expect_error(
+        anyone.get(s.url(&format!("/e/demo/receipt/{fake}"))).send().await.unwrap(),
+        404,
+        "not_found",
+        "unknown receipt",
+    )
+    .await;
 }
 
 pub async fn html_flow_without_javascript(s: &TestStack) {
     // A browser: no Accept: application/json, forms, redirects followed by hand.
-    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let n = 2;
 
     let res = browser.get(s.url("/e/demo/otp")).send().await.unwrap();
@@ -148,15 +156,52 @@ pub async fn bad_input_gets_a_clear_4xx_with_the_error_body(s: &TestStack) {
         let url = s.url("/auth/login");
         async move { c.post(url).json(&body).send().await.unwrap() }
     };
-    expect_error(login(json!({"username": student_uid(3), "password": "wrong"})).await, 401, "invalid_credentials", "wrong password").await;
-    expect_error(login(json!({"username": student_uid(3), "password": ""})).await, 401, "invalid_credentials", "empty password").await;
-    expect_error(login(json!({"username": student_uid(3), "password": "   "})).await, 401, "invalid_credentials", "blank password").await;
-    expect_error(login(json!({"username": "*)(uid=*", "password": "x"})).await, 401, "invalid_credentials", "filter injection").await;
+    expect_error(
+        login(json!({"username": student_uid(3), "password": "wrong"})).await,
+        401,
+        "invalid_credentials",
+        "wrong password",
+    )
+    .await;
+    expect_error(
+        login(json!({"username": student_uid(3), "password": ""})).await,
+        401,
+        "invalid_credentials",
+        "empty password",
+    )
+    .await;
+    expect_error(
+        login(json!({"username": student_uid(3), "password": "   "})).await,
+        401,
+        "invalid_credentials",
+        "blank password",
+    )
+    .await;
+    expect_error(
+        login(json!({"username": "*)(uid=*", "password": "x"})).await,
+        401,
+        "invalid_credentials",
+        "filter injection",
+    )
+    .await;
     expect_error(login(json!({"username": "*", "password": "x"})).await, 401, "invalid_credentials", "wildcard").await;
-    expect_error(login(json!({"username": "nobody-here", "password": "x"})).await, 401, "invalid_credentials", "unknown user").await;
+    expect_error(
+        login(json!({"username": "nobody-here", "password": "x"})).await,
+        401,
+        "invalid_credentials",
+        "unknown user",
+    )
+    .await;
     expect_error(login(json!({"username": student_uid(3)})).await, 422, "invalid_field", "missing password").await;
-    expect_error(login(json!({"username": 42, "password": "x"})).await, 422, "invalid_field", "mistyped username").await;
-    let res = c.post(s.url("/auth/login")).header("content-type", "application/json").body("{\"username\":").send().await.unwrap();
+    expect_error(login(json!({"username": 42, "password": "x"})).await, 422, "invalid_field", "mistyped username")
+        .await;
+    let res = c
+        .post(s.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"username\":")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 400, "malformed_body", "truncated JSON").await;
     let res = c.post(s.url("/auth/login")).header("content-type", "text/plain").body("hi").send().await.unwrap();
     expect_error(res, 415, "unsupported_media_type", "wrong content type").await;
@@ -168,24 +213,51 @@ pub async fn bad_input_gets_a_clear_4xx_with_the_error_body(s: &TestStack) {
     expect_error(login(huge).await, 413, "body_too_large", "oversized body (nginx)").await;
 
     // Unknown election, on each service.
-    expect_error(c.get(s.url("/e/no-such-election/ballot")).send().await.unwrap(), 404, "unknown_election", "ballot of unknown election").await;
-    expect_error(c.get(s.url("/e/Robert'%3B--/ballot")).send().await.unwrap(), 404, "unknown_election", "injection in election id").await;
+    expect_error(
+        c.get(s.url("/e/no-such-election/ballot")).send().await.unwrap(),
+        404,
+        "unknown_election",
+        "ballot of unknown election",
+    )
+    .await;
+    expect_error(
+        c.get(s.url("/e/Robert'%3B--/ballot")).send().await.unwrap(),
+        404,
+        "unknown_election",
+        "injection in election id",
+    )
+    .await;
     expect_error(c.get(s.url("/nowhere")).send().await.unwrap(), 404, "not_found", "unknown route").await;
 
     // Signed in but not verified.
     assert_eq!(s.login(&c, 3).await.status(), StatusCode::OK);
-    expect_error(s.request_code(&c, "no-such-election").await, 404, "unknown_election", "code for unknown election").await;
+    expect_error(s.request_code(&c, "no-such-election").await, 404, "unknown_election", "code for unknown election")
+        .await;
     expect_error(s.vote(&c, DEMO, good_choices()).await, 403, "not_verified", "vote before verifying").await;
     expect_error(s.verify(&c, DEMO, "12345").await, 422, "invalid_field", "short code").await;
     expect_error(s.verify(&c, DEMO, "123456").await, 401, "no_active_code", "verify without a code").await;
 
     // Verified: now the ballot's own checks.
     let v = s.verified_voter(4, DEMO).await;
-    expect_error(s.vote(&v, DEMO, json!({"president": "nobody"})).await, 422, "unknown_candidate", "unknown candidate").await;
-    expect_error(s.vote(&v, DEMO, json!({"president": "dana-pending"})).await, 422, "unknown_candidate", "pending candidate").await;
-    expect_error(s.vote(&v, DEMO, json!({"dean": "ben-carter"})).await, 422, "unknown_candidate", "unknown contest").await;
+    expect_error(s.vote(&v, DEMO, json!({"president": "nobody"})).await, 422, "unknown_candidate", "unknown candidate")
+        .await;
+    expect_error(
+        s.vote(&v, DEMO, json!({"president": "dana-pending"})).await,
+        422,
+        "unknown_candidate",
+        "pending candidate",
+    )
+    .await;
+    expect_error(s.vote(&v, DEMO, json!({"dean": "ben-carter"})).await, 422, "unknown_candidate", "unknown contest")
+        .await;
     expect_error(s.vote(&v, DEMO, json!({"president": 7})).await, 422, "invalid_field", "mistyped choice").await;
-    expect_error(s.vote(&v, DEMO, json!({"president": "' OR 1=1 --"})).await, 422, "invalid_field", "injection in choice").await;
+    expect_error(
+        s.vote(&v, DEMO, json!({"president": "' OR 1=1 --"})).await,
+        422,
+        "invalid_field",
+        "injection in choice",
+    )
+    .await;
     let res = v.post(s.url("/e/demo/ballot")).json(&json!({"vote": {}})).send().await.unwrap();
     expect_error(res, 422, "invalid_field", "missing choices").await;
     // None of those used up the vote.
@@ -194,7 +266,13 @@ pub async fn bad_input_gets_a_clear_4xx_with_the_error_body(s: &TestStack) {
     // Without a session at all.
     let anon = s.client();
     expect_error(s.vote(&anon, DEMO, good_choices()).await, 401, "not_authenticated", "vote without session").await;
-    let res = anon.post(s.url("/e/demo/ballot")).header("cookie", "turnout_session=forged.token").json(&json!({"choices": {}})).send().await.unwrap();
+    let res = anon
+        .post(s.url("/e/demo/ballot"))
+        .header("cookie", "turnout_session=forged.token")
+        .json(&json!({"choices": {}}))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 401, "not_authenticated", "forged session").await;
 }
 
@@ -242,13 +320,17 @@ pub async fn wrong_codes_never_send_mail(s: &TestStack) {
 
 pub async fn a_session_verified_for_one_election_cannot_vote_in_another(s: &TestStack) {
     let now = jiff::Timestamp::now();
-    let mut other = turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(60));
+    let mut other = turnout_devstack::stack::demo_election(
+        now - jiff::SignedDuration::from_mins(1),
+        now + jiff::SignedDuration::from_mins(60),
+    );
     other["id"] = json!("council");
     other["title"] = json!("Council 2026");
     s.stack.create_election(&other).unwrap();
 
     let voter = s.verified_voter(7, DEMO).await;
-    expect_error(s.vote(&voter, "council", good_choices()).await, 403, "not_verified", "demo session used for council").await;
+    expect_error(s.vote(&voter, "council", good_choices()).await, 403, "not_verified", "demo session used for council")
+        .await;
     assert_eq!(s.vote(&voter, DEMO, good_choices()).await.status(), StatusCode::CREATED);
 }
 
@@ -279,7 +361,10 @@ pub async fn a_code_used_after_several_steps_but_inside_validity_verifies(s: &Te
 pub async fn voting_outside_the_window_is_refused(s: &TestStack) {
     // Opens later: no codes yet.
     let now = jiff::Timestamp::now();
-    let mut later = turnout_devstack::stack::demo_election(now + jiff::SignedDuration::from_mins(60), now + jiff::SignedDuration::from_mins(90));
+    let mut later = turnout_devstack::stack::demo_election(
+        now + jiff::SignedDuration::from_mins(60),
+        now + jiff::SignedDuration::from_mins(90),
+    );
     later["id"] = json!("later");
     s.stack.create_election(&later).unwrap();
     let c = s.client();
@@ -288,7 +373,10 @@ pub async fn voting_outside_the_window_is_refused(s: &TestStack) {
     assert!(body["error"]["message"].as_str().unwrap().contains("(Europe/London)"));
 
     // Closes in 4 s with no grace: verify in time, vote after close.
-    let mut closing = turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_secs(4));
+    let mut closing = turnout_devstack::stack::demo_election(
+        now - jiff::SignedDuration::from_mins(1),
+        now + jiff::SignedDuration::from_secs(4),
+    );
     closing["id"] = json!("closing");
     closing["grace_secs"] = json!(0);
     s.stack.create_election(&closing).unwrap();

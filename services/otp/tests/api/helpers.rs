@@ -15,14 +15,17 @@ pub struct TestApp {
 
 pub fn election_json(id: &str) -> serde_json::Value {
     let now = Timestamp::now();
-    turnout_devstack::stack::demo_election(now - jiff::SignedDuration::from_mins(1), now + jiff::SignedDuration::from_mins(60))
-        .as_object()
-        .cloned()
-        .map(|mut o| {
-            o.insert("id".into(), id.into());
-            serde_json::Value::Object(o)
-        })
-        .unwrap()
+    turnout_devstack::stack::demo_election(
+        now - jiff::SignedDuration::from_mins(1),
+        now + jiff::SignedDuration::from_mins(60),
+    )
+    .as_object()
+    .cloned()
+    .map(|mut o| {
+        o.insert("id".into(), id.into());
+        serde_json::Value::Object(o)
+    })
+    .unwrap()
 }
 
 /// Boots the service with `accounts` as `TURNOUT_SMTP_ACCOUNTS` and a demo election.
@@ -67,7 +70,12 @@ impl TestApp {
     }
 
     pub async fn verify(&self, client: &reqwest::Client, code: &str) -> reqwest::Response {
-        client.post(format!("{}/e/demo/otp/verify", self.url)).json(&serde_json::json!({ "code": code })).send().await.unwrap()
+        client
+            .post(format!("{}/e/demo/otp/verify", self.url))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Polls the delivery status until `state` (or fails after `timeout`).

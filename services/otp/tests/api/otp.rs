@@ -79,7 +79,8 @@ async fn wrong_tries_count_down_then_void_the_code_and_codes_are_never_stored() 
 async fn a_resend_inside_the_cooldown_is_refused_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let sink = MailSink::start(dir.path(), &repo_root()).unwrap();
-    let app = spawn_app(&account_json(sink.smtp_port, SINK_PASSWORD), &[("TURNOUT_OTP_RESEND_COOLDOWN_SECS", "60")]).await;
+    let app =
+        spawn_app(&account_json(sink.smtp_port, SINK_PASSWORD), &[("TURNOUT_OTP_RESEND_COOLDOWN_SECS", "60")]).await;
     let voter = app.voter(2);
     assert_eq!(app.request(&voter).await.status(), StatusCode::ACCEPTED);
     let res = app.request(&voter).await;

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Start the whole Turnout stack on this machine: a real slapd seeded with students, the
+# SMTP mail sink, the SQLite store, the auth/otp/ballot services and nginx in front.
+# Prints where to open it. Ctrl-C stops every process it started.
+#
+# Settings (environment): TURNOUT_DEV_PORT (nginx, default 8080), TURNOUT_DEV_STUDENTS
+# (default 5000), TURNOUT_DEV_MINUTES (demo election length, default 120),
+# TURNOUT_DEV_DIR (logs and database, default .turnout/dev).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/prereqs.sh
+turnout_check_prereqs
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+echo "Building (the first build takes several minutes) ..."
+cargo build --quiet --workspace --bins
+exec target/debug/turnout-dev

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every check Turnout has: formatting, lints, unit tests, the store conformance suite,
+# each service against real slapd and a real SMTP sink, and end to end through nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/prereqs.sh
+turnout_check_prereqs
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+cargo fmt --all --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+# The end-to-end tests start the service binaries as separate processes.
+cargo build --quiet --workspace --bins
+cargo test --workspace
