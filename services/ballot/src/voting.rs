@@ -19,13 +19,9 @@ pub async fn cast(
             .with("otp_url", format!("/e/{}/otp", election.id))
     })?;
     election.schedule.check_ballot(now, verified_at)?;
-    election.check_choices(choices).map_err(|e| {
-        let field = match &e {
-            ChoiceError::UnknownContest(_) => "choices",
-            ChoiceError::UnknownCandidate { .. } => "choices",
-        };
-        ApiError::new(ErrorCode::UnknownCandidate, e.to_string()).with("field", field)
-    })?;
+    election
+        .check_choices(choices)
+        .map_err(|e: ChoiceError| ApiError::new(ErrorCode::UnknownCandidate, e.to_string()).with("field", "choices"))?;
     record(store, election, &session.sub, choices).await
 }
 

@@ -4,12 +4,10 @@
 //! (`{"error": {"code", "message", "request_id", ...}}` or an HTML page). Codes are a
 //! public contract: scripts match on them, so never rename one.
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Stable error codes, one per distinct thing a client can do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     MalformedBody,
     InvalidField,

@@ -3,6 +3,7 @@
 //! code, sends it with lettre through a sender account, and records the outcomes in one
 //! batched store call. Requests never wait for SMTP; they only enqueue and wake us.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Notify, Semaphore, watch};
 use turnout_core::Settings;
 use turnout_core::config::{SenderAccount, SmtpTls};
-use turnout_core::store::{MailOutcome, MailResult, OutboxMail, Store};
+use turnout_core::store::{Election, MailOutcome, MailResult, OutboxMail, Store};
 
 use crate::codes::CodeMaker;
 
@@ -118,7 +119,18 @@ impl Mailer {
         if batch.is_empty() {
             return Ok(0);
         }
-        let outcomes = join_all(batch.iter().map(|mail| self.deliver(mail))).await;
+        // One read per election in the batch, not one per message.
+        let mut elections = HashMap::new();
+        for mail in &batch {
+            if !elections.contains_key(&mail.election) {
+                let election = self.store.election(&mail.election).await.context("loading the election")?;
+                elections.insert(mail.election.clone(), election);
+            }
+        }
+        let outcomes = join_all(
+            batch.iter().map(|mail| self.deliver(mail, elections.get(&mail.election).and_then(Option::as_ref))),
+        )
+        .await;
         self.store
             .finish_mail(&self.worker_id, &outcomes, Timestamp::now())
             .await
@@ -126,11 +138,11 @@ impl Mailer {
         Ok(batch.len())
     }
 
-    async fn deliver(&self, mail: &OutboxMail) -> MailOutcome {
+    async fn deliver(&self, mail: &OutboxMail, election: Option<&Election>) -> MailOutcome {
         let index = self.next_sender.fetch_add(1, Ordering::Relaxed) % self.senders.len();
         let sender = &self.senders[index];
         let account = sender.account.name.clone();
-        let result = match self.compose(mail, &sender.account).await {
+        let result = match self.compose(mail, election, &sender.account) {
             Err(e) => MailResult::Failed { account, error: format!("{e:#}") },
             Ok(message) => {
                 let _permit = sender.permits.acquire().await.expect("semaphore never closed");
@@ -166,8 +178,13 @@ impl Mailer {
         MailResult::Deferred { account, error, retry_at: Timestamp::now() + backoff }
     }
 
-    async fn compose(&self, mail: &OutboxMail, account: &SenderAccount) -> anyhow::Result<Message> {
-        let election = self.store.election(&mail.election).await?.context("the election no longer exists")?;
+    fn compose(
+        &self,
+        mail: &OutboxMail,
+        election: Option<&Election>,
+        account: &SenderAccount,
+    ) -> anyhow::Result<Message> {
+        let election = election.context("the election no longer exists")?;
         let code = self.codes.code(&mail.election, &mail.voter, mail.generation, mail.issued_at);
         let valid_until = election.schedule.local(mail.issued_at + self.validity);
         let body = format!(
