@@ -8,16 +8,13 @@
 mod directory;
 mod routes;
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use turnout_core::Settings;
-use turnout_core::http::{BodyLimit, Readiness, common, not_found, request_context};
-use turnout_core::session::SessionKeys;
+use turnout_core::http::serve;
 use turnout_core::store::Store;
 
 pub use directory::{Directory, DirectoryError, DirectoryUser};
@@ -37,30 +34,16 @@ pub struct Application {
 impl Application {
     /// Binds `settings.host:settings.port` (port 0 picks a free one) and builds the server.
     pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let directory = web::Data::new(Directory::new(settings.ldap.clone()));
-        let keys = web::Data::new(SessionKeys::from_settings(settings));
         let config =
             web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
-        let readiness = web::Data::new(Readiness::with_store(store));
-        let body_limit = BodyLimit(settings.body_limit);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(request_context))
-                .app_data(body_limit)
-                .app_data(directory.clone())
-                .app_data(keys.clone())
+        let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(directory.clone())
                 .app_data(config.clone())
-                .app_data(readiness.clone())
-                .configure(common)
                 .route("/auth/login", web::get().to(routes::login_page))
                 .route("/auth/login", web::post().to(routes::login))
-                .route("/auth/logout", web::post().to(routes::logout))
-                .default_service(web::to(not_found))
-        })
-        .listen(listener)?
-        .run();
+                .route("/auth/logout", web::post().to(routes::logout));
+        })?;
         Ok(Self { port, server })
     }
 

@@ -11,18 +11,12 @@ use serde_json::json;
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt};
 use turnout_core::http::{Authenticated, Body, Nav, html, wants_json};
 use turnout_core::schedule::WindowState;
-use turnout_core::store::{CandidateStatus, Choices, Contest, Election, ElectionSummary, Store};
+use turnout_core::store::{CandidateStatus, Choices, Contest, Election, ElectionSummary, Store, election_or_404};
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::voting;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
-
-async fn load_election(store: &dyn Store, raw: &str) -> Result<Election, ApiError> {
-    let unknown = || ApiError::new(ErrorCode::UnknownElection, format!("There is no election called {raw:?}."));
-    let id = ElectionId::parse(raw).map_err(|_| unknown())?;
-    store.election(&id).await?.ok_or_else(unknown)
-}
 
 fn state_name(state: WindowState) -> &'static str {
     match state {
@@ -120,7 +114,7 @@ pub async fn ballot(
     session: Option<Authenticated>,
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
-    let election = load_election(store.as_ref().as_ref(), &path).await?;
+    let election = election_or_404(store.as_ref().as_ref(), &path).await?;
     let schedule = &election.schedule;
     let state = state_name(schedule.state(Timestamp::now()));
     let verified = session.as_ref().is_some_and(|s| s.0.verified_at(&election.id).is_some());
@@ -198,7 +192,7 @@ pub async fn cast(
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
-    let election = load_election(store.as_ref().as_ref(), &path).await?;
+    let election = election_or_404(store.as_ref().as_ref(), &path).await?;
     let choices = parse_choices(&body)?;
     let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, &choices, now).await?;
     tracing::info!(event = "ballot_cast", election = %election.id);
@@ -226,7 +220,7 @@ pub async fn receipt(
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
     let (election_raw, receipt_raw) = path.into_inner();
-    let election = load_election(store.as_ref().as_ref(), &election_raw).await?;
+    let election = election_or_404(store.as_ref().as_ref(), &election_raw).await?;
     let receipt = Receipt::parse(&receipt_raw).map_err(|e| ApiError::invalid("receipt", e))?;
     let found = store.receipt_in_box(&election.id, &receipt).await?;
     if wants_json(&req) {

@@ -12,16 +12,14 @@ mod mailer;
 mod routes;
 mod verification;
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use tokio::sync::{Notify, watch};
 use turnout_core::Settings;
-use turnout_core::http::{BodyLimit, Readiness, common, not_found, request_context};
+use turnout_core::http::serve;
 use turnout_core::session::SessionKeys;
 use turnout_core::store::Store;
 
@@ -42,8 +40,6 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let codes = Arc::new(CodeMaker::new(settings));
         let wake = Arc::new(Notify::new());
         let mailer = Arc::new(Mailer::new(settings, store.clone(), codes.clone(), wake.clone())?);
@@ -55,25 +51,13 @@ impl Application {
             keys: SessionKeys::from_settings(settings),
             config: OtpConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure },
         });
-        let keys = web::Data::new(SessionKeys::from_settings(settings));
-        let readiness = web::Data::new(Readiness::with_store(store));
-        let body_limit = BodyLimit(settings.body_limit);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(request_context))
-                .app_data(body_limit)
-                .app_data(deps.clone())
-                .app_data(keys.clone())
-                .app_data(readiness.clone())
-                .configure(common)
+        let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(deps.clone())
                 .route("/e/{election}/otp", web::get().to(routes::page))
                 .route("/e/{election}/otp/request", web::post().to(routes::request))
                 .route("/e/{election}/otp/status", web::get().to(routes::status))
-                .route("/e/{election}/otp/verify", web::post().to(routes::verify))
-                .default_service(web::to(not_found))
-        })
-        .listen(listener)?
-        .run();
+                .route("/e/{election}/otp/verify", web::post().to(routes::verify));
+        })?;
         Ok(Self { port, server, mailer })
     }
 

@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
-use turnout_core::domain::{ElectionId, OtpCode};
+use turnout_core::domain::OtpCode;
 use turnout_core::http::{Authenticated, Input, Nav, html, session_cookie, wants_json};
 use turnout_core::session::SessionKeys;
-use turnout_core::store::{Election, MailState, MailStatus, Store};
+use turnout_core::store::{Election, MailState, MailStatus, Store, election_or_404};
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::OtpConfig;
@@ -26,12 +26,6 @@ pub struct Deps {
     pub wake: Arc<Notify>,
     pub keys: SessionKeys,
     pub config: OtpConfig,
-}
-
-async fn load_election(store: &dyn Store, raw: &str) -> Result<Election, ApiError> {
-    let unknown = || ApiError::new(ErrorCode::UnknownElection, format!("There is no election called {raw:?}."));
-    let id = ElectionId::parse(raw).map_err(|_| unknown())?;
-    store.election(&id).await?.ok_or_else(unknown)
 }
 
 /// One line a voter can act on: "Sent 13:02 +01:00 from elections-3@…; check spam".
@@ -84,7 +78,7 @@ pub async fn page(
     session: Authenticated,
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
-    let election = load_election(deps.store.as_ref(), &path).await?;
+    let election = election_or_404(deps.store.as_ref(), &path).await?;
     let session = session.0;
     let status = deps.store.mail_status(&election.id, &session.sub).await?;
     let page = OtpPage {
@@ -108,7 +102,7 @@ pub async fn request(
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
-    let election = load_election(deps.store.as_ref(), &path).await?;
+    let election = election_or_404(deps.store.as_ref(), &path).await?;
     election.schedule.check_open(now)?;
     let session = session.0;
     let issue = deps.verifier.request(&election.id, &session.sub, &session.email, now).await?;
@@ -134,7 +128,7 @@ pub async fn status(
     session: Authenticated,
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
-    let election = load_election(deps.store.as_ref(), &path).await?;
+    let election = election_or_404(deps.store.as_ref(), &path).await?;
     let session = session.0;
     let status = deps
         .store
@@ -157,7 +151,7 @@ pub async fn verify(
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
-    let election = load_election(deps.store.as_ref(), &path).await?;
+    let election = election_or_404(deps.store.as_ref(), &path).await?;
     election.schedule.check_open(now)?;
     let code = OtpCode::parse(&form.code).map_err(|e| ApiError::invalid("code", e))?;
     let session = session.0;

@@ -20,7 +20,44 @@ pub use input::{Body, BodyLimit, Input};
 pub use middleware::{RequestId, request_context};
 pub use respond::{Nav, html, not_found, wants_json};
 
-use actix_web::web;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::Settings;
+use crate::session::SessionKeys;
+use crate::store::Store;
+
+/// Binds `settings.host:settings.port` (0 picks a free port) and builds a service's
+/// server with everything services share: the request middleware, the body limit, the
+/// session keys, the probes and the JSON/HTML 404. `routes` adds the service's own data
+/// and routes. Returns the bound port and the server (not yet awaited).
+pub fn serve<F>(settings: &Settings, store: Arc<dyn Store>, routes: F) -> std::io::Result<(u16, Server)>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+    let port = listener.local_addr()?.port();
+    let keys = web::Data::new(SessionKeys::from_settings(settings));
+    let readiness = web::Data::new(Readiness::with_store(store));
+    let body_limit = BodyLimit(settings.body_limit);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(request_context))
+            .app_data(body_limit)
+            .app_data(keys.clone())
+            .app_data(readiness.clone())
+            .configure(common)
+            .configure(routes.clone())
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .run();
+    Ok((port, server))
+}
 
 /// Routes and data every service mounts: health probes, and actix's own extractor
 /// errors (query strings, path segments) answered in the one error shape.

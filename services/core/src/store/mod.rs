@@ -354,6 +354,14 @@ pub enum AttemptError {
     Store(#[from] StoreError),
 }
 
+/// The election named in a URL, or the one "unknown election" error (also for ids that
+/// can't be election ids, so probing reveals nothing).
+pub async fn election_or_404(store: &dyn Store, raw: &str) -> Result<Election, ApiError> {
+    let unknown = || ApiError::new(ErrorCode::UnknownElection, format!("There is no election called {raw:?}."));
+    let id = ElectionId::parse(raw).map_err(|_| unknown())?;
+    store.election(&id).await?.ok_or_else(unknown)
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness.
