@@ -39,6 +39,9 @@ pub struct OtpSettings {
     pub max_sends: u32,
     /// Wrong tries before the current code is void.
     pub max_attempts: u32,
+    /// Voided codes (per voter and election) that lock the voter out for `lock_period`.
+    pub lock_after_voids: u32,
+    pub lock_period: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +66,12 @@ pub struct MailSettings {
     pub accounts: Vec<SenderAccount>,
     /// Upper bound on one SMTP conversation; a stuck server never holds a worker longer.
     pub send_timeout: Duration,
+    /// How long a blocked or over-quota account rests before it is tried again.
+    pub quarantine: Duration,
+    /// Throttling answers (`421`) in a row that quarantine an account.
+    pub strike_limit: u32,
+    /// First retry delay after a transient failure; doubles per try, at most 2 minutes.
+    pub retry_base: Duration,
 }
 
 /// One mailbox Turnout may send codes from.
@@ -73,6 +82,9 @@ pub struct SenderAccount {
     pub port: u16,
     #[serde(default)]
     pub tls: SmtpTls,
+    /// PEM file of a private CA that signed the server's certificate (else web roots).
+    #[serde(default)]
+    pub ca_cert: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -102,7 +114,9 @@ pub enum SmtpTls {
     /// Plain SMTP: only for a sink on loopback.
     #[default]
     None,
+    /// Plain connection upgraded with STARTTLS (usually port 587); refused without it.
     Starttls,
+    /// TLS from the first byte (usually port 465).
     Tls,
 }
 
@@ -170,6 +184,8 @@ impl Settings {
             resend_cooldown: r.secs("TURNOUT_OTP_RESEND_COOLDOWN_SECS", 60, 0..=3600),
             max_sends: r.parsed("TURNOUT_OTP_MAX_SENDS", 5),
             max_attempts: r.parsed("TURNOUT_OTP_MAX_ATTEMPTS", 5),
+            lock_after_voids: r.parsed("TURNOUT_OTP_LOCK_AFTER_VOIDS", 3),
+            lock_period: r.secs("TURNOUT_OTP_LOCK_SECS", 900, 0..=86_400),
         };
 
         let bind = match (r.optional("TURNOUT_LDAP_BIND_DN_TEMPLATE"), r.optional("TURNOUT_LDAP_SEARCH_BASE")) {
@@ -217,7 +233,19 @@ impl Settings {
                 r.problems.push(format!("sender account {}: per_minute and max_concurrent must be > 0", a.name));
             }
         }
-        let mail = MailSettings { accounts, send_timeout: r.secs("TURNOUT_MAIL_SEND_TIMEOUT_SECS", 15, 1..=20) };
+        let mut names = std::collections::HashSet::new();
+        for a in &accounts {
+            if !names.insert(a.name.as_str()) {
+                r.problems.push(format!("sender account names must be unique: {} appears twice", a.name));
+            }
+        }
+        let mail = MailSettings {
+            accounts,
+            send_timeout: r.secs("TURNOUT_MAIL_SEND_TIMEOUT_SECS", 15, 1..=20),
+            quarantine: r.secs("TURNOUT_MAIL_QUARANTINE_SECS", 900, 1..=86_400),
+            strike_limit: r.parsed("TURNOUT_MAIL_STRIKE_LIMIT", 3),
+            retry_base: r.secs("TURNOUT_MAIL_RETRY_BASE_SECS", 5, 1..=300),
+        };
 
         let settings = Settings {
             host: r.string("TURNOUT_HOST", "127.0.0.1"),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod schedule;
 pub mod session;
 pub mod store;

@@ -15,7 +15,7 @@ pub mod process;
 pub mod slapd;
 pub mod stack;
 
-pub use mailsink::{MailSink, SinkMessage, unix_now};
+pub use mailsink::{AccountRecord, MailSink, SinkAccount, SinkMessage, TurnoutAccount, unix_now};
 pub use slapd::Slapd;
 pub use stack::{Stack, StackOptions};
 

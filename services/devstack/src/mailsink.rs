@@ -34,6 +34,63 @@ impl SinkMessage {
     }
 }
 
+/// One sender account as the sink sees it: its AUTH login and the limits it enforces.
+#[derive(Debug, Clone, Default)]
+pub struct SinkAccount {
+    pub name: String,
+    pub rate: Option<u32>,
+    pub concurrency: Option<u32>,
+    pub daily: Option<u32>,
+    pub delay_secs: Option<f64>,
+}
+
+impl SinkAccount {
+    pub fn unlimited(name: &str) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+
+    fn spec(&self) -> String {
+        let mut spec = format!("{}:{SINK_PASSWORD}", self.name);
+        for (key, value) in [("rate", self.rate), ("concurrency", self.concurrency), ("daily", self.daily)] {
+            if let Some(v) = value {
+                spec.push_str(&format!(":{key}={v}"));
+            }
+        }
+        if let Some(d) = self.delay_secs {
+            spec.push_str(&format!(":delay={d}"));
+        }
+        spec
+    }
+}
+
+/// What the sink recorded for one account.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountRecord {
+    pub name: String,
+    pub blocked: bool,
+    pub peak_concurrency: u32,
+    pub accepted: Vec<f64>,
+    pub refused: std::collections::HashMap<String, u64>,
+}
+
+impl AccountRecord {
+    /// The most messages accepted in any 60-second window.
+    pub fn max_per_minute(&self) -> usize {
+        let mut times = self.accepted.clone();
+        times.sort_by(f64::total_cmp);
+        (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + 60.0).count()).max().unwrap_or(0)
+    }
+}
+
+/// How Turnout should use one sink account (`TURNOUT_SMTP_ACCOUNTS`).
+#[derive(Debug, Clone)]
+pub struct TurnoutAccount {
+    pub name: String,
+    pub per_minute: u32,
+    pub max_concurrent: u32,
+    pub daily_cap: u32,
+}
+
 pub struct MailSink {
     pub smtp_port: u16,
     pub http_port: u16,
@@ -42,12 +99,14 @@ pub struct MailSink {
 }
 
 impl MailSink {
+    /// A sink with three unlimited accounts (`elections-1..3`) and the `turnout` login.
     pub fn start(dir: &Path, repo_root: &Path) -> anyhow::Result<Self> {
-        Self::start_with_delay(dir, repo_root, 0.0)
+        let accounts: Vec<SinkAccount> = (1..=3).map(|i| SinkAccount::unlimited(&format!("elections-{i}"))).collect();
+        Self::start_with(dir, repo_root, &accounts)
     }
 
-    /// `delay_secs` makes the sink slow to accept each message (a throttled provider).
-    pub fn start_with_delay(dir: &Path, repo_root: &Path, delay_secs: f64) -> anyhow::Result<Self> {
+    /// A sink enforcing each account's limits, like a throttling provider.
+    pub fn start_with(dir: &Path, repo_root: &Path, accounts: &[SinkAccount]) -> anyhow::Result<Self> {
         require("/usr/bin/python3", "python3")?;
         let probe = Command::new("/usr/bin/python3").args(["-c", "import aiosmtpd"]).output()?;
         if !probe.status.success() {
@@ -57,7 +116,10 @@ impl MailSink {
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(repo_root.join("scripts/mailsink.py"))
             .args(["--smtp-port", &smtp_port.to_string(), "--http-port", &http_port.to_string()])
-            .args(["--user", SINK_USER, "--password", SINK_PASSWORD, "--delay", &delay_secs.to_string()]);
+            .args(["--user", SINK_USER, "--password", SINK_PASSWORD]);
+        for account in accounts {
+            cmd.arg("--account").arg(account.spec());
+        }
         let log = dir.join("mailsink.log");
         let mut process = Supervised::spawn("mailsink", cmd, &log)?;
         for port in [smtp_port, http_port] {
@@ -74,23 +136,48 @@ impl MailSink {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    /// `TURNOUT_SMTP_ACCOUNTS` for `accounts` sender accounts on this sink.
-    pub fn accounts_json(&self, accounts: u32) -> String {
-        let list: Vec<serde_json::Value> = (1..=accounts)
-            .map(|i| {
+    /// `TURNOUT_SMTP_ACCOUNTS` for `n` generous accounts `elections-1..n` on this sink.
+    pub fn accounts_json(&self, n: u32) -> String {
+        let accounts: Vec<TurnoutAccount> = (1..=n)
+            .map(|i| TurnoutAccount {
+                name: format!("elections-{i}"),
+                per_minute: 600,
+                max_concurrent: 4,
+                daily_cap: 100_000,
+            })
+            .collect();
+        self.turnout_accounts_json(&accounts)
+    }
+
+    /// `TURNOUT_SMTP_ACCOUNTS` for these accounts (each logs in as its own name).
+    pub fn turnout_accounts_json(&self, accounts: &[TurnoutAccount]) -> String {
+        let list: Vec<serde_json::Value> = accounts
+            .iter()
+            .map(|a| {
                 serde_json::json!({
-                    "name": format!("elections-{i}"),
+                    "name": a.name,
                     "host": "127.0.0.1",
                     "port": self.smtp_port,
-                    "username": SINK_USER,
+                    "username": a.name,
                     "password": SINK_PASSWORD,
-                    "from": format!("elections-{i}@turnout.test"),
-                    "per_minute": 600,
-                    "max_concurrent": 4,
+                    "from": format!("{}@turnout.test", a.name),
+                    "per_minute": a.per_minute,
+                    "max_concurrent": a.max_concurrent,
+                    "daily_cap": a.daily_cap,
                 })
             })
             .collect();
         serde_json::Value::Array(list).to_string()
+    }
+
+    pub async fn accounts(&self) -> anyhow::Result<Vec<AccountRecord>> {
+        Ok(self.http.get(format!("{}/accounts", self.api_url())).send().await?.error_for_status()?.json().await?)
+    }
+
+    /// `block`, `unblock`, or `delay` (with `?seconds=S` in `action`).
+    pub async fn control(&self, account: &str, action: &str) -> anyhow::Result<()> {
+        self.http.post(format!("{}/accounts/{account}/{action}", self.api_url())).send().await?.error_for_status()?;
+        Ok(())
     }
 
     pub async fn latest(&self, to: &str) -> anyhow::Result<Option<SinkMessage>> {

@@ -7,9 +7,12 @@
 //! - `mailer`: the outbox worker that sends codes with lettre;
 //! - `routes`: `/e/{election}/otp` page, `request`, `status`, `verify`.
 
+pub mod admin;
 mod codes;
 mod mailer;
+mod metrics;
 mod routes;
+mod smtp_outcome;
 mod verification;
 
 use std::sync::Arc;

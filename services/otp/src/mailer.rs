@@ -1,11 +1,21 @@
-//! The outbox worker: claims due messages in batches (leases, so several OTP instances
-//! never send the same message at once and a crash mid-send loses nothing), derives each
-//! code, sends it with lettre through a sender account, and records the outcomes in one
-//! batched store call. Requests never wait for SMTP; they only enqueue and wake us.
+//! The outbox worker. Each round:
+//!
+//! 1. claims a batch of due messages (leases: two instances never send the same message
+//!    at once, and a crash puts the message back when its lease ends);
+//! 2. fails, without sending, any whose code expired while it waited;
+//! 3. reserves sends on healthy accounts from the store, which spaces them by each
+//!    account's rate, keeps its daily cap and leases its session slots, for every OTP
+//!    instance at once;
+//! 4. sends each message at its reserved time through its account, at most `slots` at
+//!    once per account (lettre's pool does not bound sessions; a semaphore does), each
+//!    send inside the timeout;
+//! 5. records every outcome and every account's health in one store call.
+//!
+//! Requests never wait on any of this: they enqueue and wake the worker.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,37 +23,51 @@ use futures_util::future::join_all;
 use jiff::Timestamp;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use tokio::sync::{Notify, Semaphore, watch};
 use turnout_core::Settings;
 use turnout_core::config::{SenderAccount, SmtpTls};
-use turnout_core::store::{Election, MailOutcome, MailResult, OutboxMail, Store};
+use turnout_core::domain::ElectionId;
+use turnout_core::store::{
+    AccountLimits, AccountReport, Election, MailOutcome, MailResult, OutboxMail, QuarantinePolicy, SendGrant, Store,
+};
 
 use crate::codes::CodeMaker;
+use crate::metrics;
+use crate::smtp_outcome::{Verdict, classify, from_lettre};
 
-const BATCH: u32 = 32;
-/// A claimed message comes back to the queue if not finished within this time.
-const LEASE: Duration = Duration::from_secs(60);
+/// How far ahead one round reserves sends.
+const HORIZON: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(250);
-/// After this many tries a message is failed and the voter told.
-const MAX_ATTEMPTS: u32 = 8;
 
-struct Sender {
-    account: SenderAccount,
+/// Prefixes on a failed message's `last_error`, so the voter's page can say what to do.
+pub const FAILED_BAD_ADDRESS: &str = "bad_address";
+pub const FAILED_EXPIRED: &str = "expired";
+pub const FAILED_REFUSED: &str = "refused";
+
+struct Account {
+    limits: AccountLimits,
+    from: Mailbox,
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    /// lettre's pool size does not bound concurrent sessions; this does.
-    permits: Semaphore,
 }
 
 pub struct Mailer {
     store: Arc<dyn Store>,
     codes: Arc<CodeMaker>,
-    senders: Vec<Sender>,
-    next_sender: AtomicUsize,
+    accounts: Vec<Account>,
+    /// Rotates which account is asked first, so load spreads over the pool.
+    rotation: AtomicUsize,
     worker_id: String,
     send_timeout: Duration,
     validity: Duration,
+    retry_base: Duration,
+    quarantine: QuarantinePolicy,
+    /// Claimed messages stay ours this long: the horizon, a full send, and margin.
+    lease: Duration,
+    /// Most messages one round can place: what the pool sends within the horizon.
+    batch_limit: u32,
     wake: Arc<Notify>,
 }
 
@@ -54,149 +78,262 @@ impl Mailer {
         codes: Arc<CodeMaker>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
-        let senders = settings
+        let timeout = settings.mail.send_timeout;
+        let accounts = settings
             .mail
             .accounts
             .iter()
-            .map(|account| {
-                let transport = transport_for(account, settings.mail.send_timeout)?;
-                Ok(Sender {
-                    account: account.clone(),
-                    transport,
-                    permits: Semaphore::new(account.max_concurrent as usize),
+            .map(|a| {
+                Ok(Account {
+                    limits: AccountLimits {
+                        name: a.name.clone(),
+                        per_minute: a.per_minute,
+                        max_concurrent: a.max_concurrent,
+                        daily_cap: a.daily_cap,
+                    },
+                    from: a.from.parse().with_context(|| format!("sender account {}: from address", a.name))?,
+                    transport: transport_for(a, timeout)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        if senders.is_empty() {
+        if accounts.is_empty() {
             anyhow::bail!("no sender accounts: set TURNOUT_SMTP_ACCOUNTS");
         }
+        let batch_limit = accounts
+            .iter()
+            .map(|a| (HORIZON.as_secs_f64() / a.limits.interval_secs()).floor() as u32 + 1)
+            .sum::<u32>()
+            .clamp(1, 500);
         Ok(Self {
             store,
             codes,
-            senders,
-            next_sender: AtomicUsize::new(0),
-            worker_id: format!("otp-{}", uuid_like()),
-            send_timeout: settings.mail.send_timeout,
+            accounts,
+            rotation: AtomicUsize::new(0),
+            worker_id: format!("otp-{}", random_id()),
+            send_timeout: timeout,
             validity: settings.otp.validity,
+            retry_base: settings.mail.retry_base,
+            quarantine: QuarantinePolicy { period: settings.mail.quarantine, strike_limit: settings.mail.strike_limit },
+            lease: HORIZON + timeout + Duration::from_secs(10),
+            batch_limit,
             wake,
         })
     }
 
     /// The addresses codes may come from, for "check your inbox for mail from ...".
     pub fn from_addresses(&self) -> Vec<String> {
-        self.senders.iter().map(|s| s.account.from.clone()).collect()
+        self.accounts.iter().map(|a| a.from.email.to_string()).collect()
     }
 
     /// Drains the outbox until `shutdown` turns true; finishes the batch in hand first.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(event = "mailer_started", worker = %self.worker_id, senders = self.senders.len());
+        tracing::info!(event = "mailer_started", worker = %self.worker_id, accounts = self.accounts.len());
         while !*shutdown.borrow() {
-            match self.drain_once().await {
-                Ok(0) => {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(IDLE_POLL) => {}
-                        _ = shutdown.changed() => {}
-                    }
+            let pause = match self.drain_once().await {
+                Ok(Round { claimed, .. }) if claimed > 0 => continue,
+                Ok(Round { next_capacity_at: Some(at), .. }) => {
+                    let until = at.duration_since(Timestamp::now());
+                    Duration::try_from(until)
+                        .unwrap_or_default()
+                        .clamp(Duration::from_millis(50), Duration::from_secs(5))
                 }
-                Ok(_) => {}
+                Ok(_) => IDLE_POLL,
                 Err(e) => {
                     tracing::warn!(event = "mailer_error", error = format!("{e:#}"));
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.changed() => {}
-                    }
+                    Duration::from_secs(1)
                 }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
             }
         }
         tracing::info!(event = "mailer_stopped", worker = %self.worker_id);
     }
 
-    /// Claims one batch, sends it, records the outcomes. Returns how many were claimed.
-    pub async fn drain_once(&self) -> anyhow::Result<usize> {
+    /// One round: claim, reserve, send, record.
+    pub async fn drain_once(&self) -> anyhow::Result<Round> {
+        let now = Timestamp::now();
         let batch =
-            self.store.claim_mail(&self.worker_id, BATCH, LEASE, Timestamp::now()).await.context("claiming mail")?;
+            self.store.claim_mail(&self.worker_id, self.batch_limit, self.lease, now).await.context("claiming mail")?;
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(Round::default());
         }
-        // One read per election in the batch, not one per message.
-        let mut elections = HashMap::new();
+        let elections = self.elections_of(&batch).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut live = Vec::with_capacity(batch.len());
         for mail in &batch {
+            match elections.get(&mail.election).and_then(Option::as_ref) {
+                None => outcomes.push(failed(mail, FAILED_REFUSED, "the election no longer exists")),
+                Some(e) if now > mail.issued_at + self.validity + e.otp_extra => {
+                    outcomes.push(failed(mail, FAILED_EXPIRED, "the code expired before it could be delivered"))
+                }
+                Some(e) => live.push((mail, e)),
+            }
+        }
+
+        let order = self.preference_order();
+        let limits: Vec<AccountLimits> = order.iter().map(|a| a.limits.clone()).collect();
+        let reservation = self
+            .store
+            .reserve_sends(&self.worker_id, &limits, live.len() as u32, HORIZON, self.lease, now)
+            .await
+            .context("reserving sends")?;
+        let plan = assign(&live, &reservation.grants);
+
+        let batches: Vec<GrantRun> = reservation
+            .grants
+            .iter()
+            .map(|g| {
+                let account = order.iter().find(|a| a.limits.name == g.account).expect("granted accounts are ours");
+                GrantRun {
+                    grant: g.clone(),
+                    account,
+                    permits: Semaphore::new(g.slots.max(1) as usize),
+                    stopped: AtomicBool::new(false),
+                    report: Mutex::new(AccountReport::for_grant(g, &account.limits)),
+                    used: Mutex::new(vec![false; g.send_at.len()]),
+                }
+            })
+            .collect();
+        let sends = plan.iter().map(|step| async {
+            match step {
+                Step::Send { mail, election, grant, slot } => {
+                    self.send_one(mail, election, &batches[*grant], *slot).await
+                }
+                Step::NoCapacity { mail } => MailOutcome { id: mail.id, result: MailResult::Released },
+            }
+        });
+        outcomes.extend(join_all(sends).await);
+
+        let reports: Vec<AccountReport> = batches
+            .into_iter()
+            .map(|run| {
+                let used = run.used.into_inner().expect("no panics while holding the lock");
+                let mut report = run.report.into_inner().expect("no panics while holding the lock");
+                report.unused = run.grant.send_at.iter().zip(used).filter(|(_, u)| !u).map(|(t, _)| *t).collect();
+                report
+            })
+            .collect();
+        self.store
+            .finish_batch(&self.worker_id, &outcomes, &reports, self.quarantine, Timestamp::now())
+            .await
+            .context("recording the batch")?;
+        Ok(Round { claimed: batch.len(), next_capacity_at: reservation.next_capacity_at })
+    }
+
+    async fn elections_of(&self, batch: &[OutboxMail]) -> anyhow::Result<HashMap<ElectionId, Option<Election>>> {
+        let mut elections = HashMap::new();
+        for mail in batch {
             if !elections.contains_key(&mail.election) {
                 let election = self.store.election(&mail.election).await.context("loading the election")?;
                 elections.insert(mail.election.clone(), election);
             }
         }
-        let outcomes = join_all(
-            batch.iter().map(|mail| self.deliver(mail, elections.get(&mail.election).and_then(Option::as_ref))),
-        )
-        .await;
-        self.store
-            .finish_mail(&self.worker_id, &outcomes, Timestamp::now())
-            .await
-            .context("recording mail outcomes")?;
-        Ok(batch.len())
+        Ok(elections)
     }
 
-    async fn deliver(&self, mail: &OutboxMail, election: Option<&Election>) -> MailOutcome {
-        let index = self.next_sender.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        let sender = &self.senders[index];
-        let account = sender.account.name.clone();
-        let result = match self.compose(mail, election, &sender.account) {
-            Err(e) => MailResult::Failed { account, error: format!("{e:#}") },
-            Ok(message) => {
-                let _permit = sender.permits.acquire().await.expect("semaphore never closed");
-                let started = std::time::Instant::now();
-                let sent = tokio::time::timeout(self.send_timeout, sender.transport.send(message)).await;
-                let latency_ms = started.elapsed().as_millis() as u64;
-                match sent {
-                    Ok(Ok(_)) => {
-                        tracing::info!(event = "mail_sent", account, latency_ms, attempt = mail.attempts);
-                        MailResult::Sent { account, from: sender.account.from.clone() }
-                    }
-                    Ok(Err(e)) if e.is_permanent() => {
-                        tracing::warn!(event = "mail_failed", account, error = %e);
-                        MailResult::Failed { account, error: e.to_string() }
-                    }
-                    Ok(Err(e)) => self.retry_later(mail, account, e.to_string()),
-                    Err(_) => {
-                        self.retry_later(mail, account, format!("no answer within {}s", self.send_timeout.as_secs()))
-                    }
-                }
+    fn preference_order(&self) -> Vec<&Account> {
+        let start = self.rotation.fetch_add(1, Ordering::Relaxed);
+        let n = self.accounts.len();
+        (0..n).map(|i| &self.accounts[(start + i) % n]).collect()
+    }
+
+    async fn send_one(&self, mail: &OutboxMail, election: &Election, run: &GrantRun<'_>, slot: usize) -> MailOutcome {
+        let at = run.grant.send_at[slot];
+        if let Ok(wait) = Duration::try_from(at.duration_since(Timestamp::now())) {
+            tokio::time::sleep(wait).await;
+        }
+        let _permit = run.permits.acquire().await.expect("never closed");
+        // The account was quarantined while this message waited: leave it for another.
+        if run.stopped.load(Ordering::Acquire) {
+            return MailOutcome { id: mail.id, result: MailResult::Released };
+        }
+        run.used.lock().expect("not poisoned")[slot] = true;
+        let account = &run.account.limits.name;
+        let message = match self.compose(mail, election, &run.account.from) {
+            Ok(m) => m,
+            Err(e) => return failed(mail, FAILED_REFUSED, &format!("{e:#}")),
+        };
+        let started = std::time::Instant::now();
+        let attempt = match tokio::time::timeout(self.send_timeout, run.account.transport.send(message)).await {
+            Ok(result) => from_lettre(result.map(|_| ())),
+            Err(_) => crate::smtp_outcome::Attempt::Timeout,
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let verdict = classify(&attempt);
+        let mut report = run.report.lock().expect("not poisoned");
+        let result = match verdict {
+            Verdict::Sent => {
+                report.sent += 1;
+                metrics::mail_sent(account);
+                tracing::info!(event = "mail_sent", account, latency_ms, attempt = mail.attempts + 1);
+                MailResult::Sent { account: account.clone(), from: run.account.from.email.to_string() }
+            }
+            Verdict::Retry { reason } => {
+                report.last_error = Some(reason.clone());
+                self.deferred(mail, account, reason, false)
+            }
+            Verdict::RetryWithStrike { reason } => {
+                report.strikes += 1;
+                report.last_error = Some(reason.clone());
+                self.deferred(mail, account, reason, false)
+            }
+            Verdict::QuarantineAccount { reason } => {
+                run.stopped.store(true, Ordering::Release);
+                report.failed += 1;
+                report.quarantine = Some(reason.clone());
+                report.last_error = Some(reason.clone());
+                metrics::account_quarantined(account);
+                tracing::warn!(
+                    event = "account_quarantined",
+                    account,
+                    reason,
+                    period_s = self.quarantine.period.as_secs()
+                );
+                // Not this message's fault: straight to another account.
+                self.deferred(mail, account, reason, true)
+            }
+            Verdict::BadRecipient { reason } => {
+                report.failed += 1;
+                metrics::mail_failed(account, "bad_address");
+                tracing::warn!(event = "mail_failed", account, reason);
+                MailResult::Failed { account: account.clone(), error: format!("{FAILED_BAD_ADDRESS}: {reason}") }
+            }
+            Verdict::FailMessage { reason } => {
+                report.failed += 1;
+                metrics::mail_failed(account, "refused");
+                tracing::warn!(event = "mail_failed", account, reason);
+                MailResult::Failed { account: account.clone(), error: format!("{FAILED_REFUSED}: {reason}") }
             }
         };
         MailOutcome { id: mail.id, result }
     }
 
-    fn retry_later(&self, mail: &OutboxMail, account: String, error: String) -> MailResult {
-        if mail.attempts >= MAX_ATTEMPTS {
-            tracing::warn!(event = "mail_failed", account, error, attempts = mail.attempts);
-            return MailResult::Failed { account, error: format!("gave up after {} tries: {error}", mail.attempts) };
-        }
-        let backoff = Duration::from_secs((5u64 << mail.attempts.min(5)).min(120));
+    fn deferred(&self, mail: &OutboxMail, account: &str, error: String, at_once: bool) -> MailResult {
+        let backoff = if at_once {
+            Duration::ZERO
+        } else {
+            (self.retry_base * 2u32.pow(mail.attempts.min(6))).min(Duration::from_secs(120))
+        };
+        metrics::mail_deferred(account);
         tracing::info!(event = "mail_deferred", account, error, retry_in_s = backoff.as_secs());
-        MailResult::Deferred { account, error, retry_at: Timestamp::now() + backoff }
+        MailResult::Deferred { account: account.to_owned(), error, retry_at: Timestamp::now() + backoff }
     }
 
-    fn compose(
-        &self,
-        mail: &OutboxMail,
-        election: Option<&Election>,
-        account: &SenderAccount,
-    ) -> anyhow::Result<Message> {
-        let election = election.context("the election no longer exists")?;
+    fn compose(&self, mail: &OutboxMail, election: &Election, from: &Mailbox) -> anyhow::Result<Message> {
         let code = self.codes.code(&mail.election, &mail.voter, mail.generation, mail.issued_at);
-        let valid_until = election.schedule.local(mail.issued_at + self.validity);
+        let valid_until = election.schedule.local(mail.issued_at + self.validity + election.otp_extra);
         let body = format!(
             "Your code to vote in \"{title}\" is:\n\n    {code}\n\n\
              It works until {valid_until}. If you asked for a code more than once, this is the same code.\n\n\
              If you did not ask for this code, you can ignore this email.\n\n-- Turnout, for the election office\n",
             title = election.title,
         );
-        let from: Mailbox = account.from.parse().context("sender address")?;
         let to: Mailbox = mail.to.as_str().parse().context("recipient address")?;
         Message::builder()
-            .from(from)
+            .from(from.clone())
             .to(to)
             .subject(format!("Your voting code for {}", election.title))
             .body(body)
@@ -204,15 +341,78 @@ impl Mailer {
     }
 }
 
-fn transport_for(account: &SenderAccount, timeout: Duration) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    if account.tls != SmtpTls::None {
-        anyhow::bail!(
-            "sender account {}: TLS modes are not built into this version; use a local relay or tls = \"none\" on loopback",
-            account.name
-        );
+/// What one round did.
+#[derive(Debug, Default)]
+pub struct Round {
+    pub claimed: usize,
+    /// Set when no account had capacity: sleep until then.
+    pub next_capacity_at: Option<Timestamp>,
+}
+
+/// One account's share of a round.
+struct GrantRun<'a> {
+    grant: SendGrant,
+    account: &'a Account,
+    permits: Semaphore,
+    /// Set when the account is quarantined mid-round: its remaining sends are released.
+    stopped: AtomicBool,
+    report: Mutex<AccountReport>,
+    used: Mutex<Vec<bool>>,
+}
+
+enum Step<'a> {
+    Send { mail: &'a OutboxMail, election: &'a Election, grant: usize, slot: usize },
+    NoCapacity { mail: &'a OutboxMail },
+}
+
+/// Places each message on a granted send, preferring an account other than the one its
+/// last try failed on.
+fn assign<'a>(live: &[(&'a OutboxMail, &'a Election)], grants: &[SendGrant]) -> Vec<Step<'a>> {
+    let mut next_slot = vec![0usize; grants.len()];
+    let free = |next: &[usize], g: usize| next[g] < grants[g].send_at.len();
+    live.iter()
+        .map(|(mail, election)| {
+            let preferred = (0..grants.len())
+                .filter(|g| free(&next_slot, *g))
+                .min_by_key(|g| (mail.last_account.as_deref() == Some(grants[*g].account.as_str()), next_slot[*g]));
+            match preferred {
+                Some(g) => {
+                    let slot = next_slot[g];
+                    next_slot[g] += 1;
+                    Step::Send { mail, election, grant: g, slot }
+                }
+                None => Step::NoCapacity { mail },
+            }
+        })
+        .collect()
+}
+
+fn failed(mail: &OutboxMail, kind: &str, reason: &str) -> MailOutcome {
+    tracing::warn!(event = "mail_failed", reason = %format!("{kind}: {reason}"));
+    MailOutcome {
+        id: mail.id,
+        result: MailResult::Failed { account: String::new(), error: format!("{kind}: {reason}") },
     }
+}
+
+fn transport_for(account: &SenderAccount, timeout: Duration) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let tls = match account.tls {
+        SmtpTls::None => Tls::None,
+        mode => {
+            let mut params = TlsParameters::builder(account.host.clone());
+            if let Some(path) = &account.ca_cert {
+                let pem =
+                    std::fs::read(path).with_context(|| format!("sender account {}: reading {path}", account.name))?;
+                params =
+                    params.add_root_certificate(Certificate::from_pem(&pem).context("parsing the CA certificate")?);
+            }
+            let params = params.build_rustls().context("TLS parameters")?;
+            if mode == SmtpTls::Tls { Tls::Wrapper(params) } else { Tls::Required(params) }
+        }
+    };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&account.host)
         .port(account.port)
+        .tls(tls)
         .timeout(Some(timeout));
     if let (Some(user), Some(password)) = (&account.username, &account.password) {
         builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
@@ -220,8 +420,61 @@ fn transport_for(account: &SenderAccount, timeout: Duration) -> anyhow::Result<A
     Ok(builder.build())
 }
 
-fn uuid_like() -> String {
+fn random_id() -> String {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).expect("OS random source");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_avoid_the_account_that_just_failed() {
+        let grant = |name: &str, n: usize| SendGrant {
+            account: name.into(),
+            slots: 1,
+            send_at: vec![Timestamp::now(); n],
+            tat_after: 0.0,
+        };
+        let grants = vec![grant("a", 2), grant("b", 2)];
+        let mk = |last: Option<&str>| OutboxMail {
+            id: uuid::Uuid::new_v4(),
+            election: ElectionId::parse("demo").unwrap(),
+            voter: turnout_core::domain::Username::parse("student00001").unwrap(),
+            to: turnout_core::domain::VoterEmail::parse("s@x.test").unwrap(),
+            generation: 1,
+            issued_at: Timestamp::now(),
+            attempts: 1,
+            last_account: last.map(str::to_owned),
+        };
+        let mails = [mk(Some("a")), mk(Some("a")), mk(Some("b")), mk(None), mk(None)];
+        let election = test_election();
+        let live: Vec<_> = mails.iter().map(|m| (m, &election)).collect();
+        let plan = assign(&live, &grants);
+        let accounts: Vec<Option<&str>> = plan
+            .iter()
+            .map(|s| match s {
+                Step::Send { grant, .. } => Some(grants[*grant].account.as_str()),
+                Step::NoCapacity { .. } => None,
+            })
+            .collect();
+        assert_eq!(accounts, [Some("b"), Some("b"), Some("a"), Some("a"), None]);
+    }
+
+    fn test_election() -> Election {
+        Election {
+            id: ElectionId::parse("demo").unwrap(),
+            title: "t".into(),
+            schedule: turnout_core::schedule::Schedule {
+                opens_at: Timestamp::now(),
+                closes_at: Timestamp::now(),
+                grace: Duration::ZERO,
+                time_zone: "UTC".into(),
+            },
+            contests: vec![],
+            otp_extra: Duration::ZERO,
+        }
+    }
 }

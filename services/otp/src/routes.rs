@@ -9,14 +9,14 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
+use turnout_core::ApiError;
 use turnout_core::domain::OtpCode;
 use turnout_core::http::{Authenticated, Input, Nav, html, session_cookie, wants_json};
 use turnout_core::session::SessionKeys;
-use turnout_core::store::{Election, MailState, MailStatus, Store, election_or_404};
-use turnout_core::{ApiError, ErrorCode};
+use turnout_core::store::{Election, MailState, MailStatus, OtpPolicy, OtpStatus, Store, election_or_404};
 
 use crate::OtpConfig;
-use crate::mailer::Mailer;
+use crate::mailer::{FAILED_BAD_ADDRESS, FAILED_EXPIRED, Mailer};
 use crate::verification::Verifier;
 
 pub struct Deps {
@@ -29,34 +29,62 @@ pub struct Deps {
 }
 
 /// One line a voter can act on: "Sent 13:02 +01:00 from elections-3@…; check spam".
-fn status_line(election: &Election, status: &MailStatus) -> String {
-    match status.state {
-        MailState::Queued | MailState::Sending => {
-            format!("Your code is on its way (queued {}).", election.schedule.local_time(status.queued_at))
-        }
+fn status_line(election: &Election, mail: &MailStatus, to: &str) -> String {
+    let at = |t: Timestamp| election.schedule.local_time(t);
+    match mail.state {
+        MailState::Queued | MailState::Sending => format!("Your code is on its way (queued {}).", at(mail.queued_at)),
         MailState::Sent => format!(
             "Sent {} from {}. If it is not in your inbox within a minute, check your spam folder.",
-            status.sent_at.map(|t| election.schedule.local_time(t)).unwrap_or_default(),
-            status.from.as_deref().unwrap_or("the election office")
+            mail.sent_at.map(at).unwrap_or_default(),
+            mail.from.as_deref().unwrap_or("the election office")
         ),
-        MailState::Deferred => "The mail server is slow; we are retrying your code automatically.".to_owned(),
+        MailState::Deferred => format!(
+            "The mail server is slow; we are retrying automatically (next try {}). You don't need to ask again.",
+            at(mail.next_attempt_at)
+        ),
         MailState::Failed => {
-            "We could not deliver your code. Check that your university address works, or contact the election office."
-                .to_owned()
+            let error = mail.last_error.as_deref().unwrap_or("");
+            let (kind, reason) = error.split_once(": ").unwrap_or(("", error));
+            match kind {
+                FAILED_BAD_ADDRESS => format!(
+                    "Your address {to} does not accept mail ({reason}). Contact the election office to correct it."
+                ),
+                FAILED_EXPIRED => "Your code could not be delivered before it expired. Ask for a new code.".to_owned(),
+                _ => format!(
+                    "The mail provider refused the message ({reason}). Ask for a new code, or contact the election office."
+                ),
+            }
         }
     }
 }
 
-fn status_json(election: &Election, status: &MailStatus, to: &str) -> serde_json::Value {
-    json!({
-        "state": status.state,
-        "to": to,
-        "from": status.from,
-        "queued_at": status.queued_at.to_string(),
-        "sent_at": status.sent_at.map(|t| t.to_string()),
-        "attempts": status.attempts,
-        "message": status_line(election, status),
-    })
+/// Everything the page and the status call show.
+struct View {
+    line: Option<String>,
+    state: &'static str,
+    resend_after_secs: u64,
+    sends_left: u32,
+    locked_until: Option<Timestamp>,
+}
+
+fn view(election: &Election, status: Option<&OtpStatus>, policy: OtpPolicy, to: &str, now: Timestamp) -> View {
+    let Some(status) = status else {
+        return View {
+            line: None,
+            state: "none",
+            resend_after_secs: 0,
+            sends_left: policy.max_sends,
+            locked_until: None,
+        };
+    };
+    let ready_at = status.last_request_at + policy.cooldown;
+    View {
+        line: status.mail.as_ref().map(|m| status_line(election, m, to)),
+        state: status.mail.as_ref().map_or("none", |m| m.state.as_str()),
+        resend_after_secs: ready_at.duration_since(now).as_secs().max(0) as u64,
+        sends_left: policy.max_sends.saturating_sub(status.sends),
+        locked_until: status.locked_until,
+    }
 }
 
 #[derive(Template)]
@@ -69,7 +97,10 @@ struct OtpPage {
     to: String,
     senders: String,
     status: Option<String>,
-    failed: bool,
+    state: &'static str,
+    resend_after_secs: u64,
+    sends_left: u32,
+    locked: Option<String>,
     verified: bool,
 }
 
@@ -80,17 +111,22 @@ pub async fn page(
 ) -> Result<HttpResponse, ApiError> {
     let election = election_or_404(deps.store.as_ref(), &path).await?;
     let session = session.0;
-    let status = deps.store.mail_status(&election.id, &session.sub).await?;
+    let status = deps.store.otp_status(&election.id, &session.sub).await?;
+    let to = session.email.masked();
+    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
     let page = OtpPage {
         nav: Nav { user: Some(session.sub.to_string()) },
         election_id: election.id.to_string(),
         title: election.title.clone(),
         closes: election.schedule.local(election.schedule.closes_at),
-        to: session.email.masked(),
         senders: deps.mailer.from_addresses().join(", "),
-        failed: status.as_ref().is_some_and(|s| s.state == MailState::Failed),
-        status: status.as_ref().map(|s| status_line(&election, s)),
+        status: v.line,
+        state: v.state,
+        resend_after_secs: v.resend_after_secs,
+        sends_left: v.sends_left,
+        locked: v.locked_until.map(|t| election.schedule.local_time(t)),
         verified: session.verified_at(&election.id).is_some(),
+        to,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -105,7 +141,7 @@ pub async fn request(
     let election = election_or_404(deps.store.as_ref(), &path).await?;
     election.schedule.check_open(now)?;
     let session = session.0;
-    let issue = deps.verifier.request(&election.id, &session.sub, &session.email, now).await?;
+    let issue = deps.verifier.request(&election, &session.sub, &session.email, now).await?;
     deps.wake.notify_one();
     tracing::info!(event = "code_requested", election = %election.id, resent = issue.resent);
     if !wants_json(&req) {
@@ -118,7 +154,7 @@ pub async fn request(
         "senders": deps.mailer.from_addresses(),
         "resent_same_code": issue.resent,
         "resend_after_secs": policy.cooldown.as_secs(),
-        "valid_until": (issue.issued_at + policy.validity).to_string(),
+        "valid_until": (issue.issued_at + policy.validity + election.otp_extra).to_string(),
         "status_url": format!("/e/{}/otp/status", election.id),
     })))
 }
@@ -130,12 +166,22 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let election = election_or_404(deps.store.as_ref(), &path).await?;
     let session = session.0;
-    let status = deps
-        .store
-        .mail_status(&election.id, &session.sub)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NoActiveCode, "No code has been requested yet."))?;
-    Ok(HttpResponse::Ok().json(status_json(&election, &status, &session.email.masked())))
+    let status = deps.store.otp_status(&election.id, &session.sub).await?;
+    let to = session.email.masked();
+    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
+    let mail = status.as_ref().and_then(|s| s.mail.as_ref());
+    Ok(HttpResponse::Ok().json(json!({
+        "state": v.state,
+        "to": to,
+        "from": mail.and_then(|m| m.from.clone()),
+        "queued_at": mail.map(|m| m.queued_at.to_string()),
+        "sent_at": mail.and_then(|m| m.sent_at).map(|t| t.to_string()),
+        "attempts": mail.map_or(0, |m| m.attempts),
+        "message": v.line,
+        "resend_after_secs": v.resend_after_secs,
+        "sends_left": v.sends_left,
+        "locked_until": v.locked_until.map(|t| t.to_string()),
+    })))
 }
 
 #[derive(Deserialize)]
@@ -155,7 +201,7 @@ pub async fn verify(
     election.schedule.check_open(now)?;
     let code = OtpCode::parse(&form.code).map_err(|e| ApiError::invalid("code", e))?;
     let session = session.0;
-    let outcome = deps.verifier.verify(&election.id, &session.sub, &code, now).await;
+    let outcome = deps.verifier.verify(&election, &session.sub, &code, now).await;
     tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
     outcome?;
     let upgraded = session.verified_for(&election.id, now, deps.config.session_ttl);

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use turnout_core::domain::{ElectionId, OtpCode, Username, VoterEmail};
-use turnout_core::store::{AttemptError, IssueError, OtpIssue, OtpPolicy, Store};
+use turnout_core::domain::{OtpCode, Username, VoterEmail};
+use turnout_core::store::{AttemptError, Election, IssueError, LockPolicy, OtpIssue, OtpPolicy, Store};
 use turnout_core::{ApiError, ErrorCode, Settings};
 
 use crate::codes::CodeMaker;
@@ -14,6 +14,20 @@ pub struct Verifier {
     store: Arc<dyn Store>,
     codes: Arc<CodeMaker>,
     policy: OtpPolicy,
+    lock: LockPolicy,
+}
+
+fn locked(election: &Election, until: Timestamp) -> ApiError {
+    let secs = until.duration_since(Timestamp::now()).as_secs().max(1) as u64;
+    ApiError::new(
+        ErrorCode::VoterLocked,
+        format!(
+            "Too many wrong codes. For your protection, codes are paused for you until {}. If you need help, contact the election office.",
+            election.schedule.local_time(until)
+        ),
+    )
+    .retry_after(secs)
+    .with("locked_until", until.to_string())
 }
 
 impl Verifier {
@@ -25,7 +39,8 @@ impl Verifier {
             max_sends: otp.max_sends,
             max_attempts: otp.max_attempts,
         };
-        Self { store, codes, policy }
+        let lock = LockPolicy { after_voids: otp.lock_after_voids.max(1), period: otp.lock_period };
+        Self { store, codes, policy, lock }
     }
 
     pub fn policy(&self) -> OtpPolicy {
@@ -35,12 +50,12 @@ impl Verifier {
     /// Queues the code mail (the same code while it is still fresh). Explicit requests only.
     pub async fn request(
         &self,
-        election: &ElectionId,
+        election: &Election,
         voter: &Username,
         to: &VoterEmail,
         now: Timestamp,
     ) -> Result<OtpIssue, ApiError> {
-        self.store.issue_otp(election, voter, to, self.policy, now).await.map_err(|e| match e {
+        self.store.issue_otp(&election.id, voter, to, self.policy, now).await.map_err(|e| match e {
             IssueError::Cooldown { retry_after_secs } => ApiError::new(
                 ErrorCode::ResendCooldown,
                 format!("A code was sent moments ago. You can ask again in {retry_after_secs} seconds; check your spam folder meanwhile."),
@@ -53,21 +68,23 @@ impl Verifier {
                     self.policy.max_sends
                 ),
             ),
+            IssueError::Locked { until } => locked(election, until),
             IssueError::Store(e) => e.into(),
         })
     }
 
     /// Checks a typed code. Every attempt counts against the code's limit before the
-    /// comparison, so concurrent guesses can't exceed it.
+    /// comparison, so concurrent guesses can't exceed it. Acceptance is the configured
+    /// validity plus whatever officers added for this election.
     pub async fn verify(
         &self,
-        election: &ElectionId,
+        election: &Election,
         voter: &Username,
         typed: &OtpCode,
         now: Timestamp,
     ) -> Result<(), ApiError> {
         let max = self.policy.max_attempts;
-        let attempt = self.store.begin_otp_attempt(election, voter, max).await.map_err(|e| match e {
+        let attempt = self.store.begin_otp_attempt(&election.id, voter, max, now).await.map_err(|e| match e {
             AttemptError::NoActiveCode => {
                 ApiError::new(ErrorCode::NoActiveCode, "There is no active code for you. Ask for a code first.")
             }
@@ -75,21 +92,31 @@ impl Verifier {
                 ErrorCode::TooManyAttempts,
                 format!("That code was entered wrongly {max} times and no longer works. Ask for a new code."),
             ),
+            AttemptError::Locked { until } => locked(election, until),
             AttemptError::Store(e) => e.into(),
         })?;
-        if now > attempt.issued_at + self.policy.validity {
+        if now > attempt.issued_at + self.policy.validity + election.otp_extra {
             return Err(ApiError::new(ErrorCode::CodeExpired, "This code has expired. Ask for a new code."));
         }
-        if !self.codes.matches(election, voter, attempt.generation, attempt.issued_at, typed) {
-            let left = max.saturating_sub(attempt.attempts_used);
-            let message = if left == 0 {
-                "That code is not right, and it no longer works. Ask for a new code.".to_owned()
-            } else {
-                format!("That code is not right. You have {left} more {}.", if left == 1 { "try" } else { "tries" })
-            };
-            return Err(ApiError::new(ErrorCode::WrongCode, message).with("attempts_left", left));
+        if self.codes.matches(&election.id, voter, attempt.generation, attempt.issued_at, typed) {
+            self.store.consume_otp(&election.id, voter, attempt.generation).await?;
+            return Ok(());
         }
-        self.store.consume_otp(election, voter, attempt.generation).await?;
-        Ok(())
+        let left = max.saturating_sub(attempt.attempts_used);
+        if left > 0 {
+            let tries = if left == 1 { "try" } else { "tries" };
+            return Err(ApiError::new(
+                ErrorCode::WrongCode,
+                format!("That code is not right. You have {left} more {tries}."),
+            )
+            .with("attempts_left", left));
+        }
+        // This wrong try voided the code; enough voided codes lock the voter for a while.
+        if let Some(until) = self.store.record_otp_void(&election.id, voter, self.lock, now).await? {
+            tracing::warn!(event = "voter_locked", election = %election.id, until = %until);
+            return Err(locked(election, until).with("attempts_left", 0));
+        }
+        Err(ApiError::new(ErrorCode::WrongCode, "That code is not right, and it no longer works. Ask for a new code.")
+            .with("attempts_left", 0))
     }
 }

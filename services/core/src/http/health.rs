@@ -63,6 +63,12 @@ async fn ready(checks: web::Data<Readiness>) -> HttpResponse {
     if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+}
+
 pub fn health_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live)).route("/health/ready", web::get().to(ready));
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
 }

@@ -149,6 +149,8 @@ pub struct Election {
     pub title: String,
     pub schedule: Schedule,
     pub contests: Vec<Contest>,
+    /// Extra time officers added to code acceptance (e.g. while mail is slow).
+    pub otp_extra: Duration,
 }
 
 /// Why a set of choices can't go in the box.
@@ -206,6 +208,13 @@ pub struct OtpPolicy {
     pub max_attempts: u32,
 }
 
+/// When repeated voided codes lock a voter out for a while.
+#[derive(Debug, Clone, Copy)]
+pub struct LockPolicy {
+    pub after_voids: u32,
+    pub period: Duration,
+}
+
 /// What an issue did: the code's identity (never the code itself) and the queued mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpIssue {
@@ -234,7 +243,10 @@ pub struct OutboxMail {
     pub to: VoterEmail,
     pub generation: u32,
     pub issued_at: Timestamp,
+    /// Sends tried so far (not counting this one).
     pub attempts: u32,
+    /// The account the last try went through: a retry prefers another one.
+    pub last_account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -278,6 +290,9 @@ pub enum MailResult {
         account: String,
         error: String,
     },
+    /// Not tried (no capacity, or its account was quarantined mid-batch): back to the
+    /// queue at once, without counting an attempt.
+    Released,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +310,98 @@ pub struct MailStatus {
     pub from: Option<String>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    pub next_attempt_at: Timestamp,
+}
+
+/// The voter's code state as the OTP page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtpStatus {
+    pub mail: Option<MailStatus>,
+    pub last_request_at: Timestamp,
+    pub sends: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// A sender account's limits, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub name: String,
+    pub per_minute: u32,
+    pub max_concurrent: u32,
+    pub daily_cap: u32,
+}
+
+impl AccountLimits {
+    /// Seconds between two sends: 2% slower than the rate, so jitter on the wire never
+    /// puts more than `per_minute` messages in any minute at the provider.
+    pub fn interval_secs(&self) -> f64 {
+        60.0 / f64::from(self.per_minute.max(1)) * 1.02
+    }
+}
+
+/// Sends granted on one account: start each at its time, at most `slots` at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendGrant {
+    pub account: String,
+    pub slots: u32,
+    pub send_at: Vec<Timestamp>,
+    /// The account's schedule after this grant, to hand unused sends back.
+    pub tat_after: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub grants: Vec<SendGrant>,
+    /// When no account had capacity: the earliest moment one will.
+    pub next_capacity_at: Option<Timestamp>,
+}
+
+/// What one batch did to one account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountReport {
+    pub account: String,
+    /// Granted sends that were not used (handed back to the schedule and the daily cap).
+    pub unused: Vec<Timestamp>,
+    pub tat_after: f64,
+    pub interval_secs: f64,
+    pub sent: u32,
+    pub failed: u32,
+    /// `421 4.7.0`-style answers: too many in a row quarantine the account.
+    pub strikes: u32,
+    /// A quota or block answer: quarantine now, for this reason.
+    pub quarantine: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl AccountReport {
+    pub fn for_grant(grant: &SendGrant, limits: &AccountLimits) -> Self {
+        Self {
+            account: grant.account.clone(),
+            tat_after: grant.tat_after,
+            interval_secs: limits.interval_secs(),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantinePolicy {
+    pub period: Duration,
+    /// Consecutive strikes that quarantine an account.
+    pub strike_limit: u32,
+}
+
+/// One account's health, for officers and readiness.
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderHealth {
+    pub account: String,
+    pub quarantined_until: Option<Timestamp>,
+    pub quarantine_reason: Option<String>,
+    pub sent_today: u32,
+    pub sent_total: u64,
+    pub failed_total: u64,
+    pub last_error: Option<String>,
+    pub last_sent_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -340,6 +447,8 @@ pub enum IssueError {
     Cooldown { retry_after_secs: u64 },
     #[error("the most codes one voter may request has been reached")]
     SendLimit,
+    #[error("locked after repeated wrong codes")]
+    Locked { until: Timestamp },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -350,6 +459,8 @@ pub enum AttemptError {
     NoActiveCode,
     #[error("too many wrong codes")]
     TooManyAttempts,
+    #[error("locked after repeated wrong codes")]
+    Locked { until: Timestamp },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -400,11 +511,44 @@ pub trait Store: Send + Sync + 'static {
         election: &ElectionId,
         voter: &Username,
         max_attempts: u32,
+        now: Timestamp,
     ) -> Result<OtpAttempt, AttemptError>;
     /// Marks the code used so it can't verify a second session.
     async fn consume_otp(&self, election: &ElectionId, voter: &Username, generation: u32) -> Result<(), StoreError>;
+    /// Counts a code voided by wrong tries; enough of them lock the voter. Returns the
+    /// lock's end when this void locked them.
+    async fn record_otp_void(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        policy: LockPolicy,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError>;
+    async fn otp_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<OtpStatus>, StoreError>;
+    /// Officers widen code acceptance for an election (never narrower than configured);
+    /// audited in the same step.
+    async fn set_otp_extra(
+        &self,
+        election: &ElectionId,
+        extra: Duration,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     // The mail outbox.
+    /// Grants up to `wanted` sends across healthy accounts (in the given order of
+    /// preference), spaced by each account's rate, inside its daily cap, with session
+    /// slots leased to `holder` for `lease`. Shared by every OTP instance.
+    async fn reserve_sends(
+        &self,
+        holder: &str,
+        accounts: &[AccountLimits],
+        wanted: u32,
+        horizon: Duration,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Reservation, StoreError>;
+    async fn sender_health(&self) -> Result<Vec<SenderHealth>, StoreError>;
     /// Leases up to `limit` due messages to `worker` until `now + lease`.
     async fn claim_mail(
         &self,
@@ -413,9 +557,16 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         now: Timestamp,
     ) -> Result<Vec<OutboxMail>, StoreError>;
-    /// Records a batch of outcomes in one transaction; ignores messages whose lease was lost.
-    async fn finish_mail(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError>;
-    async fn mail_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<MailStatus>, StoreError>;
+    /// Records a batch in one transaction: message outcomes (ignoring messages whose lease
+    /// was lost), account health, unused sends handed back, and `worker`'s slots released.
+    async fn finish_batch(
+        &self,
+        worker: &str,
+        outcomes: &[MailOutcome],
+        reports: &[AccountReport],
+        policy: QuarantinePolicy,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     // Audit.
     async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError>;

@@ -20,7 +20,8 @@ use uuid::Uuid;
 use super::*;
 
 /// Each migration runs once, in order, tracked by `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE elections (
     id          TEXT PRIMARY KEY,
     title       TEXT NOT NULL,
@@ -117,7 +118,38 @@ CREATE TABLE audit_log (
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Sender accounts as every OTP instance sees them: the rate schedule (GCRA: the
+-- theoretical time of the next send), today's count, quarantine and health.
+CREATE TABLE sender_accounts (
+    name              TEXT PRIMARY KEY,
+    tat               REAL NOT NULL DEFAULT 0,
+    day               TEXT NOT NULL DEFAULT '',
+    sent_today        INTEGER NOT NULL DEFAULT 0,
+    quarantined_until INTEGER NOT NULL DEFAULT 0,
+    quarantine_reason TEXT,
+    strikes           INTEGER NOT NULL DEFAULT 0,
+    sent_total        INTEGER NOT NULL DEFAULT 0,
+    failed_total      INTEGER NOT NULL DEFAULT 0,
+    last_error        TEXT,
+    last_sent_at      INTEGER
+) WITHOUT ROWID;
+
+-- Concurrent SMTP sessions per account, leased to an OTP instance for one batch.
+CREATE TABLE sender_slots (
+    account     TEXT NOT NULL,
+    slot        INTEGER NOT NULL,
+    holder      TEXT NOT NULL,
+    lease_until INTEGER NOT NULL,
+    PRIMARY KEY (account, slot)
+) WITHOUT ROWID;
+
+ALTER TABLE otp_codes ADD COLUMN voids INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE otp_codes ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE elections ADD COLUMN otp_extra_secs INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
 /// not just a process crash.
@@ -300,7 +332,8 @@ impl Store for SqliteStore {
             let tx = conn.transaction()?;
             let head = tx
                 .query_row(
-                    "SELECT title, opens_at, closes_at, time_zone, grace_secs FROM elections WHERE id = ?1",
+                    "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs
+                     FROM elections WHERE id = ?1",
                     [id.as_str()],
                     |r| {
                         Ok((
@@ -309,11 +342,12 @@ impl Store for SqliteStore {
                             r.get::<_, i64>(2)?,
                             r.get::<_, String>(3)?,
                             r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((title, opens_at, closes_at, time_zone, grace_secs)) = head else {
+            let Some((title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs)) = head else {
                 return Ok(None);
             };
             let mut contests: Vec<Contest> = tx
@@ -358,6 +392,7 @@ impl Store for SqliteStore {
                     time_zone,
                 },
                 contests,
+                otp_extra: Duration::from_secs(otp_extra_secs.max(0) as u64),
             }))
         })
         .await
@@ -462,7 +497,7 @@ impl Store for SqliteStore {
             let now_s = now.as_second();
             let current = tx
                 .query_row(
-                    "SELECT generation, issued_at, attempts, consumed, sends, last_request_at
+                    "SELECT generation, issued_at, attempts, consumed, sends, last_request_at, locked_until
                      FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
                     params![election.as_str(), voter.as_str()],
                     |r| {
@@ -473,6 +508,7 @@ impl Store for SqliteStore {
                             r.get::<_, bool>(3)?,
                             r.get::<_, u32>(4)?,
                             r.get::<_, i64>(5)?,
+                            r.get::<_, i64>(6)?,
                         ))
                     },
                 )
@@ -486,7 +522,10 @@ impl Store for SqliteStore {
                     )?;
                     (1, now_s, false)
                 }
-                Some((generation, issued_at, attempts, consumed, sends, last_request_at)) => {
+                Some((generation, issued_at, attempts, consumed, sends, last_request_at, locked_until)) => {
+                    if locked_until > now_s {
+                        return Err(IssueError::Locked { until: ts(locked_until) });
+                    }
                     let ready_at = last_request_at + policy.cooldown.as_secs() as i64;
                     if now_s < ready_at {
                         return Err(IssueError::Cooldown { retry_after_secs: (ready_at - now_s) as u64 });
@@ -542,10 +581,21 @@ impl Store for SqliteStore {
         election: &ElectionId,
         voter: &Username,
         max_attempts: u32,
+        now: Timestamp,
     ) -> Result<OtpAttempt, AttemptError> {
         let (election, voter) = (election.clone(), voter.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let locked_until: Option<i64> = tx
+                .query_row(
+                    "SELECT locked_until FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
+                    params![election.as_str(), voter.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(until) = locked_until.filter(|u| *u > now.as_second()) {
+                return Err(AttemptError::Locked { until: ts(until) });
+            }
             let counted = tx
                 .query_row(
                     "UPDATE otp_codes SET attempts = attempts + 1
@@ -598,14 +648,13 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_s = now.as_second();
             let mut stmt = tx.prepare(
-                "UPDATE outbox SET state = 'sending', lease_owner = ?1, lease_until = ?2,
-                     attempts = attempts + 1, updated_at = ?3
+                "UPDATE outbox SET state = 'sending', lease_owner = ?1, lease_until = ?2, updated_at = ?3
                  WHERE id IN (
                      SELECT id FROM outbox
                      WHERE (state IN ('queued', 'deferred') AND next_attempt_at <= ?3)
                         OR (state = 'sending' AND lease_until <= ?3)
                      ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, election_id, voter, recipient, generation, issued_at, attempts",
+                 RETURNING id, election_id, voter, recipient, generation, issued_at, attempts, account",
             )?;
             let rows =
                 stmt.query_map(params![worker, now_s + lease.as_secs() as i64, now_s, limit.clamp(1, 500)], |r| {
@@ -617,6 +666,7 @@ impl Store for SqliteStore {
                         generation: r.get(4)?,
                         issued_at: ts(r.get(5)?),
                         attempts: r.get(6)?,
+                        last_account: r.get(7)?,
                     })
                 })?;
             let claimed = rows.collect::<Result<Vec<_>, _>>()?;
@@ -627,17 +677,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish_mail(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError> {
+    async fn finish_batch(
+        &self,
+        worker: &str,
+        outcomes: &[MailOutcome],
+        reports: &[AccountReport],
+        policy: QuarantinePolicy,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let worker = worker.to_owned();
         let outcomes = outcomes.to_vec();
+        let reports = reports.to_vec();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_s = now.as_second();
             {
-                let mut stmt = tx.prepare(
+                let mut tried = tx.prepare(
                     "UPDATE outbox SET state = ?3, account = ?4, sender = COALESCE(?5, sender),
                          sent_at = ?6, last_error = ?7, next_attempt_at = COALESCE(?8, next_attempt_at),
-                         lease_owner = NULL, lease_until = NULL, updated_at = ?9
+                         attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?9
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+                )?;
+                let mut released = tx.prepare(
+                    "UPDATE outbox SET state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+                         lease_owner = NULL, lease_until = NULL, updated_at = ?3
                      WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
                 )?;
                 for o in &outcomes {
@@ -647,8 +710,12 @@ impl Store for SqliteStore {
                             ("deferred", account, None, None, Some(error), Some(retry_at.as_second()))
                         }
                         MailResult::Failed { account, error } => ("failed", account, None, None, Some(error), None),
+                        MailResult::Released => {
+                            released.execute(params![o.id.to_string(), worker, now_s])?;
+                            continue;
+                        }
                     };
-                    stmt.execute(params![
+                    tried.execute(params![
                         o.id.to_string(),
                         worker,
                         state,
@@ -661,18 +728,244 @@ impl Store for SqliteStore {
                     ])?;
                 }
             }
+            for r in &reports {
+                // Unused sends go back to the schedule, but only if nobody reserved after us.
+                let unused = r.unused.len() as i64;
+                if unused > 0 {
+                    tx.execute(
+                        "UPDATE sender_accounts SET tat = MAX(?3, tat - ?4 * ?5) WHERE name = ?1 AND tat = ?2",
+                        params![r.account, r.tat_after, now.as_duration().as_secs_f64(), unused, r.interval_secs],
+                    )?;
+                    tx.execute(
+                        "UPDATE sender_accounts SET sent_today = MAX(0, sent_today - ?2) WHERE name = ?1",
+                        params![r.account, unused],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE sender_accounts SET sent_total = sent_total + ?2, failed_total = failed_total + ?3,
+                         last_error = COALESCE(?4, last_error),
+                         last_sent_at = CASE WHEN ?2 > 0 THEN ?5 ELSE last_sent_at END,
+                         strikes = CASE WHEN ?6 > 0 THEN strikes + ?6 WHEN ?2 > 0 THEN 0 ELSE strikes END
+                     WHERE name = ?1",
+                    params![r.account, r.sent, r.failed, r.last_error, now_s, r.strikes],
+                )?;
+                let strikes: u32 =
+                    tx.query_row("SELECT strikes FROM sender_accounts WHERE name = ?1", [&r.account], |row| {
+                        row.get(0)
+                    })?;
+                let reason = r.quarantine.clone().or_else(|| {
+                    (strikes >= policy.strike_limit).then(|| format!("{strikes} throttling answers in a row"))
+                });
+                if let Some(reason) = reason {
+                    tx.execute(
+                        "UPDATE sender_accounts SET quarantined_until = ?2, quarantine_reason = ?3, strikes = 0
+                         WHERE name = ?1",
+                        params![r.account, now_s + policy.period.as_secs() as i64, reason],
+                    )?;
+                }
+            }
+            tx.execute("DELETE FROM sender_slots WHERE holder = ?1", [&worker])?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn mail_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<MailStatus>, StoreError> {
+    async fn reserve_sends(
+        &self,
+        holder: &str,
+        accounts: &[AccountLimits],
+        wanted: u32,
+        horizon: Duration,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Reservation, StoreError> {
+        let holder = holder.to_owned();
+        let accounts = accounts.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now_s = now.as_second();
+            let now_f = now.as_duration().as_secs_f64();
+            let today = now.strftime("%Y-%m-%d").to_string();
+            let mut grants = Vec::new();
+            let mut next_capacity: Option<f64> = None;
+            let mut remaining = wanted;
+            tx.execute("DELETE FROM sender_slots WHERE lease_until <= ?1", [now_s])?;
+            for limits in &accounts {
+                if remaining == 0 {
+                    break;
+                }
+                tx.execute("INSERT OR IGNORE INTO sender_accounts (name) VALUES (?1)", [&limits.name])?;
+                let (tat, day, sent_today, quarantined_until): (f64, String, u32, i64) = tx.query_row(
+                    "SELECT tat, day, sent_today, quarantined_until FROM sender_accounts WHERE name = ?1",
+                    [&limits.name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+                if quarantined_until > now_s {
+                    let at = quarantined_until as f64;
+                    next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
+                    continue;
+                }
+                let sent_today = if day == today { sent_today } else { 0 };
+                let daily_left = limits.daily_cap.saturating_sub(sent_today);
+                let held: u32 = tx.query_row(
+                    "SELECT COUNT(*) FROM sender_slots WHERE account = ?1",
+                    [&limits.name],
+                    |r| r.get(0),
+                )?;
+                let free_slots = limits.max_concurrent.saturating_sub(held);
+                let interval = limits.interval_secs();
+                let mut t = tat.max(now_f);
+                let mut times = Vec::new();
+                while t <= now_f + horizon.as_secs_f64() && (times.len() as u32) < remaining.min(daily_left) {
+                    times.push(t);
+                    t += interval;
+                }
+                if times.is_empty() || free_slots == 0 {
+                    if daily_left > 0 {
+                        let at = if free_slots == 0 { now_f + 1.0 } else { t - horizon.as_secs_f64() };
+                        next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
+                    }
+                    continue;
+                }
+                let slots = free_slots.min(times.len() as u32);
+                let mut slot_no = 0;
+                let mut taken = 0;
+                while taken < slots && slot_no < limits.max_concurrent {
+                    let inserted = tx.execute(
+                        "INSERT OR IGNORE INTO sender_slots (account, slot, holder, lease_until) VALUES (?1, ?2, ?3, ?4)",
+                        params![limits.name, slot_no, holder, now_s + lease.as_secs() as i64],
+                    )?;
+                    taken += inserted as u32;
+                    slot_no += 1;
+                }
+                tx.execute(
+                    "UPDATE sender_accounts SET tat = ?2, day = ?3, sent_today = ?4 WHERE name = ?1",
+                    params![limits.name, t, today, sent_today + times.len() as u32],
+                )?;
+                remaining -= times.len() as u32;
+                grants.push(SendGrant {
+                    account: limits.name.clone(),
+                    slots: taken,
+                    send_at: times.iter().map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(*f)).unwrap_or(now)).collect(),
+                    tat_after: t,
+                });
+            }
+            tx.commit()?;
+            let next_capacity_at = if grants.is_empty() {
+                next_capacity.map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(f.max(now_f))).unwrap_or(now))
+            } else {
+                None
+            };
+            Ok(Reservation { grants, next_capacity_at })
+        })
+        .await
+    }
+
+    async fn sender_health(&self) -> Result<Vec<SenderHealth>, StoreError> {
+        self.run(|conn| {
+            let today = Timestamp::now().strftime("%Y-%m-%d").to_string();
+            let mut stmt = conn.prepare(
+                "SELECT name, quarantined_until, quarantine_reason, day, sent_today, sent_total, failed_total,
+                        last_error, last_sent_at
+                 FROM sender_accounts ORDER BY name",
+            )?;
+            let now_s = Timestamp::now().as_second();
+            let rows = stmt.query_map([], |r| {
+                let quarantined_until: i64 = r.get(1)?;
+                let day: String = r.get(3)?;
+                Ok(SenderHealth {
+                    account: r.get(0)?,
+                    quarantined_until: (quarantined_until > now_s).then(|| ts(quarantined_until)),
+                    quarantine_reason: r.get(2)?,
+                    sent_today: if day == today { r.get(4)? } else { 0 },
+                    sent_total: r.get::<_, i64>(5)?.max(0) as u64,
+                    failed_total: r.get::<_, i64>(6)?.max(0) as u64,
+                    last_error: r.get(7)?,
+                    last_sent_at: r.get::<_, Option<i64>>(8)?.map(ts),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn record_otp_void(
+        &self,
+        election: &ElectionId,
+        voter: &Username,
+        policy: LockPolicy,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
         let (election, voter) = (election.clone(), voter.clone());
         self.run(move |conn| {
-            Ok(conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let voids: Option<u32> = tx
                 .query_row(
-                    "SELECT state, created_at, sent_at, sender, attempts, last_error FROM outbox
+                    "UPDATE otp_codes SET voids = voids + 1 WHERE election_id = ?1 AND voter = ?2 RETURNING voids",
+                    params![election.as_str(), voter.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let locked = match voids {
+                Some(v) if v >= policy.after_voids => {
+                    let until = now.as_second() + policy.period.as_secs() as i64;
+                    tx.execute(
+                        "UPDATE otp_codes SET locked_until = ?3, voids = 0 WHERE election_id = ?1 AND voter = ?2",
+                        params![election.as_str(), voter.as_str(), until],
+                    )?;
+                    Some(ts(until))
+                }
+                _ => None,
+            };
+            tx.commit()?;
+            Ok(locked)
+        })
+        .await
+    }
+
+    async fn set_otp_extra(
+        &self,
+        election: &ElectionId,
+        extra: Duration,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let election = election.clone();
+        let audit = audit.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
+                "UPDATE elections SET otp_extra_secs = ?2 WHERE id = ?1",
+                params![election.as_str(), extra.as_secs() as i64],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!("no election {election}")));
+            }
+            append_audit_in(&tx, &audit, now)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn otp_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<OtpStatus>, StoreError> {
+        let (election, voter) = (election.clone(), voter.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            let code = tx
+                .query_row(
+                    "SELECT last_request_at, sends, locked_until FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
+                    params![election.as_str(), voter.as_str()],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?)),
+                )
+                .optional()?;
+            let Some((last_request_at, sends, locked_until)) = code else {
+                return Ok(None);
+            };
+            let mail = tx
+                .query_row(
+                    "SELECT state, created_at, sent_at, sender, attempts, last_error, next_attempt_at FROM outbox
                      WHERE election_id = ?1 AND voter = ?2 ORDER BY created_at DESC, rowid DESC LIMIT 1",
                     params![election.as_str(), voter.as_str()],
                     |r| {
@@ -684,10 +977,17 @@ impl Store for SqliteStore {
                             from: r.get(3)?,
                             attempts: r.get(4)?,
                             last_error: r.get(5)?,
+                            next_attempt_at: ts(r.get(6)?),
                         })
                     },
                 )
-                .optional()?)
+                .optional()?;
+            Ok(Some(OtpStatus {
+                mail,
+                last_request_at: ts(last_request_at),
+                sends,
+                locked_until: (locked_until > Timestamp::now().as_second()).then(|| ts(locked_until)),
+            }))
         })
         .await
     }
@@ -696,33 +996,40 @@ impl Store for SqliteStore {
         let entry = entry.clone();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let prev: String = tx
-                .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
-                .optional()?
-                .unwrap_or_default();
-            let detail = entry.detail.to_string();
-            let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
-            let mut hasher = Sha256::new();
-            for part in [
-                prev.as_str(),
-                &now.as_second().to_string(),
-                &entry.actor,
-                &entry.action,
-                election.as_deref().unwrap_or(""),
-                &detail,
-            ] {
-                hasher.update(part.as_bytes());
-                hasher.update([0]);
-            }
-            let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, election_id, detail, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![now.as_second(), entry.actor, entry.action, election, detail, prev, hash],
-            )?;
+            append_audit_in(&tx, &entry, now)?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
+}
+
+/// Appends to the hash-chained audit log inside the caller's transaction, so an audited
+/// change and its audit line commit together.
+fn append_audit_in(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
+    let prev: String = tx
+        .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    let detail = entry.detail.to_string();
+    let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
+    let mut hasher = Sha256::new();
+    for part in [
+        prev.as_str(),
+        &now.as_second().to_string(),
+        &entry.actor,
+        &entry.action,
+        election.as_deref().unwrap_or(""),
+        &detail,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    tx.execute(
+        "INSERT INTO audit_log (at, actor, action, election_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![now.as_second(), entry.actor, entry.action, election, detail, prev, hash],
+    )?;
+    Ok(())
 }

@@ -44,6 +44,14 @@ fn email(n: u32) -> VoterEmail {
     VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap()
 }
 
+fn quarantine() -> QuarantinePolicy {
+    QuarantinePolicy { period: Duration::from_secs(600), strike_limit: 3 }
+}
+
+fn limits(name: &str, per_minute: u32, max_concurrent: u32, daily_cap: u32) -> AccountLimits {
+    AccountLimits { name: name.into(), per_minute, max_concurrent, daily_cap }
+}
+
 fn policy() -> OtpPolicy {
     OtpPolicy { validity: Duration::from_secs(600), cooldown: Duration::from_secs(60), max_sends: 3, max_attempts: 5 }
 }
@@ -126,7 +134,7 @@ pub async fn otp_resend_reuses_a_still_valid_code_and_honours_cooldown_and_cap(s
 
 pub async fn otp_attempts_are_capped_and_a_used_code_is_gone(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
-    let none = store.begin_otp_attempt(&election, &voter(1), 5).await;
+    let none = store.begin_otp_attempt(&election, &voter(1), 5, Timestamp::now()).await;
     assert!(matches!(none, Err(AttemptError::NoActiveCode)));
 
     let issue = store.issue_otp(&election, &voter(1), &email(1), policy(), Timestamp::now()).await.unwrap();
@@ -134,7 +142,9 @@ pub async fn otp_attempts_are_capped_and_a_used_code_is_gone(store: Arc<dyn Stor
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (store, election) = (store.clone(), election.clone());
-        tasks.push(tokio::spawn(async move { store.begin_otp_attempt(&election, &voter(1), 5).await }));
+        tasks.push(tokio::spawn(
+            async move { store.begin_otp_attempt(&election, &voter(1), 5, Timestamp::now()).await },
+        ));
     }
     let mut counted = 0;
     for t in tasks {
@@ -151,10 +161,13 @@ pub async fn otp_attempts_are_capped_and_a_used_code_is_gone(store: Arc<dyn Stor
 
     // Voter 2: a successful verification consumes the code.
     let issue = store.issue_otp(&election, &voter(2), &email(2), policy(), Timestamp::now()).await.unwrap();
-    let attempt = store.begin_otp_attempt(&election, &voter(2), 5).await.unwrap();
+    let attempt = store.begin_otp_attempt(&election, &voter(2), 5, Timestamp::now()).await.unwrap();
     assert_eq!(attempt.attempts_used, 1);
     store.consume_otp(&election, &voter(2), issue.generation).await.unwrap();
-    assert!(matches!(store.begin_otp_attempt(&election, &voter(2), 5).await, Err(AttemptError::NoActiveCode)));
+    assert!(matches!(
+        store.begin_otp_attempt(&election, &voter(2), 5, Timestamp::now()).await,
+        Err(AttemptError::NoActiveCode)
+    ));
 }
 
 pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
@@ -176,20 +189,20 @@ pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
         .iter()
         .map(|m| MailOutcome { id: m.id, result: MailResult::Sent { account: "e1".into(), from: "e1@u.test".into() } })
         .collect();
-    store.finish_mail("worker-a", &outcomes, now).await.unwrap();
+    store.finish_batch("worker-a", &outcomes, &[], quarantine(), now).await.unwrap();
     assert!(store.claim_mail("worker-c", 100, lease, now).await.unwrap().is_empty(), "nothing due while leases hold");
 
     // After B's lease expires, its messages go to C, and B's late finish is ignored.
     let later = now + Duration::from_secs(31);
     let reclaimed = store.claim_mail("worker-c", 100, lease, later).await.unwrap();
     assert_eq!(reclaimed.len(), b.len());
-    assert!(reclaimed.iter().all(|m| m.attempts == 2));
+    assert!(reclaimed.iter().all(|m| m.attempts == 0), "a lost lease is not a counted attempt");
     let late: Vec<MailOutcome> = b
         .iter()
         .map(|m| MailOutcome { id: m.id, result: MailResult::Failed { account: "e1".into(), error: "late".into() } })
         .collect();
-    store.finish_mail("worker-b", &late, later).await.unwrap();
-    let status = store.mail_status(&election, &b[0].voter).await.unwrap().unwrap();
+    store.finish_batch("worker-b", &late, &[], quarantine(), later).await.unwrap();
+    let status = store.otp_status(&election, &b[0].voter).await.unwrap().unwrap().mail.unwrap();
     assert_eq!(status.state, MailState::Sending, "a lost lease must not overwrite the new owner's state");
 
     // A deferred message comes back when due.
@@ -201,24 +214,24 @@ pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
             retry_at: later + Duration::from_secs(10),
         },
     }];
-    store.finish_mail("worker-c", &deferred, later).await.unwrap();
+    store.finish_batch("worker-c", &deferred, &[], quarantine(), later).await.unwrap();
     assert!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(5)).await.unwrap().is_empty());
     assert_eq!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(10)).await.unwrap().len(), 1);
 }
 
 pub async fn outbox_status_shows_the_latest_message(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
-    assert!(store.mail_status(&election, &voter(1)).await.unwrap().is_none());
+    assert!(store.otp_status(&election, &voter(1)).await.unwrap().is_none());
     let now = Timestamp::now();
     store.issue_otp(&election, &voter(1), &email(1), policy(), now).await.unwrap();
-    assert_eq!(store.mail_status(&election, &voter(1)).await.unwrap().unwrap().state, MailState::Queued);
+    assert_eq!(store.otp_status(&election, &voter(1)).await.unwrap().unwrap().mail.unwrap().state, MailState::Queued);
     let claimed = store.claim_mail("w", 10, Duration::from_secs(30), now).await.unwrap();
     let outcomes = vec![MailOutcome {
         id: claimed[0].id,
         result: MailResult::Sent { account: "elections-3".into(), from: "elections-3@u.test".into() },
     }];
-    store.finish_mail("w", &outcomes, now).await.unwrap();
-    let status = store.mail_status(&election, &voter(1)).await.unwrap().unwrap();
+    store.finish_batch("w", &outcomes, &[], quarantine(), now).await.unwrap();
+    let status = store.otp_status(&election, &voter(1)).await.unwrap().unwrap().mail.unwrap();
     assert_eq!(status.state, MailState::Sent);
     assert_eq!(status.from.as_deref(), Some("elections-3@u.test"));
     assert!(status.sent_at.is_some());
@@ -233,4 +246,127 @@ pub async fn list_elections_is_paginated_and_capped(store: Arc<dyn Store>) {
     let rest = store.list_elections(Some(&first.last().unwrap().id), 1000).await.unwrap();
     assert_eq!(rest.len(), 20);
     assert_eq!(rest[0].id.as_str(), "e100");
+}
+
+pub async fn sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let a = limits("a", 60, 2, 5); // one send per ~1.02 s, 2 sessions, 5 a day
+    let horizon = Duration::from_secs(3);
+    let lease = Duration::from_secs(30);
+
+    let first = store.reserve_sends("i1", std::slice::from_ref(&a), 10, horizon, lease, now).await.unwrap();
+    assert_eq!(first.grants.len(), 1);
+    let g = &first.grants[0];
+    assert_eq!(g.send_at.len(), 3, "3 s horizon at ~1 send/s: {:?}", g.send_at);
+    assert_eq!(g.slots, 2);
+    for pair in g.send_at.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).as_secs_f64();
+        assert!((1.01..1.03).contains(&gap), "sends {gap}s apart");
+    }
+
+    // Another instance at the same moment: no session slot left, no sends on top.
+    let second = store.reserve_sends("i2", std::slice::from_ref(&a), 10, horizon, lease, now).await.unwrap();
+    assert!(second.grants.is_empty(), "{second:?}");
+    assert!(second.next_capacity_at.is_some());
+
+    // i1 used only one of its three sends: two go back, and its slots are freed.
+    let mut report = AccountReport::for_grant(g, &a);
+    report.unused = g.send_at[1..].to_vec();
+    report.sent = 1;
+    store.finish_batch("i1", &[], &[report], quarantine(), now).await.unwrap();
+    let third = store.reserve_sends("i2", std::slice::from_ref(&a), 10, horizon, lease, now).await.unwrap();
+    assert_eq!(third.grants[0].send_at.len(), 2, "refunded sends are usable again: {third:?}");
+    assert!(third.grants[0].send_at[0] > g.send_at[0], "never earlier than the last real send");
+
+    // The daily cap: 1 sent + 2 reserved + 2 more is the cap of 5.
+    let later = now + Duration::from_secs(120);
+    let mut r = AccountReport::for_grant(&third.grants[0], &a);
+    r.sent = 2;
+    store.finish_batch("i2", &[], &[r], quarantine(), now).await.unwrap();
+    let fourth = store.reserve_sends("i1", std::slice::from_ref(&a), 10, horizon, lease, later).await.unwrap();
+    assert_eq!(fourth.grants[0].send_at.len(), 2, "only the rest of the daily cap: {fourth:?}");
+    let mut r = AccountReport::for_grant(&fourth.grants[0], &a);
+    r.sent = 2;
+    store.finish_batch("i1", &[], &[r], quarantine(), later).await.unwrap();
+    let fifth = store.reserve_sends("i1", &[a], 10, horizon, lease, later + Duration::from_secs(60)).await.unwrap();
+    assert!(fifth.grants.is_empty(), "daily cap exceeded: {fifth:?}");
+}
+
+pub async fn blocked_or_throttling_accounts_are_quarantined_and_skipped(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (a, b) = (limits("a", 600, 4, 1000), limits("b", 600, 4, 1000));
+    let accounts = [a.clone(), b.clone()];
+    let horizon = Duration::from_secs(1);
+    let lease = Duration::from_secs(30);
+    let r = store.reserve_sends("i1", &accounts, 20, horizon, lease, now).await.unwrap();
+    assert_eq!(r.grants.iter().map(|g| g.send_at.len()).sum::<usize>(), 20);
+
+    // a: blocked by the provider. b: two throttling answers (below the limit of 3).
+    let mut ra = AccountReport::for_grant(&r.grants[0], &a);
+    ra.quarantine = Some("550 5.1.8 sender blocked".into());
+    ra.failed = 1;
+    let mut rb = AccountReport::for_grant(&r.grants[1], &b);
+    rb.strikes = 2;
+    store.finish_batch("i1", &[], &[ra, rb], quarantine(), now).await.unwrap();
+
+    let health = store.sender_health().await.unwrap();
+    let ha = health.iter().find(|h| h.account == "a").unwrap();
+    assert!(ha.quarantined_until.is_some() && ha.quarantine_reason.as_deref().unwrap().contains("5.1.8"));
+    assert!(health.iter().find(|h| h.account == "b").unwrap().quarantined_until.is_none());
+
+    let later = now + Duration::from_secs(5);
+    let r = store.reserve_sends("i1", &accounts, 5, horizon, lease, later).await.unwrap();
+    assert!(r.grants.iter().all(|g| g.account == "b"), "quarantined account used: {r:?}");
+
+    // A third throttling answer in a row quarantines b too; then nothing is granted.
+    let mut rb = AccountReport::for_grant(&r.grants[0], &b);
+    rb.strikes = 1;
+    store.finish_batch("i1", &[], &[rb], quarantine(), later).await.unwrap();
+    let r = store.reserve_sends("i1", &accounts, 5, horizon, lease, later).await.unwrap();
+    assert!(r.grants.is_empty());
+    assert!(r.next_capacity_at.unwrap() > later + Duration::from_secs(500), "capacity returns after quarantine");
+
+    // After the quarantine period, both are usable again.
+    let much_later = now + Duration::from_secs(700);
+    let r = store.reserve_sends("i1", &accounts, 5, horizon, lease, much_later).await.unwrap();
+    assert!(!r.grants.is_empty());
+}
+
+pub async fn repeated_voided_codes_lock_the_voter_for_a_while(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let lock = LockPolicy { after_voids: 2, period: Duration::from_secs(900) };
+    let mut now = Timestamp::now();
+    let open = OtpPolicy { cooldown: Duration::ZERO, max_sends: 10, ..policy() };
+    for round in 0..2 {
+        store.issue_otp(&election, &voter(1), &email(1), open, now).await.unwrap();
+        for _ in 0..5 {
+            store.begin_otp_attempt(&election, &voter(1), 5, now).await.unwrap();
+        }
+        let locked = store.record_otp_void(&election, &voter(1), lock, now).await.unwrap();
+        assert_eq!(locked.is_some(), round == 1, "round {round}");
+        now += Duration::from_secs(400); // past half validity: the next request is a new code
+    }
+    let issue = store.issue_otp(&election, &voter(1), &email(1), open, now).await;
+    assert!(matches!(issue, Err(IssueError::Locked { .. })), "{issue:?}");
+    let attempt = store.begin_otp_attempt(&election, &voter(1), 5, now).await;
+    assert!(matches!(attempt, Err(AttemptError::Locked { .. })), "{attempt:?}");
+    let status = store.otp_status(&election, &voter(1)).await.unwrap().unwrap();
+    assert!(status.locked_until.is_some() || now > Timestamp::now());
+    // The lock ends by itself.
+    let after = now + Duration::from_secs(901);
+    assert!(store.issue_otp(&election, &voter(1), &email(1), open, after).await.is_ok());
+}
+
+pub async fn widened_code_acceptance_is_stored_and_audited(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let audit = AuditEntry {
+        actor: "officer:jo".into(),
+        action: "otp.widen".into(),
+        election: Some(election.clone()),
+        detail: serde_json::json!({"extra_secs": 600, "reason": "mail is slow"}),
+    };
+    store.set_otp_extra(&election, Duration::from_secs(600), &audit, Timestamp::now()).await.unwrap();
+    assert_eq!(store.election(&election).await.unwrap().unwrap().otp_extra, Duration::from_secs(600));
+    let missing = ElectionId::parse("missing").unwrap();
+    assert!(store.set_otp_extra(&missing, Duration::from_secs(1), &audit, Timestamp::now()).await.is_err());
 }

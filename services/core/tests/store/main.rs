@@ -33,6 +33,10 @@ sqlite_conformance!(
     outbox_leases_are_exclusive_and_expire,
     outbox_status_shows_the_latest_message,
     list_elections_is_paginated_and_capped,
+    sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders,
+    blocked_or_throttling_accounts_are_quarantined_and_skipped,
+    repeated_voided_codes_lock_the_voter_for_a_while,
+    widened_code_acceptance_is_stored_and_audited,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,7 +10,8 @@ use turnout_core::store::{NewElection, SqliteStore, Store};
 pub struct TestApp {
     pub url: String,
     pub settings: Settings,
-    pub dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 pub fn election_json(id: &str) -> serde_json::Value {
@@ -30,26 +31,37 @@ pub fn election_json(id: &str) -> serde_json::Value {
 
 /// Boots the service with `accounts` as `TURNOUT_SMTP_ACCOUNTS` and a demo election.
 pub async fn spawn_app(accounts: &str, overrides: &[(&str, &str)]) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let app = spawn_in(dir.clone(), accounts, overrides).await;
+    let election: NewElection = serde_json::from_value(election_json("demo")).unwrap();
+    app.store.create_election(&election, Timestamp::now()).await.unwrap();
+    app
+}
+
+/// Another instance on the same database file (its own store handle, as another process
+/// would have).
+pub async fn spawn_in(dir: Arc<tempfile::TempDir>, accounts: &str, overrides: &[(&str, &str)]) -> TestApp {
     let db = dir.path().join("turnout.db").display().to_string();
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str()), ("TURNOUT_SMTP_ACCOUNTS", accounts)];
     vars.extend_from_slice(overrides);
     let settings = Settings::for_tests(&vars);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
-    let election: NewElection = serde_json::from_value(election_json("demo")).unwrap();
-    store.create_election(&election, Timestamp::now()).await.unwrap();
     let app = turnout_otp::Application::build(&settings, store.clone()).unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { url, settings, dir }
+    TestApp { url, settings, store, dir }
 }
 
 impl TestApp {
     /// A JSON client holding a signed-in session for student `n` (as auth would issue).
     pub fn voter(&self, n: u32) -> reqwest::Client {
+        self.voter_with_email(n, &turnout_devstack::slapd::student_email(n))
+    }
+
+    pub fn voter_with_email(&self, n: u32, email: &str) -> reqwest::Client {
         let session = Session::new(
             Username::parse(&turnout_devstack::slapd::student_uid(n)).unwrap(),
-            VoterEmail::parse(&turnout_devstack::slapd::student_email(n)).unwrap(),
+            VoterEmail::parse(email).unwrap(),
             vec![],
             Timestamp::now(),
             Duration::from_secs(600),
@@ -94,8 +106,20 @@ impl TestApp {
 pub fn account_json(port: u16, password: &str) -> String {
     serde_json::json!([{
         "name": "elections-1", "host": "127.0.0.1", "port": port,
-        "username": turnout_devstack::mailsink::SINK_USER, "password": password,
+        "username": "elections-1", "password": password,
         "from": "elections-1@turnout.test", "max_concurrent": 2
     }])
     .to_string()
+}
+
+/// Waits until the sink holds `n` messages in all.
+pub async fn wait_for_count(sink: &turnout_devstack::MailSink, n: u64, timeout: Duration) -> u64 {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let count = sink.count().await.unwrap();
+        if count >= n || std::time::Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -28,16 +28,18 @@ async fn a_request_never_waits_for_smtp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_delivery_is_shown_to_the_voter() {
+async fn a_bad_address_fails_the_message_and_tells_the_voter_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let sink = MailSink::start(dir.path(), &repo_root()).unwrap();
-    // Wrong SMTP password: the sink answers 535, a permanent failure.
-    let app = spawn_app(&account_json(sink.smtp_port, "not-the-password"), &[]).await;
-    let voter = app.voter(1);
+    let app = spawn_app(&account_json(sink.smtp_port, SINK_PASSWORD), &[]).await;
+    // The sink answers 550 5.1.1 for addresses starting with "bounce".
+    let voter = app.voter_with_email(1, "bounce-student@students.turnout.test");
     assert_eq!(app.request(&voter).await.status(), StatusCode::ACCEPTED);
     let status = app.wait_for_state(&voter, "failed", Duration::from_secs(10)).await;
     assert_eq!(status["state"], "failed", "{status}");
-    assert!(status["message"].as_str().unwrap().contains("could not deliver"), "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("does not accept mail") && message.contains("5.1.1"), "{message}");
+    assert!(message.contains("Contact the election office"), "{message}");
     assert_eq!(sink.count().await.unwrap(), 0);
 }
 
@@ -73,6 +75,14 @@ async fn wrong_tries_count_down_then_void_the_code_and_codes_are_never_stored() 
     let body: Value = app.verify(&voter, &code).await.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_attempts");
     assert_eq!(sink.count().await.unwrap(), 1, "failed tries sent mail");
+
+    // 1,000 more wrong verifications: not one mail.
+    for _ in 0..1000 {
+        let res = app.verify(&voter, wrong).await;
+        assert!(res.status().is_client_error());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.count().await.unwrap(), 1, "wrong verifications sent mail");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +99,11 @@ async fn a_resend_inside_the_cooldown_is_refused_with_retry_after() {
     assert!((1..=60).contains(&retry));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "resend_cooldown");
+    assert!(body["error"]["message"].as_str().unwrap().contains("seconds"), "says when: {body}");
+    // Only the first request sent mail; the status call shows the countdown too.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sink.count().await.unwrap(), 1);
+    assert!(app.status(&voter).await["resend_after_secs"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
