@@ -120,6 +120,31 @@ impl Stack {
         })
     }
 
+    /// Kills a service with SIGKILL (a crash: no cleanup, no finished batch).
+    pub fn kill_service(&mut self, name: &str) {
+        for (n, _, process) in &mut self.services {
+            if n == name {
+                process.signal(libc::SIGKILL);
+                process.stop();
+            }
+        }
+    }
+
+    /// Starts a killed service again on its old port, with the same settings.
+    pub fn restart_service(&mut self, name: &str) -> anyhow::Result<()> {
+        let (env, bin_dir, dir) = (self.env.clone(), self.bin_dir.clone(), self.dir.clone());
+        for (n, port, process) in &mut self.services {
+            if n == name {
+                let mut cmd = Command::new(bin_dir.join(format!("turnout-{name}")));
+                cmd.envs(env.iter().cloned()).env("TURNOUT_PORT", port.to_string());
+                let log = dir.join(format!("{name}.log"));
+                *process = Supervised::spawn(name, cmd, &log)?;
+                wait_for_port(*port, Duration::from_secs(20))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates another election with `turnout-ballot create-election`.
     pub fn create_election(&self, election: &serde_json::Value) -> anyhow::Result<()> {
         let file = self.dir.join(format!("election-{}.json", random_hex(4)));

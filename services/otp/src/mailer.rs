@@ -41,6 +41,8 @@ use crate::smtp_outcome::{Verdict, classify, from_lettre};
 /// How far ahead one round reserves sends.
 const HORIZON: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Outcomes finished within this long of each other are recorded together.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// Prefixes on a failed message's `last_error`, so the voter's page can say what to do.
 pub const FAILED_BAD_ADDRESS: &str = "bad_address";
@@ -197,15 +199,48 @@ impl Mailer {
                 }
             })
             .collect();
-        let sends = plan.iter().map(|step| async {
-            match step {
-                Step::Send { mail, election, grant, slot } => {
-                    self.send_one(mail, election, &batches[*grant], *slot).await
+        // Outcomes are recorded as they come, coalesced over a few milliseconds: a crash
+        // then re-sends only what was in flight, not the whole round.
+        let pending = Mutex::new(outcomes);
+        let produced = Notify::new();
+        let done = AtomicBool::new(false);
+        produced.notify_one();
+        let sends = async {
+            join_all(plan.iter().map(|step| async {
+                let outcome = match step {
+                    Step::Send { mail, election, grant, slot } => {
+                        self.send_one(mail, election, &batches[*grant], *slot).await
+                    }
+                    Step::NoCapacity { mail } => MailOutcome { id: mail.id, result: MailResult::Released },
+                };
+                pending.lock().expect("not poisoned").push(outcome);
+                produced.notify_one();
+            }))
+            .await;
+            done.store(true, Ordering::Release);
+            produced.notify_one();
+        };
+        let flusher = async {
+            loop {
+                produced.notified().await;
+                tokio::time::sleep(FLUSH_EVERY).await;
+                let finished = done.load(Ordering::Acquire);
+                let ready = std::mem::take(&mut *pending.lock().expect("not poisoned"));
+                if !finished && !ready.is_empty() {
+                    if let Err(e) = self.store.record_outcomes(&self.worker_id, &ready, Timestamp::now()).await {
+                        tracing::warn!(event = "mailer_error", error = %e, "recording outcomes; retried at the end of the round");
+                        pending.lock().expect("not poisoned").extend(ready);
+                    }
+                } else {
+                    pending.lock().expect("not poisoned").extend(ready);
                 }
-                Step::NoCapacity { mail } => MailOutcome { id: mail.id, result: MailResult::Released },
+                if finished {
+                    break;
+                }
             }
-        });
-        outcomes.extend(join_all(sends).await);
+        };
+        tokio::join!(sends, flusher);
+        let outcomes = pending.into_inner().expect("not poisoned");
 
         let reports: Vec<AccountReport> = batches
             .into_iter()

@@ -557,8 +557,10 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         now: Timestamp,
     ) -> Result<Vec<OutboxMail>, StoreError>;
-    /// Records a batch in one transaction: message outcomes (ignoring messages whose lease
-    /// was lost), account health, unused sends handed back, and `worker`'s slots released.
+    /// Records message outcomes in one transaction (ignoring messages whose lease was lost).
+    async fn record_outcomes(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError>;
+    /// Ends a round in one transaction: the last outcomes, account health, unused sends
+    /// handed back, and `worker`'s session slots released.
     async fn finish_batch(
         &self,
         worker: &str,

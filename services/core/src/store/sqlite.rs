@@ -691,43 +691,7 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_s = now.as_second();
-            {
-                let mut tried = tx.prepare(
-                    "UPDATE outbox SET state = ?3, account = ?4, sender = COALESCE(?5, sender),
-                         sent_at = ?6, last_error = ?7, next_attempt_at = COALESCE(?8, next_attempt_at),
-                         attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?9
-                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
-                )?;
-                let mut released = tx.prepare(
-                    "UPDATE outbox SET state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
-                         lease_owner = NULL, lease_until = NULL, updated_at = ?3
-                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
-                )?;
-                for o in &outcomes {
-                    let (state, account, from, sent_at, error, retry_at) = match &o.result {
-                        MailResult::Sent { account, from } => ("sent", account, Some(from), Some(now_s), None, None),
-                        MailResult::Deferred { account, error, retry_at } => {
-                            ("deferred", account, None, None, Some(error), Some(retry_at.as_second()))
-                        }
-                        MailResult::Failed { account, error } => ("failed", account, None, None, Some(error), None),
-                        MailResult::Released => {
-                            released.execute(params![o.id.to_string(), worker, now_s])?;
-                            continue;
-                        }
-                    };
-                    tried.execute(params![
-                        o.id.to_string(),
-                        worker,
-                        state,
-                        account,
-                        from,
-                        sent_at,
-                        error,
-                        retry_at,
-                        now_s
-                    ])?;
-                }
-            }
+            write_outcomes(&tx, &worker, &outcomes, now)?;
             for r in &reports {
                 // Unused sends go back to the schedule, but only if nobody reserved after us.
                 let unused = r.unused.len() as i64;
@@ -765,6 +729,18 @@ impl Store for SqliteStore {
                 }
             }
             tx.execute("DELETE FROM sender_slots WHERE holder = ?1", [&worker])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_outcomes(&self, worker: &str, outcomes: &[MailOutcome], now: Timestamp) -> Result<(), StoreError> {
+        let worker = worker.to_owned();
+        let outcomes = outcomes.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            write_outcomes(&tx, &worker, &outcomes, now)?;
             tx.commit()?;
             Ok(())
         })
@@ -1002,6 +978,45 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Message outcomes, for `record_outcomes` and `finish_batch`. A message whose lease
+/// passed to another worker is left alone.
+fn write_outcomes(
+    tx: &rusqlite::Transaction<'_>,
+    worker: &str,
+    outcomes: &[MailOutcome],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let now_s = now.as_second();
+    {
+        let mut tried = tx.prepare(
+            "UPDATE outbox SET state = ?3, account = ?4, sender = COALESCE(?5, sender),
+                         sent_at = ?6, last_error = ?7, next_attempt_at = COALESCE(?8, next_attempt_at),
+                         attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?9
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+        )?;
+        let mut released = tx.prepare(
+            "UPDATE outbox SET state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+                         lease_owner = NULL, lease_until = NULL, updated_at = ?3
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+        )?;
+        for o in outcomes {
+            let (state, account, from, sent_at, error, retry_at) = match &o.result {
+                MailResult::Sent { account, from } => ("sent", account, Some(from), Some(now_s), None, None),
+                MailResult::Deferred { account, error, retry_at } => {
+                    ("deferred", account, None, None, Some(error), Some(retry_at.as_second()))
+                }
+                MailResult::Failed { account, error } => ("failed", account, None, None, Some(error), None),
+                MailResult::Released => {
+                    released.execute(params![o.id.to_string(), worker, now_s])?;
+                    continue;
+                }
+            };
+            tried.execute(params![o.id.to_string(), worker, state, account, from, sent_at, error, retry_at, now_s])?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends to the hash-chained audit log inside the caller's transaction, so an audited

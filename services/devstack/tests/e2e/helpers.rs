@@ -9,6 +9,8 @@ use turnout_devstack::{Stack, StackOptions, unix_now};
 
 pub struct TestStack {
     pub stack: Stack,
+    /// Every code read from the sink, to prove none reaches a log.
+    pub codes_seen: std::sync::Mutex<Vec<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -22,9 +24,11 @@ impl TestStack {
             ("TURNOUT_OTP_STEP_SECS".into(), "2".into()),
             ("TURNOUT_OTP_VALIDITY_SECS".into(), "120".into()),
             ("TURNOUT_OTP_RESEND_COOLDOWN_SECS".into(), "1".into()),
+            // A short send timeout keeps the outbox lease (and so the crash test) short.
+            ("TURNOUT_MAIL_SEND_TIMEOUT_SECS".into(), "2".into()),
         ];
         let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await.unwrap().expect("the stack starts");
-        Self { stack, _dir: dir }
+        Self { stack, codes_seen: std::sync::Mutex::new(Vec::new()), _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -63,7 +67,9 @@ impl TestStack {
         let res = self.request_code(client, election).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED, "code request: {}", res.text().await.unwrap());
         let mail = self.stack.sink.wait_for(&student_email(n), since, Duration::from_secs(15)).await.unwrap();
-        mail.code().expect("the mail holds a 6-digit code")
+        let code = mail.code().expect("the mail holds a 6-digit code");
+        self.codes_seen.lock().unwrap().push(code.clone());
+        code
     }
 
     pub async fn verify(&self, client: &reqwest::Client, election: &str, code: &str) -> reqwest::Response {

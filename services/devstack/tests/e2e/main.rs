@@ -1,6 +1,7 @@
 //! End to end through nginx: real slapd, real SMTP (the sink), the three service
 //! processes sharing one SQLite file. One stack per test function; scenarios run against it.
 
+mod crash;
 mod helpers;
 mod scenarios;
 
@@ -8,7 +9,7 @@ use helpers::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
-    let stack = TestStack::start().await;
+    let mut stack = TestStack::start().await;
 
     scenarios::json_flow_login_code_vote_receipt_and_second_vote_refused(&stack).await;
     scenarios::html_flow_without_javascript(&stack).await;
@@ -21,5 +22,6 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
         scenarios::a_code_used_after_several_steps_but_inside_validity_verifies(&stack),
         scenarios::voting_outside_the_window_is_refused(&stack),
     );
+    crash::killing_the_otp_service_mid_drain_loses_no_mail(&mut stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
 }
