@@ -107,6 +107,26 @@ impl MailSink {
 
     /// A sink enforcing each account's limits, like a throttling provider.
     pub fn start_with(dir: &Path, repo_root: &Path, accounts: &[SinkAccount]) -> anyhow::Result<Self> {
+        Self::launch(dir, repo_root, accounts, None)
+    }
+
+    /// A sink that offers STARTTLS with this certificate and key and refuses mail without it.
+    pub fn start_tls(
+        dir: &Path,
+        repo_root: &Path,
+        accounts: &[SinkAccount],
+        cert: &Path,
+        key: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::launch(dir, repo_root, accounts, Some((cert, key)))
+    }
+
+    fn launch(
+        dir: &Path,
+        repo_root: &Path,
+        accounts: &[SinkAccount],
+        tls: Option<(&Path, &Path)>,
+    ) -> anyhow::Result<Self> {
         require("/usr/bin/python3", "python3")?;
         let probe = Command::new("/usr/bin/python3").args(["-c", "import aiosmtpd"]).output()?;
         if !probe.status.success() {
@@ -119,6 +139,9 @@ impl MailSink {
             .args(["--user", SINK_USER, "--password", SINK_PASSWORD]);
         for account in accounts {
             cmd.arg("--account").arg(account.spec());
+        }
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         let log = dir.join("mailsink.log");
         let mut process = Supervised::spawn("mailsink", cmd, &log)?;

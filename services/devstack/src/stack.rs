@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::mailsink::MailSink;
+use crate::mailsink::{MailSink, SinkAccount, TurnoutAccount};
 use crate::nginx::{Nginx, Upstreams};
 use crate::process::{Supervised, free_port, wait_for_port};
 use crate::slapd::{BIND_TEMPLATE, Slapd};
@@ -22,11 +22,14 @@ pub struct StackOptions {
     pub env: Vec<(String, String)>,
     /// Minutes the demo election stays open from now.
     pub demo_minutes: i64,
+    /// The sender pool: what the sink enforces and what Turnout is told. `None`: three
+    /// generous accounts.
+    pub mail_pool: Option<(Vec<SinkAccount>, Vec<TurnoutAccount>)>,
 }
 
 impl StackOptions {
     pub fn in_dir(dir: &Path) -> Self {
-        Self { students: 50, port: None, dir: dir.to_path_buf(), env: Vec::new(), demo_minutes: 120 }
+        Self { students: 50, port: None, dir: dir.to_path_buf(), env: Vec::new(), demo_minutes: 120, mail_pool: None }
     }
 }
 
@@ -68,14 +71,22 @@ impl Stack {
         let dir = opts.dir.canonicalize()?;
         let bin_dir = bin_dir()?;
         let slapd = Slapd::start(&dir, opts.students).context("starting slapd")?;
-        let sink = MailSink::start(&dir, &root).context("starting the mail sink")?;
+        let sink = match &opts.mail_pool {
+            None => MailSink::start(&dir, &root),
+            Some((sink_accounts, _)) => MailSink::start_with(&dir, &root, sink_accounts),
+        }
+        .context("starting the mail sink")?;
+        let accounts = match &opts.mail_pool {
+            None => sink.accounts_json(3),
+            Some((_, turnout_accounts)) => sink.turnout_accounts_json(turnout_accounts),
+        };
 
         let mut env: Vec<(String, String)> = vec![
             ("TURNOUT_SECRET".into(), random_hex(32)),
             ("TURNOUT_DATABASE".into(), dir.join("turnout.db").display().to_string()),
             ("TURNOUT_LDAP_URL".into(), slapd.url()),
             ("TURNOUT_LDAP_BIND_DN_TEMPLATE".into(), BIND_TEMPLATE.into()),
-            ("TURNOUT_SMTP_ACCOUNTS".into(), sink.accounts_json(3)),
+            ("TURNOUT_SMTP_ACCOUNTS".into(), accounts),
             ("TURNOUT_LOG".into(), "info".into()),
         ];
         env.extend(opts.env.iter().cloned());
@@ -150,6 +161,22 @@ impl Stack {
         let file = self.dir.join(format!("election-{}.json", random_hex(4)));
         std::fs::write(&file, election.to_string())?;
         run_cli(&self.bin_dir, &self.env, &["create-election", &file.display().to_string()])
+    }
+
+    /// A signed-in session cookie for `username`, minted with the stack's secret exactly
+    /// as the auth service would (for load tools that skip the directory).
+    pub fn session_cookie(&self, username: &str, email: &str) -> anyhow::Result<String> {
+        let env: std::collections::HashMap<String, String> = self.env.iter().cloned().collect();
+        let settings = turnout_core::Settings::from_lookup(|k| env.get(k).cloned())?;
+        let session = turnout_core::session::Session::new(
+            turnout_core::domain::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?,
+            turnout_core::domain::VoterEmail::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?,
+            Vec::new(),
+            jiff::Timestamp::now(),
+            settings.session_ttl,
+        );
+        let token = turnout_core::session::SessionKeys::from_settings(&settings).sign(&session);
+        Ok(format!("{}={token}", turnout_core::session::COOKIE_NAME))
     }
 
     /// Every line the services logged so far.
