@@ -763,14 +763,21 @@ impl Store for SqliteStore {
             let now_s = now.as_second();
             let now_f = now.as_duration().as_secs_f64();
             let today = now.strftime("%Y-%m-%d").to_string();
-            let mut grants = Vec::new();
+            let horizon_end = now_f + horizon.as_secs_f64();
             let mut next_capacity: Option<f64> = None;
-            let mut remaining = wanted;
             tx.execute("DELETE FROM sender_slots WHERE lease_until <= ?1", [now_s])?;
+
+            // Every usable account with its next free send time.
+            struct Candidate<'a> {
+                limits: &'a AccountLimits,
+                next: f64,
+                daily_left: u32,
+                sent_today: u32,
+                free_slots: u32,
+                times: Vec<f64>,
+            }
+            let mut candidates = Vec::new();
             for limits in &accounts {
-                if remaining == 0 {
-                    break;
-                }
                 tx.execute("INSERT OR IGNORE INTO sender_accounts (name) VALUES (?1)", [&limits.name])?;
                 let (tat, day, sent_today, quarantined_until): (f64, String, u32, i64) = tx.query_row(
                     "SELECT tat, day, sent_today, quarantined_until FROM sender_accounts WHERE name = ?1",
@@ -784,47 +791,62 @@ impl Store for SqliteStore {
                 }
                 let sent_today = if day == today { sent_today } else { 0 };
                 let daily_left = limits.daily_cap.saturating_sub(sent_today);
-                let held: u32 = tx.query_row(
-                    "SELECT COUNT(*) FROM sender_slots WHERE account = ?1",
-                    [&limits.name],
-                    |r| r.get(0),
-                )?;
+                let held: u32 =
+                    tx.query_row("SELECT COUNT(*) FROM sender_slots WHERE account = ?1", [&limits.name], |r| r.get(0))?;
                 let free_slots = limits.max_concurrent.saturating_sub(held);
-                let interval = limits.interval_secs();
-                let mut t = tat.max(now_f);
-                let mut times = Vec::new();
-                while t <= now_f + horizon.as_secs_f64() && (times.len() as u32) < remaining.min(daily_left) {
-                    times.push(t);
-                    t += interval;
-                }
-                if times.is_empty() || free_slots == 0 {
-                    if daily_left > 0 {
-                        let at = if free_slots == 0 { now_f + 1.0 } else { t - horizon.as_secs_f64() };
-                        next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
-                    }
+                if daily_left == 0 {
                     continue;
                 }
-                let slots = free_slots.min(times.len() as u32);
-                let mut slot_no = 0;
+                if free_slots == 0 {
+                    next_capacity = Some(next_capacity.map_or(now_f + 1.0, |n| n.min(now_f + 1.0)));
+                    continue;
+                }
+                candidates.push(Candidate { limits, next: tat.max(now_f), daily_left, sent_today, free_slots, times: Vec::new() });
+            }
+
+            // Earliest start first: each send goes to the account that can start it
+            // soonest, so a few messages go out at once on several accounts rather than
+            // queueing on one, and a burst fills every account's horizon evenly.
+            for _ in 0..wanted {
+                let best = candidates
+                    .iter_mut()
+                    .filter(|c| c.next <= horizon_end && (c.times.len() as u32) < c.daily_left)
+                    .min_by(|a, b| a.next.total_cmp(&b.next));
+                let Some(c) = best else { break };
+                c.times.push(c.next);
+                c.next += c.limits.interval_secs();
+            }
+
+            let mut grants = Vec::new();
+            for c in candidates {
+                if c.times.is_empty() {
+                    let at = c.next - horizon.as_secs_f64();
+                    next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
+                    continue;
+                }
+                let slots = c.free_slots.min(c.times.len() as u32);
                 let mut taken = 0;
-                while taken < slots && slot_no < limits.max_concurrent {
-                    let inserted = tx.execute(
+                let mut slot_no = 0;
+                while taken < slots && slot_no < c.limits.max_concurrent {
+                    taken += tx.execute(
                         "INSERT OR IGNORE INTO sender_slots (account, slot, holder, lease_until) VALUES (?1, ?2, ?3, ?4)",
-                        params![limits.name, slot_no, holder, now_s + lease.as_secs() as i64],
-                    )?;
-                    taken += inserted as u32;
+                        params![c.limits.name, slot_no, holder, now_s + lease.as_secs() as i64],
+                    )? as u32;
                     slot_no += 1;
                 }
                 tx.execute(
                     "UPDATE sender_accounts SET tat = ?2, day = ?3, sent_today = ?4 WHERE name = ?1",
-                    params![limits.name, t, today, sent_today + times.len() as u32],
+                    params![c.limits.name, c.next, today, c.sent_today + c.times.len() as u32],
                 )?;
-                remaining -= times.len() as u32;
                 grants.push(SendGrant {
-                    account: limits.name.clone(),
+                    account: c.limits.name.clone(),
                     slots: taken,
-                    send_at: times.iter().map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(*f)).unwrap_or(now)).collect(),
-                    tat_after: t,
+                    send_at: c
+                        .times
+                        .iter()
+                        .map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(*f)).unwrap_or(now))
+                        .collect(),
+                    tat_after: c.next,
                 });
             }
             tx.commit()?;

@@ -370,3 +370,17 @@ pub async fn widened_code_acceptance_is_stored_and_audited(store: Arc<dyn Store>
     let missing = ElectionId::parse("missing").unwrap();
     assert!(store.set_otp_extra(&missing, Duration::from_secs(1), &audit, Timestamp::now()).await.is_err());
 }
+
+pub async fn a_few_sends_start_at_once_on_several_idle_accounts(store: Arc<dyn Store>) {
+    // Three idle accounts at 30/min (one send per ~2 s each): three messages should all
+    // start now, one per account, not two seconds apart on one account.
+    let now = Timestamp::now();
+    let accounts: Vec<AccountLimits> = ["a", "b", "c"].iter().map(|n| limits(n, 30, 2, 1000)).collect();
+    let r =
+        store.reserve_sends("i1", &accounts, 3, Duration::from_secs(5), Duration::from_secs(30), now).await.unwrap();
+    assert_eq!(r.grants.len(), 3, "{r:?}");
+    for g in &r.grants {
+        assert_eq!(g.send_at.len(), 1);
+        assert!(g.send_at[0].duration_since(now).as_secs_f64() < 0.01, "{g:?} starts late");
+    }
+}

@@ -37,6 +37,7 @@ sqlite_conformance!(
     blocked_or_throttling_accounts_are_quarantined_and_skipped,
     repeated_voided_codes_lock_the_voter_for_a_while,
     widened_code_acceptance_is_stored_and_audited,
+    a_few_sends_start_at_once_on_several_idle_accounts,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
