@@ -1,13 +1,24 @@
-//! The LDAP check: does this username and password open this directory entry, and what is
-//! its email address. Every value that goes into a DN or a filter is escaped; an empty
-//! password never reaches the network (it would be an anonymous bind that "succeeds").
+//! The directory, protected. Logins borrow a connection from a bounded pool (deadpool)
+//! instead of opening their own, wait for one only briefly, and run every operation under
+//! a timeout; a circuit breaker stops all traffic to a directory that keeps failing. So
+//! 500 students pressing "sign in" at once put at most `pool_size` connections on slapd,
+//! and a dead or hung directory costs each login milliseconds, not a timeout.
+//!
+//! Every value that goes into a DN or a filter is escaped; an empty password never
+//! reaches the network (it would be an anonymous bind that "succeeds").
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, dn_escape, ldap_escape};
+use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, RecycleResult, Timeouts};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, dn_escape, ldap_escape};
+use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
 use turnout_core::config::{BindStrategy, LdapSettings};
 use turnout_core::domain::{Username, VoterEmail};
+
+use crate::breaker::{Admission, Breaker};
 
 /// LDAP result code for a wrong DN or password.
 const INVALID_CREDENTIALS: u32 = 49;
@@ -15,7 +26,19 @@ const INVALID_CREDENTIALS: u32 = 49;
 #[derive(Debug, Clone)]
 pub struct DirectoryUser {
     pub username: Username,
+    pub dn: String,
     pub email: VoterEmail,
+    /// Normalised DNs of the groups the user belongs to (when asked for).
+    pub groups: Vec<String>,
+    /// The eligibility filters (of those asked) the user's entry matches.
+    pub matched_filters: Vec<String>,
+}
+
+/// What a login needs to know beyond "is the password right".
+#[derive(Debug, Clone, Default)]
+pub struct LoginChecks {
+    pub groups: bool,
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,47 +48,144 @@ pub enum DirectoryError {
     InvalidCredentials,
     #[error("the directory entry has no usable email address")]
     NoEmail,
-    /// The directory is down, slow or misconfigured.
-    #[error("directory unavailable: {0}")]
-    Unavailable(String),
+    /// Every connection is in use: the directory is at the load we allow it.
+    #[error("all directory connections are busy")]
+    Busy,
+    /// The directory is down, hung or failing, or the breaker is open.
+    #[error("directory unavailable: {reason}")]
+    Unavailable { reason: String, retry_after: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+pub struct Manager {
+    settings: LdapSettings,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl managed::Manager for Manager {
+    type Type = Ldap;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<Ldap, ConnectError> {
+        let mut conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(self.settings.connect_timeout)
+            .set_starttls(self.settings.starttls);
+        if let Some(tls) = &self.tls {
+            conn_settings = conn_settings.set_config(tls.clone());
+        }
+        let (conn, ldap) = LdapConnAsync::with_settings(conn_settings, &self.settings.url)
+            .await
+            .map_err(|e| ConnectError(format!("connect: {e}")))?;
+        ldap3::drive!(conn);
+        Ok(ldap)
+    }
+
+    /// A connection the server closed (or that broke) is dropped, not reused.
+    async fn recycle(&self, ldap: &mut Ldap, _: &Metrics) -> RecycleResult<ConnectError> {
+        if ldap.is_closed() { Err(RecycleError::message("connection closed")) } else { Ok(()) }
+    }
 }
 
 pub struct Directory {
     settings: LdapSettings,
+    pool: Pool<Manager>,
+    breaker: Breaker,
+    /// Logins allowed to wait for a connection at once; beyond it, 503 without waiting.
+    max_waiting: usize,
+}
+
+fn tls_config(settings: &LdapSettings) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    let Some(path) = &settings.ca_cert else { return Ok(None) };
+    let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading TURNOUT_LDAP_CA_CERT {path}: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
 }
 
 impl Directory {
-    pub fn new(settings: LdapSettings) -> Self {
-        Self { settings }
+    pub fn new(settings: LdapSettings) -> anyhow::Result<Self> {
+        let manager = Manager { settings: settings.clone(), tls: tls_config(&settings)? };
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .timeouts(Timeouts {
+                wait: Some(settings.pool_wait),
+                create: Some(settings.connect_timeout),
+                recycle: Some(Duration::from_secs(1)),
+            })
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open, settings.op_timeout * 3);
+        Ok(Self { max_waiting: settings.pool_size * 4, settings, pool, breaker })
     }
 
-    /// Checks credentials against the directory and reads the user's email.
+    /// Checks credentials and reads what the login needs, on a pooled connection.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn authenticate(
         &self,
         username: &Username,
         password: &SecretString,
+        checks: &LoginChecks,
     ) -> Result<DirectoryUser, DirectoryError> {
         if password.expose_secret().trim().is_empty() {
             return Err(DirectoryError::InvalidCredentials);
         }
-        let conn_settings = LdapConnSettings::new().set_conn_timeout(self.settings.connect_timeout);
-        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &self.settings.url)
-            .await
-            .map_err(|e| DirectoryError::Unavailable(format!("connect: {e}")))?;
-        ldap3::drive!(conn);
+        let mut conn = self.connection().await?;
         // One deadline over the whole conversation, beside the per-operation timeouts.
-        let budget = self.settings.op_timeout * 3;
-        let outcome = tokio::time::timeout(budget, self.check(&mut ldap, username, password)).await;
-        let _ = tokio::time::timeout(Duration::from_millis(200), ldap.unbind()).await;
-        outcome.unwrap_or_else(|_| Err(DirectoryError::Unavailable("directory did not answer in time".into())))
+        let budget = self.settings.op_timeout * 4;
+        let outcome = match tokio::time::timeout(budget, self.check(&mut conn, username, password, checks)).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable("the directory did not answer in time".into())),
+        };
+        match outcome {
+            Err(DirectoryError::Unavailable { reason, .. }) => {
+                // The connection may still hold a late answer: never reuse it.
+                let _ = Object::take(conn);
+                let now = Instant::now();
+                self.breaker.failure(now);
+                tracing::warn!(event = "directory_failure", reason, breaker = self.breaker.state_name(now));
+                Err(DirectoryError::Unavailable { reason, retry_after: self.settings.breaker_open })
+            }
+            answer => {
+                self.breaker.success();
+                answer
+            }
+        }
+    }
+
+    /// A pooled connection, or a fast refusal: breaker open, too many waiting, none free.
+    async fn connection(&self) -> Result<Object<Manager>, DirectoryError> {
+        if let Admission::Rejected { retry_after } = self.breaker.admit(Instant::now()) {
+            return Err(DirectoryError::Unavailable { reason: "circuit breaker open".into(), retry_after });
+        }
+        if self.pool.status().waiting >= self.max_waiting {
+            return Err(DirectoryError::Busy);
+        }
+        match self.pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(PoolError::Timeout(managed::TimeoutType::Wait)) => Err(DirectoryError::Busy),
+            Err(e) => {
+                self.breaker.failure(Instant::now());
+                Err(DirectoryError::Unavailable { reason: e.to_string(), retry_after: self.settings.breaker_open })
+            }
+        }
     }
 
     async fn check(
         &self,
-        ldap: &mut ldap3::Ldap,
+        ldap: &mut Ldap,
         username: &Username,
         password: &SecretString,
+        checks: &LoginChecks,
     ) -> Result<DirectoryUser, DirectoryError> {
         let op = self.settings.op_timeout;
         let mail_attr = self.settings.mail_attr.as_str();
@@ -73,14 +193,12 @@ impl Directory {
             BindStrategy::DnTemplate(template) => {
                 let dn = template.replace("{username}", &dn_escape(username.as_str()));
                 bind(ldap, op, &dn, password.expose_secret()).await?;
-                let email = read_mail(ldap, op, &dn, Scope::Base, "(objectClass=*)", mail_attr).await?;
+                let email = read_mail(ldap, op, &dn, mail_attr).await?;
                 (dn, email)
             }
             BindStrategy::SearchThenBind { base, filter, service_dn, service_password } => {
                 bind(ldap, op, service_dn, service_password.expose_secret()).await.map_err(|e| match e {
-                    DirectoryError::InvalidCredentials => {
-                        DirectoryError::Unavailable("the service account was refused".into())
-                    }
+                    DirectoryError::InvalidCredentials => unavailable("the service account was refused".into()),
                     other => other,
                 })?;
                 let filter = filter.replace("{username}", &ldap_escape(username.as_str()));
@@ -90,45 +208,112 @@ impl Directory {
             }
         };
         let email = email.ok_or(DirectoryError::NoEmail)?;
-        tracing::debug!(dn = %dn, "directory bind succeeded");
-        Ok(DirectoryUser { username: username.clone(), email })
+        let groups = if checks.groups { self.groups_of(ldap, &dn, username).await? } else { Vec::new() };
+        let mut matched_filters = Vec::new();
+        for filter in &checks.filters {
+            if matches_filter(ldap, op, &dn, filter).await? {
+                matched_filters.push(filter.clone());
+            }
+        }
+        Ok(DirectoryUser { username: username.clone(), dn, email, groups, matched_filters })
+    }
+
+    /// Every group under the group base that lists the user, in one search.
+    async fn groups_of(&self, ldap: &mut Ldap, dn: &str, username: &Username) -> Result<Vec<String>, DirectoryError> {
+        let filter = format!(
+            "(|(member={dn})(uniqueMember={dn})(memberUid={uid}))",
+            dn = ldap_escape(dn),
+            uid = ldap_escape(username.as_str())
+        );
+        let (entries, _) = ldap
+            .with_timeout(self.settings.op_timeout)
+            .search(&self.settings.group_base, Scope::Subtree, &filter, vec!["1.1"])
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| unavailable(format!("reading groups: {e}")))?;
+        Ok(entries.into_iter().map(|e| normalize_dn(&SearchEntry::construct(e).dn)).collect())
+    }
+
+    /// Directory status for readiness: breaker, pool, and one cheap round trip.
+    pub async fn status(&self) -> Result<serde_json::Value, String> {
+        let now = Instant::now();
+        let status = self.pool.status();
+        let detail = json!({
+            "breaker": self.breaker.state_name(now),
+            "pool": { "max": status.max_size, "open": status.size, "idle": status.available, "waiting": status.waiting },
+        });
+        if self.breaker.state_name(now) == "open" {
+            return Err(format!("directory unavailable, circuit breaker open ({detail})"));
+        }
+        let mut conn = self.connection().await.map_err(|e| format!("{e} ({detail})"))?;
+        // Any LDAP answer (even "no access") proves the directory is serving.
+        let probe =
+            conn.with_timeout(self.settings.op_timeout).search("", Scope::Base, "(objectClass=*)", vec!["1.1"]).await;
+        match probe {
+            Ok(_) => Ok(detail),
+            Err(e) => {
+                let _ = Object::take(conn);
+                Err(format!("directory not answering: {e} ({detail})"))
+            }
+        }
     }
 }
 
-async fn bind(ldap: &mut ldap3::Ldap, op: Duration, dn: &str, password: &str) -> Result<(), DirectoryError> {
-    let result = ldap
-        .with_timeout(op)
-        .simple_bind(dn, password)
-        .await
-        .map_err(|e| DirectoryError::Unavailable(format!("bind: {e}")))?;
+fn unavailable(reason: String) -> DirectoryError {
+    DirectoryError::Unavailable { reason, retry_after: Duration::from_secs(5) }
+}
+
+/// Lower case, no spaces around separators: DNs compared as the directory would.
+pub fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| rdn.trim().replace(" = ", "=").replace("= ", "=").replace(" =", "="))
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
+
+async fn bind(ldap: &mut Ldap, op: Duration, dn: &str, password: &str) -> Result<(), DirectoryError> {
+    let result =
+        ldap.with_timeout(op).simple_bind(dn, password).await.map_err(|e| unavailable(format!("bind: {e}")))?;
     match result.rc {
         0 => Ok(()),
         INVALID_CREDENTIALS => Err(DirectoryError::InvalidCredentials),
-        // e.g. 34 invalid DN syntax: the username can't be an account.
+        // 32 no such object, 34 invalid DN syntax: the username can't be an account.
         32 | 34 => Err(DirectoryError::InvalidCredentials),
-        rc => Err(DirectoryError::Unavailable(format!("bind refused with result code {rc}"))),
+        rc => Err(unavailable(format!("bind refused with result code {rc}"))),
     }
 }
 
 async fn read_mail(
-    ldap: &mut ldap3::Ldap,
+    ldap: &mut Ldap,
     op: Duration,
-    base: &str,
-    scope: Scope,
-    filter: &str,
+    dn: &str,
     mail_attr: &str,
 ) -> Result<Option<VoterEmail>, DirectoryError> {
     let (entries, _) = ldap
         .with_timeout(op)
-        .search(base, scope, filter, vec![mail_attr])
+        .search(dn, Scope::Base, "(objectClass=*)", vec![mail_attr])
         .await
         .and_then(|r| r.success())
-        .map_err(|e| DirectoryError::Unavailable(format!("reading the entry: {e}")))?;
+        .map_err(|e| unavailable(format!("reading the entry: {e}")))?;
     Ok(entries.into_iter().next().and_then(|e| first_mail(SearchEntry::construct(e), mail_attr)))
 }
 
+async fn matches_filter(ldap: &mut Ldap, op: Duration, dn: &str, filter: &str) -> Result<bool, DirectoryError> {
+    let result = ldap.with_timeout(op).search(dn, Scope::Base, filter, vec!["1.1"]).await;
+    match result.and_then(|r| r.success()) {
+        Ok((entries, _)) => Ok(!entries.is_empty()),
+        // A filter the directory rejects matches nobody (and is logged for the admin).
+        Err(ldap3::LdapError::LdapResult { result }) => {
+            tracing::warn!(event = "eligibility_filter_error", rc = result.rc, filter);
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(format!("checking eligibility: {e}"))),
+    }
+}
+
 async fn find_user(
-    ldap: &mut ldap3::Ldap,
+    ldap: &mut Ldap,
     op: Duration,
     base: &str,
     filter: &str,
@@ -139,7 +324,7 @@ async fn find_user(
         .search(base, Scope::Subtree, filter, vec![mail_attr])
         .await
         .and_then(|r| r.success())
-        .map_err(|e| DirectoryError::Unavailable(format!("searching for the user: {e}")))?;
+        .map_err(|e| unavailable(format!("searching for the user: {e}")))?;
     // Zero or several matches: not one account, so not a login.
     if entries.len() != 1 {
         return Err(DirectoryError::InvalidCredentials);
@@ -155,4 +340,14 @@ fn first_mail(entry: SearchEntry, mail_attr: &str) -> Option<VoterEmail> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(mail_attr))
         .and_then(|(_, values)| values.iter().find_map(|v| VoterEmail::parse(v).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_dn;
+
+    #[test]
+    fn dns_compare_case_and_space_insensitively() {
+        assert_eq!(normalize_dn("CN=Admins, ou=Groups,dc=Turnout,dc=test"), "cn=admins,ou=groups,dc=turnout,dc=test");
+    }
 }

@@ -5,7 +5,9 @@
 //! - `directory`: the LDAP check (bind-DN template or search-then-bind), escaping, timeouts;
 //! - `routes`: the login page, `POST /auth/login`, `POST /auth/logout`.
 
+mod breaker;
 mod directory;
+mod login;
 mod routes;
 
 use std::sync::Arc;
@@ -14,16 +16,30 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::web;
 use turnout_core::Settings;
-use turnout_core::http::serve;
+use turnout_core::http::{ReadinessCheck, serve_with};
 use turnout_core::store::Store;
 
-pub use directory::{Directory, DirectoryError, DirectoryUser};
+pub use directory::{Directory, DirectoryError, DirectoryUser, LoginChecks};
+pub use login::Login;
 
 /// What the handlers need from the settings.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub session_ttl: Duration,
     pub cookie_secure: bool,
+}
+
+/// Readiness: the directory's breaker, pool and one round trip.
+struct DirectoryCheck(Arc<Login>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DirectoryCheck {
+    fn name(&self) -> &'static str {
+        "ldap"
+    }
+    async fn check(&self) -> Result<serde_json::Value, String> {
+        self.0.directory.status().await
+    }
 }
 
 pub struct Application {
@@ -34,11 +50,12 @@ pub struct Application {
 impl Application {
     /// Binds `settings.host:settings.port` (port 0 picks a free one) and builds the server.
     pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let directory = web::Data::new(Directory::new(settings.ldap.clone()));
+        let login = web::Data::new(Login::new(settings, store.clone())?);
         let config =
             web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
-        let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(directory.clone())
+        let checks = vec![Box::new(DirectoryCheck(login.clone().into_inner())) as Box<dyn ReadinessCheck>];
+        let (port, server) = serve_with(settings, store, checks, move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(login.clone())
                 .app_data(config.clone())
                 .route("/auth/login", web::get().to(routes::login_page))
                 .route("/auth/login", web::post().to(routes::login))

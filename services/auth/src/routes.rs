@@ -5,15 +5,14 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use jiff::Timestamp;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use turnout_core::domain::Username;
+use turnout_core::ApiError;
 use turnout_core::http::{Authenticated, Input, Nav, clear_session_cookie, html, session_cookie, wants_json};
-use turnout_core::session::{Session, SessionKeys};
-use turnout_core::{ApiError, ErrorCode};
+use turnout_core::session::SessionKeys;
 
 use crate::AuthConfig;
-use crate::directory::{Directory, DirectoryError};
+use crate::login::Login;
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -43,10 +42,6 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
-}
-
 pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authenticated>) -> HttpResponse {
     let page =
         LoginPage { nav: Nav { user: session.map(|s| s.0.sub.to_string()) }, next: safe_next(query.next.as_deref()) };
@@ -57,47 +52,18 @@ pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authentic
 pub async fn login(
     req: HttpRequest,
     Input(form): Input<LoginForm>,
-    directory: web::Data<Directory>,
+    login: web::Data<Login>,
     keys: web::Data<SessionKeys>,
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
-    // Checked before any network call: an empty password is an anonymous bind.
-    if form.password.expose_secret().trim().is_empty() {
-        tracing::info!(event = "login", outcome = "empty_password");
-        return Err(invalid_credentials());
-    }
-    // A value that can't be a username gets the same answer as a wrong password.
-    let username = Username::parse(&form.username).map_err(|_| {
-        tracing::info!(event = "login", outcome = "invalid_username");
-        invalid_credentials()
-    })?;
-    let user = directory.authenticate(&username, &form.password).await.map_err(|e| {
-        let outcome = match &e {
-            DirectoryError::InvalidCredentials => "invalid_credentials",
-            DirectoryError::NoEmail => "no_email",
-            DirectoryError::Unavailable(_) => "directory_unavailable",
-        };
-        tracing::info!(event = "login", outcome, error = %e);
-        match e {
-            DirectoryError::InvalidCredentials => invalid_credentials(),
-            DirectoryError::NoEmail => ApiError::new(
-                ErrorCode::Forbidden,
-                "Your directory entry has no email address, so no code can be sent. Contact the election office.",
-            ),
-            DirectoryError::Unavailable(_) => ApiError::new(
-                ErrorCode::DirectoryUnavailable,
-                "The university directory is not answering right now. Please try again in a few seconds.",
-            )
-            .retry_after(5),
-        }
-    })?;
-    tracing::info!(event = "login", outcome = "ok");
-    let session = Session::new(user.username, user.email, Vec::new(), Timestamp::now(), config.session_ttl);
+    let session = login.login(&form.username, &form.password).await?;
     let cookie = session_cookie(keys.sign(&session), config.session_ttl, config.cookie_secure);
     Ok(if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
             "user": session.sub,
             "email": session.email.masked(),
+            "roles": session.roles,
+            "eligible": session.eligible,
             "expires_at": Timestamp::from_second(session.exp).map(|t| t.to_string()).unwrap_or_default(),
         }))
     } else {

@@ -25,6 +25,8 @@ pub struct Settings {
     pub body_limit: usize,
     pub otp: OtpSettings,
     pub ldap: LdapSettings,
+    pub roles: RoleLists,
+    pub login: LoginSettings,
     pub mail: MailSettings,
 }
 
@@ -46,11 +48,45 @@ pub struct OtpSettings {
 
 #[derive(Debug, Clone)]
 pub struct LdapSettings {
+    /// `ldap://` or `ldaps://`.
     pub url: String,
+    /// Upgrade `ldap://` connections with StartTLS.
+    pub starttls: bool,
+    /// PEM file of a private CA for ldaps/StartTLS (else the system's roots).
+    pub ca_cert: Option<String>,
     pub bind: BindStrategy,
     pub mail_attr: String,
     pub connect_timeout: Duration,
     pub op_timeout: Duration,
+    /// Most connections Turnout holds to the directory (size it to slapd's threads).
+    pub pool_size: usize,
+    /// How long a login waits for a free connection before a 503.
+    pub pool_wait: Duration,
+    /// Directory failures in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one probe login is let through.
+    pub breaker_open: Duration,
+    /// Where to look for groups (roles, group eligibility).
+    pub group_base: String,
+    pub admin_group: Option<String>,
+    pub officer_group: Option<String>,
+}
+
+/// Who gets the console roles without a directory group.
+#[derive(Debug, Clone, Default)]
+pub struct RoleLists {
+    pub admins: Vec<String>,
+    pub officers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// Failures for one username before each further one doubles the wait.
+    pub free_failures: u32,
+    pub max_delay: Duration,
+    /// Every failed login takes at least this long, so timing can't tell a wrong
+    /// password from an unknown or malformed username.
+    pub failure_floor: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -214,10 +250,32 @@ impl Settings {
         }
         let ldap = LdapSettings {
             url: r.string("TURNOUT_LDAP_URL", "ldap://127.0.0.1:389"),
+            starttls: r.parsed("TURNOUT_LDAP_STARTTLS", false),
+            ca_cert: r.optional("TURNOUT_LDAP_CA_CERT"),
             bind,
             mail_attr: r.string("TURNOUT_LDAP_MAIL_ATTR", "mail"),
             connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
             op_timeout: r.millis("TURNOUT_LDAP_TIMEOUT_MS", 3000),
+            pool_size: r.parsed("TURNOUT_LDAP_POOL_SIZE", 16),
+            pool_wait: r.millis("TURNOUT_LDAP_POOL_WAIT_MS", 250),
+            breaker_failures: r.parsed("TURNOUT_LDAP_BREAKER_FAILURES", 5),
+            breaker_open: r.secs("TURNOUT_LDAP_BREAKER_OPEN_SECS", 5, 1..=300),
+            group_base: r.string("TURNOUT_LDAP_GROUP_BASE", "dc=turnout,dc=test"),
+            admin_group: r.optional("TURNOUT_LDAP_ADMIN_GROUP"),
+            officer_group: r.optional("TURNOUT_LDAP_OFFICER_GROUP"),
+        };
+        if ldap.pool_size == 0 || ldap.pool_size > 1024 {
+            r.problems.push("TURNOUT_LDAP_POOL_SIZE: between 1 and 1024".into());
+        }
+        let list = |raw: Option<String>| -> Vec<String> {
+            raw.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
+        let roles =
+            RoleLists { admins: list(r.optional("TURNOUT_ADMINS")), officers: list(r.optional("TURNOUT_OFFICERS")) };
+        let login = LoginSettings {
+            free_failures: r.parsed("TURNOUT_LOGIN_FREE_FAILURES", 3),
+            max_delay: r.secs("TURNOUT_LOGIN_MAX_DELAY_SECS", 300, 1..=86_400),
+            failure_floor: r.millis("TURNOUT_LOGIN_FAILURE_FLOOR_MS", 120),
         };
 
         let accounts = match r.optional("TURNOUT_SMTP_ACCOUNTS") {
@@ -257,6 +315,8 @@ impl Settings {
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),
             otp,
             ldap,
+            roles,
+            login,
             mail,
         };
         if r.problems.is_empty() { Ok(settings) } else { Err(ConfigError(r.problems)) }

@@ -43,6 +43,9 @@ pub struct Session {
     pub email: VoterEmail,
     #[serde(default)]
     pub roles: Vec<Role>,
+    /// Elections this voter may vote in, decided at login.
+    #[serde(default)]
+    pub eligible: Vec<ElectionId>,
     pub stage: Stage,
     pub iat: i64,
     pub exp: i64,
@@ -51,12 +54,34 @@ pub struct Session {
 impl Session {
     pub fn new(sub: Username, email: VoterEmail, roles: Vec<Role>, now: Timestamp, ttl: std::time::Duration) -> Self {
         let iat = now.as_second();
-        Self { sub, email, roles, stage: Stage::Authenticated, iat, exp: iat + ttl.as_secs() as i64 }
+        Self {
+            sub,
+            email,
+            roles,
+            eligible: Vec::new(),
+            stage: Stage::Authenticated,
+            iat,
+            exp: iat + ttl.as_secs() as i64,
+        }
+    }
+
+    pub fn with_eligible(mut self, eligible: Vec<ElectionId>) -> Self {
+        self.eligible = eligible;
+        self
+    }
+
+    pub fn may_vote_in(&self, election: &ElectionId) -> bool {
+        self.eligible.contains(election)
+    }
+
+    pub fn has_role(&self, role: &Role) -> bool {
+        self.roles.contains(role)
     }
 
     /// The same voter, now verified for `election`; the expiry is renewed.
     pub fn verified_for(&self, election: &ElectionId, now: Timestamp, ttl: std::time::Duration) -> Self {
-        let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl);
+        let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl)
+            .with_eligible(self.eligible.clone());
         next.stage = Stage::Verified { election: election.clone(), at: now.as_second() };
         next
     }

@@ -10,6 +10,8 @@ pub struct Upstreams {
     pub auth: Vec<u16>,
     pub otp: Vec<u16>,
     pub ballot: Vec<u16>,
+    /// Sign-ins per second per client address at `/auth/login` (burst: 4x).
+    pub login_rate: u32,
 }
 
 /// Fills in the template's @NAME@ placeholders.
@@ -24,6 +26,8 @@ pub fn render(template: &str, listen: u16, run_dir: &Path, static_root: &Path, u
         .replace("@AUTH_SERVERS@", &servers(&upstreams.auth))
         .replace("@OTP_SERVERS@", &servers(&upstreams.otp))
         .replace("@BALLOT_SERVERS@", &servers(&upstreams.ballot))
+        .replace("@LOGIN_RATE@", &upstreams.login_rate.to_string())
+        .replace("@LOGIN_BURST@", &(upstreams.login_rate * 4).to_string())
 }
 
 pub struct Nginx {

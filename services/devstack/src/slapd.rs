@@ -19,6 +19,15 @@ pub const BIND_TEMPLATE: &str = "uid={username},ou=people,dc=turnout,dc=test";
 pub const SERVICE_DN: &str = "cn=turnout,ou=services,dc=turnout,dc=test";
 pub const SERVICE_PASSWORD: &str = "service-secret";
 pub const MAIL_DOMAIN: &str = "students.turnout.test";
+pub const GROUPS_DN: &str = "ou=groups,dc=turnout,dc=test";
+pub const ADMIN_GROUP: &str = "cn=admins,ou=groups,dc=turnout,dc=test";
+pub const OFFICER_GROUP: &str = "cn=officers,ou=groups,dc=turnout,dc=test";
+/// Students 2, 12, 22, ... are physics students: in this group, with departmentNumber PHYS.
+pub const PHYSICS_GROUP: &str = "cn=physics,ou=groups,dc=turnout,dc=test";
+
+pub fn is_physics(n: u32) -> bool {
+    n % 10 == 2
+}
 
 pub fn student_uid(n: u32) -> String {
     format!("student{n:05}")
@@ -48,15 +57,30 @@ fn seed_ldif(students: u32) -> String {
          dn: {PEOPLE_DN}\nobjectClass: organizationalUnit\nou: people\n\n\
          dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n\n\
          dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: turnout\nuserPassword: {}\n\n\
-         dn: uid=nomail,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: No Mail\nsn: Mail\nuserPassword: {}\n\n",
+         dn: uid=nomail,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: No Mail\nsn: Mail\nuserPassword: {}\n\n\
+         dn: uid=admin1,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: admin1\ncn: Admin One\nsn: One\nmail: admin1@staff.turnout.test\nuserPassword: {}\n\n\
+         dn: uid=officer1,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: officer1\ncn: Officer One\nsn: One\nmail: officer1@staff.turnout.test\nuserPassword: {}\n\n\
+         dn: {GROUPS_DN}\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: {ADMIN_GROUP}\nobjectClass: groupOfNames\ncn: admins\nmember: uid=admin1,{PEOPLE_DN}\n\n\
+         dn: {OFFICER_GROUP}\nobjectClass: groupOfNames\ncn: officers\nmember: uid=officer1,{PEOPLE_DN}\n\n",
         ssha(SERVICE_PASSWORD),
         ssha("vote-nomail"),
+        ssha("vote-admin1"),
+        ssha("vote-officer1"),
     );
+    let physics: Vec<String> = (1..=students)
+        .filter(|n| is_physics(*n))
+        .map(|n| format!("member: uid={},{PEOPLE_DN}", student_uid(n)))
+        .collect();
+    if !physics.is_empty() {
+        let _ = write!(out, "dn: {PHYSICS_GROUP}\nobjectClass: groupOfNames\ncn: physics\n{}\n\n", physics.join("\n"));
+    }
     for n in 1..=students {
         let _ = write!(
             out,
             "dn: uid={uid},{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Student {n:05}\nsn: {n:05}\n\
-             mail: {mail}\nuserPassword: {pw}\n\n",
+             mail: {mail}\ndepartmentNumber: {dept}\nuserPassword: {pw}\n\n",
+            dept = if is_physics(n) { "PHYS" } else { "GEN" },
             uid = student_uid(n),
             mail = student_email(n),
             pw = ssha(&student_password(n)),
@@ -84,6 +108,7 @@ fn config(dir: &Path) -> String {
          directory {d}/data\n\
          index objectClass eq\n\
          index uid eq\n\
+         index member eq\n\
          access to attrs=userPassword by anonymous auth by self write by * none\n\
          access to * by users read by * none\n"
     )

@@ -25,11 +25,21 @@ pub struct StackOptions {
     /// The sender pool: what the sink enforces and what Turnout is told. `None`: three
     /// generous accounts.
     pub mail_pool: Option<(Vec<SinkAccount>, Vec<TurnoutAccount>)>,
+    /// nginx's sign-in limit per client address (per second).
+    pub login_rate: u32,
 }
 
 impl StackOptions {
     pub fn in_dir(dir: &Path) -> Self {
-        Self { students: 50, port: None, dir: dir.to_path_buf(), env: Vec::new(), demo_minutes: 120, mail_pool: None }
+        Self {
+            students: 50,
+            port: None,
+            dir: dir.to_path_buf(),
+            env: Vec::new(),
+            demo_minutes: 120,
+            mail_pool: None,
+            login_rate: 50,
+        }
     }
 }
 
@@ -86,6 +96,8 @@ impl Stack {
             ("TURNOUT_DATABASE".into(), dir.join("turnout.db").display().to_string()),
             ("TURNOUT_LDAP_URL".into(), slapd.url()),
             ("TURNOUT_LDAP_BIND_DN_TEMPLATE".into(), BIND_TEMPLATE.into()),
+            ("TURNOUT_LDAP_ADMIN_GROUP".into(), crate::slapd::ADMIN_GROUP.into()),
+            ("TURNOUT_LDAP_OFFICER_GROUP".into(), crate::slapd::OFFICER_GROUP.into()),
             ("TURNOUT_SMTP_ACCOUNTS".into(), accounts),
             ("TURNOUT_LOG".into(), "info".into()),
         ];
@@ -115,7 +127,12 @@ impl Stack {
             services.push((name.to_owned(), port, process));
         }
         let port_of = |n: &str| services.iter().filter(|s| s.0 == n).map(|s| s.1).collect::<Vec<_>>();
-        let upstreams = Upstreams { auth: port_of("auth"), otp: port_of("otp"), ballot: port_of("ballot") };
+        let upstreams = Upstreams {
+            auth: port_of("auth"),
+            otp: port_of("otp"),
+            ballot: port_of("ballot"),
+            login_rate: opts.login_rate,
+        };
         let nginx_port = opts.port.unwrap_or_else(free_port);
         let nginx = Nginx::start(&dir, &root, nginx_port, &upstreams).context("starting nginx")?;
         Ok(Self {
@@ -174,7 +191,8 @@ impl Stack {
             Vec::new(),
             jiff::Timestamp::now(),
             settings.session_ttl,
-        );
+        )
+        .with_eligible(vec![turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?]);
         let token = turnout_core::session::SessionKeys::from_settings(&settings).sign(&session);
         Ok(format!("{}={token}", turnout_core::session::COOKIE_NAME))
     }

@@ -510,6 +510,7 @@ mod tests {
             },
             contests: vec![],
             otp_extra: Duration::ZERO,
+            eligibility: Default::default(),
         }
     }
 }

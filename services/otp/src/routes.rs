@@ -9,11 +9,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
-use turnout_core::ApiError;
 use turnout_core::domain::OtpCode;
 use turnout_core::http::{Authenticated, Input, Nav, html, session_cookie, wants_json};
+use turnout_core::session::Session;
 use turnout_core::session::SessionKeys;
-use turnout_core::store::{Election, MailState, MailStatus, OtpPolicy, OtpStatus, Store, election_or_404};
+use turnout_core::store::{Election, Eligibility, MailState, MailStatus, OtpPolicy, OtpStatus, Store, election_or_404};
+use turnout_core::{ApiError, ErrorCode};
 
 use crate::OtpConfig;
 use crate::mailer::{FAILED_BAD_ADDRESS, FAILED_EXPIRED, Mailer};
@@ -141,7 +142,19 @@ pub async fn request(
     let election = election_or_404(deps.store.as_ref(), &path).await?;
     election.schedule.check_open(now)?;
     let session = session.0;
-    let issue = deps.verifier.request(&election, &session.sub, &session.email, now).await?;
+    ensure_eligible(&election, &session)?;
+    // The roll's address, when the roll has one, wins over the directory's.
+    let to = match election.eligibility {
+        Eligibility::Roll => deps
+            .store
+            .roll_memberships(&session.sub, std::slice::from_ref(&election.id))
+            .await?
+            .into_iter()
+            .find_map(|(_, email)| email)
+            .unwrap_or_else(|| session.email.clone()),
+        _ => session.email.clone(),
+    };
+    let issue = deps.verifier.request(&election, &session.sub, &to, now).await?;
     deps.wake.notify_one();
     tracing::info!(event = "code_requested", election = %election.id, resent = issue.resent);
     if !wants_json(&req) {
@@ -150,7 +163,7 @@ pub async fn request(
     let policy = deps.verifier.policy();
     Ok(HttpResponse::Accepted().json(json!({
         "status": "queued",
-        "sent_to": session.email.masked(),
+        "sent_to": to.masked(),
         "senders": deps.mailer.from_addresses(),
         "resent_same_code": issue.resent,
         "resend_after_secs": policy.cooldown.as_secs(),
@@ -201,6 +214,7 @@ pub async fn verify(
     election.schedule.check_open(now)?;
     let code = OtpCode::parse(&form.code).map_err(|e| ApiError::invalid("code", e))?;
     let session = session.0;
+    ensure_eligible(&election, &session)?;
     let outcome = deps.verifier.verify(&election, &session.sub, &code, now).await;
     tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
     outcome?;
@@ -216,6 +230,21 @@ pub async fn verify(
         res.add_cookie(&cookie).map_err(|_| ApiError::internal())?;
         res
     })
+}
+
+/// Eligibility was decided at login and travels in the session.
+fn ensure_eligible(election: &Election, session: &Session) -> Result<(), ApiError> {
+    if session.may_vote_in(&election.id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::NotEligible,
+            format!(
+                "You are not on the voter list for {}. If you think this is wrong, contact the election office.",
+                election.title
+            ),
+        ))
+    }
 }
 
 fn see_other(location: &str) -> HttpResponse {

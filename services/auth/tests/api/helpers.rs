@@ -2,12 +2,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use turnout_core::Settings;
-use turnout_core::store::SqliteStore;
+use turnout_core::store::{SqliteStore, Store};
 use turnout_devstack::slapd::{self, Slapd};
 
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -17,19 +18,26 @@ pub fn directory(dir: &std::path::Path) -> Slapd {
 }
 
 pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
+    turnout_core::telemetry::init("auth");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db").display().to_string();
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
     vars.extend_from_slice(overrides);
     let settings = Settings::for_tests(&vars);
-    let store = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
-    let app = turnout_auth::Application::build(&settings, store).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let now = jiff::Timestamp::now();
+    let demo = turnout_devstack::stack::demo_election(
+        now - jiff::SignedDuration::from_mins(1),
+        now + jiff::SignedDuration::from_mins(60),
+    );
+    store.create_election(&serde_json::from_value(demo).unwrap(), now).await.unwrap();
+    let app = turnout_auth::Application::build(&settings, store.clone()).unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
     let http = reqwest::Client::builder().default_headers(headers).timeout(Duration::from_secs(30)).build().unwrap();
-    TestApp { url, http, _dir: dir }
+    TestApp { url, http, store, _dir: dir }
 }
 
 impl TestApp {

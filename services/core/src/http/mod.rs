@@ -39,10 +39,25 @@ pub fn serve<F>(settings: &Settings, store: Arc<dyn Store>, routes: F) -> std::i
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
+    serve_with(settings, store, Vec::new(), routes)
+}
+
+/// `serve`, with readiness checks beyond the store (e.g. the directory).
+pub fn serve_with<F>(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    extra_checks: Vec<Box<dyn ReadinessCheck>>,
+    routes: F,
+) -> std::io::Result<(u16, Server)>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
     let port = listener.local_addr()?.port();
     let keys = web::Data::new(SessionKeys::from_settings(settings));
-    let readiness = web::Data::new(Readiness::with_store(store));
+    let mut readiness = Readiness::with_store(store);
+    readiness.0.extend(extra_checks);
+    let readiness = web::Data::new(readiness);
     let body_limit = BodyLimit(settings.body_limit);
     let server = HttpServer::new(move || {
         App::new()

@@ -23,6 +23,60 @@ pub use sqlite::SqliteStore;
 /// A voter's choices: at most one candidate per contest; a contest left out is a blank.
 pub type Choices = BTreeMap<ContestId, CandidateId>;
 
+/// Who may vote in an election.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Eligibility {
+    /// Everyone the directory accepts.
+    #[default]
+    Everyone,
+    /// Only voters on the imported roll.
+    Roll,
+    /// Members of this LDAP group (its DN).
+    LdapGroup { group_dn: String },
+    /// Directory entries matching this LDAP filter, e.g. `(departmentNumber=PHYS)`.
+    LdapFilter { filter: String },
+}
+
+impl Eligibility {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match self {
+            Eligibility::LdapGroup { group_dn } if group_dn.trim().is_empty() || group_dn.len() > 500 => {
+                Err(ApiError::invalid("eligibility.group_dn", "a group DN of at most 500 characters"))
+            }
+            Eligibility::LdapFilter { filter }
+                if !(filter.starts_with('(') && filter.ends_with(')')) || filter.len() > 500 =>
+            {
+                Err(ApiError::invalid("eligibility.filter", "an LDAP filter in parentheses, at most 500 characters"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One line of a voter roll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollEntry {
+    pub uid: Username,
+    pub email: Option<VoterEmail>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RollImport {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// The state of login failures for one submitted username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub failures: u32,
+    /// No new attempt before this moment.
+    pub next_allowed_at: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewElection {
@@ -33,6 +87,8 @@ pub struct NewElection {
     pub time_zone: String,
     #[serde(default)]
     pub grace_secs: u64,
+    #[serde(default)]
+    pub eligibility: Eligibility,
     pub contests: Vec<NewContest>,
 }
 
@@ -71,6 +127,7 @@ impl NewElection {
         if self.grace_secs > 3600 {
             return bad("grace_secs", "at most 3600");
         }
+        self.eligibility.validate()?;
         if self.contests.is_empty() || self.contests.len() > 50 {
             return bad("contests", "1-50 contests");
         }
@@ -151,6 +208,7 @@ pub struct Election {
     pub contests: Vec<Contest>,
     /// Extra time officers added to code acceptance (e.g. while mail is slow).
     pub otp_extra: Duration,
+    pub eligibility: Eligibility,
 }
 
 /// Why a set of choices can't go in the box.
@@ -191,6 +249,8 @@ pub struct ElectionSummary {
     pub opens_at: Timestamp,
     pub closes_at: Timestamp,
     pub time_zone: String,
+    pub grace_secs: u64,
+    pub eligibility: Eligibility,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -425,6 +485,12 @@ pub enum StoreError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        // The client sees a code and the request id; the log keeps the cause.
+        match &e {
+            StoreError::Other(cause) => tracing::error!(event = "store_error", error = format!("{cause:#}")),
+            StoreError::Unavailable(cause) => tracing::warn!(event = "store_unavailable", error = %cause),
+            StoreError::Conflict(_) => {}
+        }
         match e {
             StoreError::Unavailable(_) => ApiError::store_unavailable(),
             StoreError::Conflict(what) => ApiError::new(ErrorCode::AlreadyExists, what),
@@ -483,6 +549,28 @@ pub trait Store: Send + Sync + 'static {
     async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError>;
     /// Elections by id, at most `limit` (capped at 100) after `after`.
     async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError>;
+
+    // The voter roll.
+    /// Adds or updates roll entries (callers send chunks of at most 1,000); idempotent.
+    async fn import_roll(&self, election: &ElectionId, entries: &[RollEntry]) -> Result<RollImport, StoreError>;
+    /// Which of `elections` have `uid` on their roll, with the roll's email if it has one.
+    async fn roll_memberships(
+        &self,
+        uid: &Username,
+        elections: &[ElectionId],
+    ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError>;
+
+    // Login throttling, shared by every auth instance.
+    async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError>;
+    /// Counts a failed login; after `free` failures each one doubles the wait, up to `max_delay`.
+    async fn login_failed(
+        &self,
+        key: &str,
+        free: u32,
+        max_delay: Duration,
+        now: Timestamp,
+    ) -> Result<LoginThrottle, StoreError>;
+    async fn login_succeeded(&self, key: &str) -> Result<(), StoreError>;
 
     // The ballot box.
     /// Records participation and stores the ballot (no voter, no time) in one atomic step.

@@ -149,6 +149,25 @@ ALTER TABLE otp_codes ADD COLUMN voids INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE otp_codes ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE elections ADD COLUMN otp_extra_secs INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+ALTER TABLE elections ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{"kind":"everyone"}';
+
+CREATE TABLE voter_roll (
+    election_id TEXT NOT NULL,
+    uid         TEXT NOT NULL,
+    email       TEXT,
+    name        TEXT,
+    PRIMARY KEY (election_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX voter_roll_by_uid ON voter_roll(uid);
+
+-- Failed logins per submitted username (hashed: any string can be submitted).
+CREATE TABLE login_failures (
+    key             TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    next_allowed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
@@ -281,8 +300,8 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx.execute(
-                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     e.id.as_str(),
                     e.title,
@@ -290,7 +309,8 @@ impl Store for SqliteStore {
                     e.closes_at.as_second(),
                     e.time_zone,
                     e.grace_secs as i64,
-                    now.as_second()
+                    now.as_second(),
+                    serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?
                 ],
             );
             match inserted {
@@ -332,7 +352,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction()?;
             let head = tx
                 .query_row(
-                    "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs
+                    "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility
                      FROM elections WHERE id = ?1",
                     [id.as_str()],
                     |r| {
@@ -343,11 +363,12 @@ impl Store for SqliteStore {
                             r.get::<_, String>(3)?,
                             r.get::<_, i64>(4)?,
                             r.get::<_, i64>(5)?,
+                            r.get::<_, String>(6)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs)) = head else {
+            let Some((title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility)) = head else {
                 return Ok(None);
             };
             let mut contests: Vec<Contest> = tx
@@ -393,6 +414,7 @@ impl Store for SqliteStore {
                 },
                 contests,
                 otp_extra: Duration::from_secs(otp_extra_secs.max(0) as u64),
+                eligibility: parsed(6, eligibility, |raw| serde_json::from_str::<Eligibility>(raw))?,
             }))
         })
         .await
@@ -403,7 +425,7 @@ impl Store for SqliteStore {
         let limit = limit.clamp(1, 100);
         self.run(move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, title, opens_at, closes_at, time_zone FROM elections
+                "SELECT id, title, opens_at, closes_at, time_zone, grace_secs, eligibility FROM elections
                  WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after, limit], |r| {
@@ -413,9 +435,126 @@ impl Store for SqliteStore {
                     opens_at: ts(r.get(2)?),
                     closes_at: ts(r.get(3)?),
                     time_zone: r.get(4)?,
+                    grace_secs: r.get::<_, i64>(5)?.max(0) as u64,
+                    eligibility: parsed(6, r.get(6)?, |raw| serde_json::from_str::<Eligibility>(raw))?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn import_roll(&self, election: &ElectionId, entries: &[RollEntry]) -> Result<RollImport, StoreError> {
+        let election = election.clone();
+        let entries = entries.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut stats = RollImport::default();
+            {
+                let mut current =
+                    tx.prepare("SELECT email, name FROM voter_roll WHERE election_id = ?1 AND uid = ?2")?;
+                let mut upsert = tx.prepare(
+                    "INSERT INTO voter_roll (election_id, uid, email, name) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (election_id, uid) DO UPDATE SET email = excluded.email, name = excluded.name",
+                )?;
+                for e in &entries {
+                    let email = e.email.as_ref().map(|m| m.as_str().to_owned());
+                    let before: Option<(Option<String>, Option<String>)> = current
+                        .query_row(params![election.as_str(), e.uid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    match before {
+                        Some((m, n)) if m == email && n == e.name => stats.unchanged += 1,
+                        Some(_) => {
+                            upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
+                            stats.updated += 1;
+                        }
+                        None => {
+                            upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
+                            stats.added += 1;
+                        }
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(stats)
+        })
+        .await
+    }
+
+    async fn roll_memberships(
+        &self,
+        uid: &Username,
+        elections: &[ElectionId],
+    ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
+        let uid = uid.clone();
+        let wanted: Vec<ElectionId> = elections.to_vec();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare("SELECT election_id, email FROM voter_roll WHERE uid = ?1")?;
+            let rows =
+                stmt.query_map([uid.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+            let mut found = Vec::new();
+            for row in rows {
+                let (election, email) = row?;
+                if let Some(id) = wanted.iter().find(|w| w.as_str() == election) {
+                    found.push((id.clone(), email.and_then(|m| VoterEmail::parse(&m).ok())));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let row: Option<(u32, i64)> = conn
+                .query_row("SELECT failures, next_allowed_at FROM login_failures WHERE key = ?1", [&key], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            Ok(match row {
+                None => LoginThrottle { failures: 0, next_allowed_at: None },
+                Some((failures, next)) => {
+                    LoginThrottle { failures, next_allowed_at: (next > now.as_second()).then(|| ts(next)) }
+                }
+            })
+        })
+        .await
+    }
+
+    async fn login_failed(
+        &self,
+        key: &str,
+        free: u32,
+        max_delay: Duration,
+        now: Timestamp,
+    ) -> Result<LoginThrottle, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let failures: u32 = conn.query_row(
+                "INSERT INTO login_failures (key, failures, next_allowed_at) VALUES (?1, 1, 0)
+                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1
+                 RETURNING failures",
+                [&key],
+                |r| r.get(0),
+            )?;
+            let delay = if failures <= free {
+                0
+            } else {
+                (1u64 << (failures - free - 1).min(20)).min(max_delay.as_secs()) as i64
+            };
+            let next = now.as_second() + delay;
+            conn.execute("UPDATE login_failures SET next_allowed_at = ?2 WHERE key = ?1", params![key, next])?;
+            Ok(LoginThrottle { failures, next_allowed_at: (delay > 0).then(|| ts(next)) })
+        })
+        .await
+    }
+
+    async fn login_succeeded(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            conn.execute("DELETE FROM login_failures WHERE key = ?1", [&key])?;
+            Ok(())
         })
         .await
     }

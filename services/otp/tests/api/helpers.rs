@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use turnout_core::Settings;
-use turnout_core::domain::{Username, VoterEmail};
+use turnout_core::domain::{ElectionId, Username, VoterEmail};
 use turnout_core::session::{COOKIE_NAME, Session, SessionKeys};
 use turnout_core::store::{NewElection, SqliteStore, Store};
 
@@ -65,7 +65,8 @@ impl TestApp {
             vec![],
             Timestamp::now(),
             Duration::from_secs(600),
-        );
+        )
+        .with_eligible(vec![ElectionId::parse("demo").unwrap()]);
         let token = SessionKeys::from_settings(&self.settings).sign(&session);
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());

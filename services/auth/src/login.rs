@@ -1,0 +1,220 @@
+//! The login rules, free of HTTP: throttle per username, check the directory, decide
+//! eligibility per election and roles, issue the session. Every failure that could tell
+//! an attacker whether an account exists takes at least the same minimum time and says
+//! the same thing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use turnout_core::config::{LoginSettings, RoleLists};
+use turnout_core::domain::{ElectionId, Username};
+use turnout_core::session::{Role, Session};
+use turnout_core::store::{ElectionSummary, Eligibility, Store};
+use turnout_core::{ApiError, ErrorCode, Settings};
+
+use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
+
+/// The most elections one login looks at (pages of 100).
+const MAX_ELECTIONS: usize = 1000;
+
+pub struct Login {
+    pub directory: Directory,
+    store: Arc<dyn Store>,
+    throttle: LoginSettings,
+    roles: RoleLists,
+    admin_group: Option<String>,
+    officer_group: Option<String>,
+    session_ttl: Duration,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
+}
+
+/// The throttle key: a hash, since any string can be submitted as a username.
+fn throttle_key(raw_username: &str) -> String {
+    let name: String = raw_username.trim().to_lowercase().chars().take(256).collect();
+    turnout_core::keys::derive_with(b"login-throttle", "username", &[name.as_bytes()])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Login {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        Ok(Self {
+            directory: Directory::new(settings.ldap.clone())?,
+            store,
+            throttle: settings.login.clone(),
+            roles: settings.roles.clone(),
+            admin_group: settings.ldap.admin_group.as_deref().map(normalize_dn),
+            officer_group: settings.ldap.officer_group.as_deref().map(normalize_dn),
+            session_ttl: settings.session_ttl,
+        })
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        self.session_ttl
+    }
+
+    pub async fn login(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
+        let started = Instant::now();
+        let outcome = self.attempt(raw_username, password).await;
+        if let Err(e) = &outcome
+            && matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginThrottled)
+        {
+            // Same floor for every kind of wrong: unknown user, wrong password, bad input.
+            tokio::time::sleep_until((started + self.throttle.failure_floor).into()).await;
+        }
+        outcome
+    }
+
+    async fn attempt(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
+        let now = Timestamp::now();
+        let key = throttle_key(raw_username);
+        let throttle = self.store.login_throttle(&key, now).await?;
+        if let Some(until) = throttle.next_allowed_at {
+            let secs = until.duration_since(now).as_secs().max(1) as u64;
+            tracing::info!(event = "login", outcome = "throttled");
+            return Err(ApiError::new(
+                ErrorCode::LoginThrottled,
+                format!("Too many failed sign-ins for this username. Try again in {secs} seconds."),
+            )
+            .retry_after(secs));
+        }
+        // Checked before any network call: an empty password is an anonymous bind.
+        let username = match Username::parse(raw_username) {
+            Ok(u) if !password.expose_secret().trim().is_empty() => u,
+            _ => return Err(self.failed(&key, "malformed", now).await),
+        };
+        let elections = self.open_elections(now).await?;
+        let checks = LoginChecks {
+            groups: self.admin_group.is_some()
+                || self.officer_group.is_some()
+                || elections.iter().any(|e| matches!(e.eligibility, Eligibility::LdapGroup { .. })),
+            filters: elections
+                .iter()
+                .filter_map(|e| match &e.eligibility {
+                    Eligibility::LdapFilter { filter } => Some(filter.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let user = match self.directory.authenticate(&username, password, &checks).await {
+            Ok(user) => user,
+            Err(DirectoryError::InvalidCredentials) => return Err(self.failed(&key, "invalid_credentials", now).await),
+            Err(DirectoryError::NoEmail) => {
+                tracing::info!(event = "login", outcome = "no_email");
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "Your directory entry has no email address, so no code can be sent. Contact the election office.",
+                ));
+            }
+            Err(DirectoryError::Busy) => {
+                tracing::info!(event = "login", outcome = "directory_busy");
+                return Err(ApiError::new(
+                    ErrorCode::DirectoryUnavailable,
+                    "Many students are signing in right now. Please try again in a few seconds.",
+                )
+                .retry_after(2));
+            }
+            Err(DirectoryError::Unavailable { retry_after, .. }) => {
+                tracing::info!(event = "login", outcome = "directory_unavailable");
+                let secs = retry_after.as_secs().max(1);
+                return Err(ApiError::new(
+                    ErrorCode::DirectoryUnavailable,
+                    format!("The university directory is not answering right now. Please try again in {secs} seconds."),
+                )
+                .retry_after(secs));
+            }
+        };
+        if throttle.failures > 0 {
+            self.store.login_succeeded(&key).await?;
+        }
+        let roles = self.roles_of(&user);
+        let eligible = self.eligible_for(&user, &elections).await?;
+        if eligible.is_empty() && roles.is_empty() {
+            tracing::info!(event = "login", outcome = "not_eligible");
+            return Err(ApiError::new(
+                ErrorCode::NotEligible,
+                "You are not on the voter list of any open election. If you think this is wrong, contact the election office.",
+            ));
+        }
+        tracing::info!(event = "login", outcome = "ok", eligible = eligible.len(), roles = roles.len());
+        Ok(Session::new(user.username, user.email, roles, now, self.session_ttl).with_eligible(eligible))
+    }
+
+    async fn failed(&self, key: &str, outcome: &str, now: Timestamp) -> ApiError {
+        tracing::info!(event = "login", outcome);
+        if let Err(e) = self.store.login_failed(key, self.throttle.free_failures, self.throttle.max_delay, now).await {
+            tracing::warn!(event = "login_throttle_error", error = %e);
+        }
+        invalid_credentials()
+    }
+
+    /// Elections that are open or still to come (closed ones, past grace, are skipped).
+    async fn open_elections(&self, now: Timestamp) -> Result<Vec<ElectionSummary>, ApiError> {
+        let mut all = Vec::new();
+        let mut after: Option<ElectionId> = None;
+        loop {
+            let page = self.store.list_elections(after.as_ref(), 100).await?;
+            let full = page.len() == 100;
+            after = page.last().map(|e| e.id.clone());
+            all.extend(page.into_iter().filter(|e| e.closes_at + Duration::from_secs(e.grace_secs) > now));
+            if !full || all.len() >= MAX_ELECTIONS {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn eligible_for(
+        &self,
+        user: &DirectoryUser,
+        elections: &[ElectionSummary],
+    ) -> Result<Vec<ElectionId>, ApiError> {
+        let roll_elections: Vec<ElectionId> =
+            elections.iter().filter(|e| e.eligibility == Eligibility::Roll).map(|e| e.id.clone()).collect();
+        let on_roll = if roll_elections.is_empty() {
+            Vec::new()
+        } else {
+            self.store.roll_memberships(&user.username, &roll_elections).await?
+        };
+        Ok(elections
+            .iter()
+            .filter(|e| match &e.eligibility {
+                Eligibility::Everyone => true,
+                Eligibility::Roll => on_roll.iter().any(|(id, _)| id == &e.id),
+                Eligibility::LdapGroup { group_dn } => user.groups.contains(&normalize_dn(group_dn)),
+                Eligibility::LdapFilter { filter } => user.matched_filters.contains(filter),
+            })
+            .map(|e| e.id.clone())
+            .collect())
+    }
+
+    fn roles_of(&self, user: &DirectoryUser) -> Vec<Role> {
+        let uid = user.username.as_str();
+        let in_group = |group: &Option<String>| group.as_ref().is_some_and(|g| user.groups.contains(g));
+        let mut roles = Vec::new();
+        if self.roles.admins.iter().any(|a| a == uid) || in_group(&self.admin_group) {
+            roles.push(Role::Admin);
+        }
+        if self.roles.officers.iter().any(|o| o == uid) || in_group(&self.officer_group) {
+            roles.push(Role::Officer);
+        }
+        roles
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttle_key;
+
+    #[test]
+    fn throttle_keys_ignore_case_and_spaces_and_are_bounded() {
+        assert_eq!(throttle_key(" Student00001 "), throttle_key("student00001"));
+        assert_ne!(throttle_key("student00001"), throttle_key("student00002"));
+        assert_eq!(throttle_key(&"x".repeat(100_000)).len(), 64);
+    }
+}
