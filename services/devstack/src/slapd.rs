@@ -159,6 +159,19 @@ impl Slapd {
         self.process.stop();
     }
 
+    /// Sends a signal to slapd (`SIGSTOP` hangs it with its sockets open; `SIGCONT` resumes).
+    pub fn signal(&self, signal: i32) {
+        self.process.signal(signal);
+    }
+
+    /// Connections slapd has established on its port right now (from `ss`).
+    pub fn established_connections(&self) -> usize {
+        let out = std::process::Command::new("ss")
+            .args(["-Htn", "state", "established", &format!("( sport = :{} )", self.port)])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.trim().is_empty()).count()).unwrap_or(0)
+    }
+
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.process.stop();
         let mut cmd = Command::new("/usr/sbin/slapd");

@@ -18,7 +18,15 @@ pub fn directory(dir: &std::path::Path) -> Slapd {
 }
 
 pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
-    turnout_core::telemetry::init("auth");
+    spawn(overrides, true).await
+}
+
+/// The app on the database named in `overrides`, as it is.
+pub async fn spawn_app_without_demo(overrides: &[(&str, &str)]) -> TestApp {
+    spawn(overrides, false).await
+}
+
+async fn spawn(overrides: &[(&str, &str)], with_demo: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db").display().to_string();
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
@@ -26,6 +34,12 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
     let settings = Settings::for_tests(&vars);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
     let now = jiff::Timestamp::now();
+    if !with_demo {
+        let app = turnout_auth::Application::build(&settings, store.clone()).unwrap();
+        let url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        return TestApp { url, http: json_client(), store, _dir: dir };
+    }
     let demo = turnout_devstack::stack::demo_election(
         now - jiff::SignedDuration::from_mins(1),
         now + jiff::SignedDuration::from_mins(60),
@@ -34,9 +48,7 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
     let app = turnout_auth::Application::build(&settings, store.clone()).unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
-    let http = reqwest::Client::builder().default_headers(headers).timeout(Duration::from_secs(30)).build().unwrap();
+    let http = json_client();
     TestApp { url, http, store, _dir: dir }
 }
 
@@ -66,4 +78,10 @@ pub fn search_settings(slapd: &Slapd) -> Vec<(&'static str, String)> {
 
 pub fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, val)| (*k, val.as_str())).collect()
+}
+
+fn json_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).timeout(Duration::from_secs(30)).build().unwrap()
 }

@@ -19,6 +19,8 @@ impl TestStack {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = StackOptions::in_dir(dir.path());
         opts.students = 400;
+        // Above the crash test's sign-ins, below the burst scenario's.
+        opts.login_rate = 200;
         // A short step so "several steps later" takes seconds, not minutes.
         opts.env = vec![
             ("TURNOUT_OTP_STEP_SECS".into(), "2".into()),

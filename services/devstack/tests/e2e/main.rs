@@ -23,5 +23,6 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
         scenarios::voting_outside_the_window_is_refused(&stack),
     );
     crash::killing_the_otp_service_mid_drain_loses_no_mail(&mut stack).await;
+    scenarios::nginx_limits_sign_in_bursts_with_a_json_429(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
 }

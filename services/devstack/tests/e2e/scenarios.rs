@@ -429,3 +429,25 @@ pub async fn no_secret_appears_in_any_log(s: &TestStack) {
         assert!(!leaked, "code {code} appears in the logs");
     }
 }
+
+pub async fn nginx_limits_sign_in_bursts_with_a_json_429(s: &TestStack) {
+    // 1,200 sign-ins at once from one address: beyond nginx's burst (800) they get 429.
+    let c = s.client();
+    let attempts = (0..1200).map(|_| {
+        let c = c.clone();
+        let url = s.url("/auth/login");
+        async move {
+            let res = c.post(url).header("content-type", "text/plain").body("x").send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let limited = answers.iter().filter(|(s, c)| *s == 429 && c == "rate_limited").count();
+    let passed = answers.iter().filter(|(s, c)| *s == 415 && c == "unsupported_media_type").count();
+    assert!(limited > 0, "no request was rate limited");
+    assert_eq!(limited + passed, 1200, "every answer is a 415 from auth or a JSON 429 from nginx: {answers:?}");
+    // The limit refills: let the next scenarios sign in again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}

@@ -58,7 +58,17 @@ impl TestApp {
         self.voter_with_email(n, &turnout_devstack::slapd::student_email(n))
     }
 
+    /// A session eligible (as decided at login) for exactly these elections.
+    pub fn voter_eligible_for(&self, n: u32, elections: &[&str]) -> reqwest::Client {
+        let eligible = elections.iter().map(|e| ElectionId::parse(e).unwrap()).collect();
+        self.client_for(n, &turnout_devstack::slapd::student_email(n), eligible)
+    }
+
     pub fn voter_with_email(&self, n: u32, email: &str) -> reqwest::Client {
+        self.client_for(n, email, vec![ElectionId::parse("demo").unwrap()])
+    }
+
+    fn client_for(&self, n: u32, email: &str, eligible: Vec<ElectionId>) -> reqwest::Client {
         let session = Session::new(
             Username::parse(&turnout_devstack::slapd::student_uid(n)).unwrap(),
             VoterEmail::parse(email).unwrap(),
@@ -66,7 +76,7 @@ impl TestApp {
             Timestamp::now(),
             Duration::from_secs(600),
         )
-        .with_eligible(vec![ElectionId::parse("demo").unwrap()]);
+        .with_eligible(eligible);
         let token = SessionKeys::from_settings(&self.settings).sign(&session);
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());

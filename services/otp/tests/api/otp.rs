@@ -125,3 +125,41 @@ async fn a_late_code_expires_after_its_validity_without_sending_mail() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.count().await.unwrap(), 1, "an expired code sent mail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_eligible_voters_get_codes_and_the_roll_address_wins() {
+    use turnout_core::domain::{ElectionId, Username, VoterEmail};
+    use turnout_core::store::RollEntry;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sink = MailSink::start(dir.path(), &repo_root()).unwrap();
+    let app = spawn_app(&account_json(sink.smtp_port, SINK_PASSWORD), &[]).await;
+
+    // A session not eligible for "demo" (decided at login) gets a clear 403 and no mail.
+    let outsider = app.voter_eligible_for(4, &[]);
+    let res = app.request(&outsider).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_eligible");
+    assert!(body["error"]["message"].as_str().unwrap().contains("voter list"));
+    let res = app.verify(&outsider, "123456").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // A roll election whose roll holds another address for student 5: the code goes there.
+    let mut roll = crate::helpers::election_json("roll");
+    roll["eligibility"] = serde_json::json!({"kind": "roll"});
+    app.store.create_election(&serde_json::from_value(roll).unwrap(), jiff::Timestamp::now()).await.unwrap();
+    let roll_id = ElectionId::parse("roll").unwrap();
+    let entry = RollEntry {
+        uid: Username::parse(&turnout_devstack::slapd::student_uid(5)).unwrap(),
+        email: Some(VoterEmail::parse("five@roll.turnout.test").unwrap()),
+        name: None,
+    };
+    app.store.import_roll(&roll_id, &[entry]).await.unwrap();
+    let voter = app.voter_eligible_for(5, &["roll"]);
+    let since = turnout_devstack::unix_now() - 0.5;
+    let res = voter.post(format!("{}/e/roll/otp/request", app.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap()["sent_to"], "f**e@roll.turnout.test");
+    assert!(sink.wait_for("five@roll.turnout.test", since, Duration::from_secs(10)).await.is_ok());
+}
