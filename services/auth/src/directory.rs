@@ -37,8 +37,30 @@ pub struct DirectoryUser {
 /// What a login needs to know beyond "is the password right".
 #[derive(Debug, Clone, Default)]
 pub struct LoginChecks {
-    pub groups: bool,
+    /// Normalised DNs of the groups whose membership matters (roles, eligibility).
+    pub groups: Vec<String>,
     pub filters: Vec<String>,
+}
+
+/// Group member lists, refreshed at most once a minute: a login checks membership in
+/// memory instead of searching the directory each time. A change to a group takes
+/// effect within `GROUP_TTL`.
+const GROUP_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct GroupCache {
+    groups: std::sync::Mutex<std::collections::HashMap<String, (Instant, std::collections::HashSet<String>)>>,
+}
+
+impl GroupCache {
+    fn fresh(&self, group: &str, now: Instant) -> Option<std::collections::HashSet<String>> {
+        let groups = self.groups.lock().expect("not poisoned");
+        groups.get(group).filter(|(at, _)| now.duration_since(*at) < GROUP_TTL).map(|(_, members)| members.clone())
+    }
+
+    fn store(&self, group: String, members: std::collections::HashSet<String>, now: Instant) {
+        self.groups.lock().expect("not poisoned").insert(group, (now, members));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +113,7 @@ impl managed::Manager for Manager {
 
 pub struct Directory {
     settings: LdapSettings,
+    groups: GroupCache,
     pool: Pool<Manager>,
     breaker: Breaker,
     /// Logins allowed to wait for a connection at once; beyond it, 503 without waiting.
@@ -125,7 +148,7 @@ impl Directory {
             .runtime(deadpool::Runtime::Tokio1)
             .build()?;
         let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open, settings.op_timeout * 3);
-        Ok(Self { max_waiting: settings.pool_size * 4, settings, pool, breaker })
+        Ok(Self { max_waiting: settings.max_waiting, settings, groups: GroupCache::default(), pool, breaker })
     }
 
     /// Checks credentials and reads what the login needs, on a pooled connection.
@@ -208,7 +231,7 @@ impl Directory {
             }
         };
         let email = email.ok_or(DirectoryError::NoEmail)?;
-        let groups = if checks.groups { self.groups_of(ldap, &dn, username).await? } else { Vec::new() };
+        let groups = self.groups_of(ldap, &dn, username, &checks.groups).await?;
         let mut matched_filters = Vec::new();
         for filter in &checks.filters {
             if matches_filter(ldap, op, &dn, filter).await? {
@@ -218,20 +241,65 @@ impl Directory {
         Ok(DirectoryUser { username: username.clone(), dn, email, groups, matched_filters })
     }
 
-    /// Every group under the group base that lists the user, in one search.
-    async fn groups_of(&self, ldap: &mut Ldap, dn: &str, username: &Username) -> Result<Vec<String>, DirectoryError> {
-        let filter = format!(
-            "(|(member={dn})(uniqueMember={dn})(memberUid={uid}))",
-            dn = ldap_escape(dn),
-            uid = ldap_escape(username.as_str())
-        );
-        let (entries, _) = ldap
-            .with_timeout(self.settings.op_timeout)
-            .search(&self.settings.group_base, Scope::Subtree, &filter, vec!["1.1"])
-            .await
-            .and_then(|r| r.success())
-            .map_err(|e| unavailable(format!("reading groups: {e}")))?;
-        Ok(entries.into_iter().map(|e| normalize_dn(&SearchEntry::construct(e).dn)).collect())
+    /// Which of `wanted` groups list the user (by DN or uid), from the cache or a read of
+    /// each stale group's member attributes.
+    async fn groups_of(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        username: &Username,
+        wanted: &[String],
+    ) -> Result<Vec<String>, DirectoryError> {
+        let me = normalize_dn(dn);
+        let uid = username.as_str().to_lowercase();
+        let mut member_of = Vec::new();
+        for group in wanted {
+            let now = Instant::now();
+            let members = match self.groups.fresh(group, now) {
+                Some(members) => members,
+                None => {
+                    let members = self.read_members(ldap, group).await?;
+                    self.groups.store(group.clone(), members.clone(), now);
+                    members
+                }
+            };
+            if members.contains(&me) || members.contains(&uid) {
+                member_of.push(group.clone());
+            }
+        }
+        Ok(member_of)
+    }
+
+    async fn read_members(
+        &self,
+        ldap: &mut Ldap,
+        group: &str,
+    ) -> Result<std::collections::HashSet<String>, DirectoryError> {
+        let attrs = vec!["member", "uniqueMember", "memberUid"];
+        let result =
+            ldap.with_timeout(self.settings.op_timeout).search(group, Scope::Base, "(objectClass=*)", attrs).await;
+        let entries = match result.and_then(|r| r.success()) {
+            Ok((entries, _)) => entries,
+            // A group that does not exist has no members (and is logged for the admin).
+            Err(ldap3::LdapError::LdapResult { result }) => {
+                tracing::warn!(event = "group_missing", rc = result.rc, group);
+                Vec::new()
+            }
+            Err(e) => return Err(unavailable(format!("reading group {group}: {e}"))),
+        };
+        let mut members = std::collections::HashSet::new();
+        for entry in entries {
+            for (attr, values) in SearchEntry::construct(entry).attrs {
+                for v in values {
+                    members.insert(if attr.eq_ignore_ascii_case("memberUid") {
+                        v.to_lowercase()
+                    } else {
+                        normalize_dn(&v)
+                    });
+                }
+            }
+        }
+        Ok(members)
     }
 
     /// Directory status for readiness: breaker, pool, and one cheap round trip.

@@ -18,6 +18,7 @@ use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, no
 
 /// The most elections one login looks at (pages of 100).
 const MAX_ELECTIONS: usize = 1000;
+const ELECTIONS_TTL: Duration = Duration::from_secs(1);
 
 pub struct Login {
     pub directory: Directory,
@@ -27,6 +28,7 @@ pub struct Login {
     admin_group: Option<String>,
     officer_group: Option<String>,
     session_ttl: Duration,
+    elections: std::sync::Mutex<Option<(Instant, Vec<ElectionSummary>)>>,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -52,6 +54,7 @@ impl Login {
             admin_group: settings.ldap.admin_group.as_deref().map(normalize_dn),
             officer_group: settings.ldap.officer_group.as_deref().map(normalize_dn),
             session_ttl: settings.session_ttl,
+            elections: std::sync::Mutex::new(None),
         })
     }
 
@@ -90,10 +93,16 @@ impl Login {
             _ => return Err(self.failed(&key, "malformed", now).await),
         };
         let elections = self.open_elections(now).await?;
+        let mut groups: Vec<String> = self.admin_group.iter().chain(self.officer_group.iter()).cloned().collect();
+        for e in &elections {
+            if let Eligibility::LdapGroup { group_dn } = &e.eligibility {
+                groups.push(normalize_dn(group_dn));
+            }
+        }
+        groups.sort();
+        groups.dedup();
         let checks = LoginChecks {
-            groups: self.admin_group.is_some()
-                || self.officer_group.is_some()
-                || elections.iter().any(|e| matches!(e.eligibility, Eligibility::LdapGroup { .. })),
+            groups,
             filters: elections
                 .iter()
                 .filter_map(|e| match &e.eligibility {
@@ -154,8 +163,24 @@ impl Login {
         invalid_credentials()
     }
 
-    /// Elections that are open or still to come (closed ones, past grace, are skipped).
+    /// Elections that are open or still to come, cached for a second: a burst of logins
+    /// reads the list once, and a new or changed election shows within a second.
     async fn open_elections(&self, now: Timestamp) -> Result<Vec<ElectionSummary>, ApiError> {
+        if let Some((at, list)) = self.elections.lock().expect("not poisoned").as_ref()
+            && at.elapsed() < ELECTIONS_TTL
+        {
+            return Ok(list
+                .iter()
+                .filter(|e| e.closes_at + Duration::from_secs(e.grace_secs) > now)
+                .cloned()
+                .collect());
+        }
+        let list = self.read_open_elections(now).await?;
+        *self.elections.lock().expect("not poisoned") = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    async fn read_open_elections(&self, now: Timestamp) -> Result<Vec<ElectionSummary>, ApiError> {
         let mut all = Vec::new();
         let mut after: Option<ElectionId> = None;
         loop {

@@ -62,6 +62,8 @@ pub struct LdapSettings {
     pub pool_size: usize,
     /// How long a login waits for a free connection before a 503.
     pub pool_wait: Duration,
+    /// Logins allowed to wait at once; beyond it, 503 at once (the queue is bounded).
+    pub max_waiting: usize,
     /// Directory failures in a row that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the breaker stays open before one probe login is let through.
@@ -257,7 +259,8 @@ impl Settings {
             connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
             op_timeout: r.millis("TURNOUT_LDAP_TIMEOUT_MS", 3000),
             pool_size: r.parsed("TURNOUT_LDAP_POOL_SIZE", 16),
-            pool_wait: r.millis("TURNOUT_LDAP_POOL_WAIT_MS", 250),
+            pool_wait: r.millis("TURNOUT_LDAP_POOL_WAIT_MS", 1000),
+            max_waiting: r.parsed("TURNOUT_LDAP_MAX_WAITING", 256),
             breaker_failures: r.parsed("TURNOUT_LDAP_BREAKER_FAILURES", 5),
             breaker_open: r.secs("TURNOUT_LDAP_BREAKER_OPEN_SECS", 5, 1..=300),
             group_base: r.string("TURNOUT_LDAP_GROUP_BASE", "dc=turnout,dc=test"),

@@ -108,7 +108,7 @@ fn config(dir: &Path) -> String {
          directory {d}/data\n\
          index objectClass eq\n\
          index uid eq\n\
-         index member eq\n\
+         index member,uniqueMember,memberUid eq\n\
          access to attrs=userPassword by anonymous auth by self write by * none\n\
          access to * by users read by * none\n"
     )

@@ -96,6 +96,7 @@ impl Stack {
             ("TURNOUT_DATABASE".into(), dir.join("turnout.db").display().to_string()),
             ("TURNOUT_LDAP_URL".into(), slapd.url()),
             ("TURNOUT_LDAP_BIND_DN_TEMPLATE".into(), BIND_TEMPLATE.into()),
+            ("TURNOUT_LDAP_GROUP_BASE".into(), crate::slapd::GROUPS_DN.into()),
             ("TURNOUT_LDAP_ADMIN_GROUP".into(), crate::slapd::ADMIN_GROUP.into()),
             ("TURNOUT_LDAP_OFFICER_GROUP".into(), crate::slapd::OFFICER_GROUP.into()),
             ("TURNOUT_SMTP_ACCOUNTS".into(), accounts),
@@ -173,11 +174,14 @@ impl Stack {
         Ok(())
     }
 
-    /// Creates another election with `turnout-ballot create-election`.
+    /// Creates another election with `turnout-ballot create-election`, and waits the
+    /// second after which sign-ins see it.
     pub fn create_election(&self, election: &serde_json::Value) -> anyhow::Result<()> {
         let file = self.dir.join(format!("election-{}.json", random_hex(4)));
         std::fs::write(&file, election.to_string())?;
-        run_cli(&self.bin_dir, &self.env, &["create-election", &file.display().to_string()])
+        run_cli(&self.bin_dir, &self.env, &["create-election", &file.display().to_string()])?;
+        std::thread::sleep(Duration::from_millis(1100));
+        Ok(())
     }
 
     /// A signed-in session cookie for `username`, minted with the stack's secret exactly

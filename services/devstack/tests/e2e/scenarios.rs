@@ -395,7 +395,7 @@ pub async fn voting_outside_the_window_is_refused(s: &TestStack) {
     closing["grace_secs"] = json!(0);
     s.stack.create_election(&closing).unwrap();
     let voter = s.verified_voter(10, "closing").await;
-    let until_closed = (now + jiff::SignedDuration::from_millis(4300)).duration_since(jiff::Timestamp::now());
+    let until_closed = (now + jiff::SignedDuration::from_millis(6300)).duration_since(jiff::Timestamp::now());
     tokio::time::sleep(Duration::try_from(until_closed).unwrap_or_default()).await;
     expect_error(s.vote(&voter, "closing", good_choices()).await, 403, "window_closed", "vote after close").await;
     expect_error(s.request_code(&voter, "closing").await, 403, "window_closed", "code after close").await;
