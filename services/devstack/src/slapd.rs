@@ -89,10 +89,27 @@ fn seed_ldif(students: u32) -> String {
     out
 }
 
-fn config(dir: &Path) -> String {
+/// Certificate files for a directory that offers StartTLS.
+pub struct DirectoryTls<'a> {
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
+fn config(dir: &Path, tls: Option<&DirectoryTls<'_>>) -> String {
     let d = dir.display();
+    let tls = tls
+        .map(|t| {
+            format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "include /etc/ldap/schema/core.schema\n\
+        "{tls}include /etc/ldap/schema/core.schema\n\
          include /etc/ldap/schema/cosine.schema\n\
          include /etc/ldap/schema/nis.schema\n\
          include /etc/ldap/schema/inetorgperson.schema\n\
@@ -123,10 +140,19 @@ pub struct Slapd {
 impl Slapd {
     /// Seeds `students` entries with `slapadd` (offline, fast) and starts slapd.
     pub fn start(dir: &Path, students: u32) -> anyhow::Result<Self> {
+        Self::launch(dir, students, None)
+    }
+
+    /// A directory that offers StartTLS with this certificate.
+    pub fn start_tls(dir: &Path, students: u32, tls: &DirectoryTls<'_>) -> anyhow::Result<Self> {
+        Self::launch(dir, students, Some(tls))
+    }
+
+    fn launch(dir: &Path, students: u32, tls: Option<&DirectoryTls<'_>>) -> anyhow::Result<Self> {
         require("/usr/sbin/slapd", "slapd ldap-utils")?;
         let dir = dir.join("slapd");
         std::fs::create_dir_all(dir.join("data"))?;
-        std::fs::write(dir.join("slapd.conf"), config(&dir))?;
+        std::fs::write(dir.join("slapd.conf"), config(&dir, tls))?;
         std::fs::write(dir.join("seed.ldif"), seed_ldif(students))?;
         let out = Command::new("/usr/sbin/slapadd")
             .args(["-q", "-f"])
