@@ -14,6 +14,7 @@ pub mod nginx;
 pub mod process;
 pub mod slapd;
 pub mod stack;
+pub mod tls;
 
 pub use mailsink::{AccountRecord, MailSink, SinkAccount, SinkMessage, TurnoutAccount, unix_now};
 pub use slapd::Slapd;

@@ -93,53 +93,10 @@ async fn liveness_never_touches_the_directory_and_the_login_page_renders() {
     assert!(page.contains("name=\"password\"") && page.contains("value=\"/\""), "open redirect guarded: {page}");
 }
 
-/// A CA and a `localhost` certificate it signed, made with the openssl command.
-fn private_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Turnout Test CA",
-    ]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-    (dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key"))
-}
-
 #[tokio::test]
 async fn starttls_to_the_directory_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = private_ca(dir.path());
+    let turnout_devstack::tls::PrivateCa { ca, cert, key } = turnout_devstack::tls::private_ca(dir.path()).unwrap();
     let tls = turnout_devstack::slapd::DirectoryTls { ca: &ca, cert: &cert, key: &key };
     let slapd = turnout_devstack::Slapd::start_tls(dir.path(), 5, &tls).unwrap();
     let url = format!("ldap://localhost:{}", slapd.port);
