@@ -79,7 +79,7 @@ impl Login {
         let key = throttle_key(raw_username);
         let throttle = self.store.login_throttle(&key, now).await?;
         if let Some(until) = throttle.next_allowed_at {
-            let secs = until.duration_since(now).as_secs().max(1) as u64;
+            let secs = (until.duration_since(now).as_millis().max(1) as u64).div_ceil(1000);
             tracing::info!(event = "login", outcome = "throttled");
             return Err(ApiError::new(
                 ErrorCode::LoginThrottled,

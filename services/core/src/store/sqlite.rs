@@ -162,10 +162,11 @@ CREATE TABLE voter_roll (
 CREATE INDEX voter_roll_by_uid ON voter_roll(uid);
 
 -- Failed logins per submitted username (hashed: any string can be submitted).
+-- Milliseconds: a one-second wait must not round down to nothing.
 CREATE TABLE login_failures (
     key             TEXT PRIMARY KEY,
     failures        INTEGER NOT NULL,
-    next_allowed_at INTEGER NOT NULL
+    next_allowed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
 ];
@@ -231,6 +232,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn ts_ms(millis: i64) -> Timestamp {
+    Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Decodes a column that went in through a domain type; a failure means the file was
@@ -508,14 +513,14 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         self.run(move |conn| {
             let row: Option<(u32, i64)> = conn
-                .query_row("SELECT failures, next_allowed_at FROM login_failures WHERE key = ?1", [&key], |r| {
+                .query_row("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1", [&key], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
             Ok(match row {
                 None => LoginThrottle { failures: 0, next_allowed_at: None },
                 Some((failures, next)) => {
-                    LoginThrottle { failures, next_allowed_at: (next > now.as_second()).then(|| ts(next)) }
+                    LoginThrottle { failures, next_allowed_at: (next > now.as_millisecond()).then(|| ts_ms(next)) }
                 }
             })
         })
@@ -531,21 +536,23 @@ impl Store for SqliteStore {
     ) -> Result<LoginThrottle, StoreError> {
         let key = key.to_owned();
         self.run(move |conn| {
-            let failures: u32 = conn.query_row(
-                "INSERT INTO login_failures (key, failures, next_allowed_at) VALUES (?1, 1, 0)
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let failures: u32 = tx.query_row(
+                "INSERT INTO login_failures (key, failures, next_allowed_ms) VALUES (?1, 1, 0)
                  ON CONFLICT (key) DO UPDATE SET failures = failures + 1
                  RETURNING failures",
                 [&key],
                 |r| r.get(0),
             )?;
-            let delay = if failures <= free {
+            let delay_ms = if failures <= free {
                 0
             } else {
-                (1u64 << (failures - free - 1).min(20)).min(max_delay.as_secs()) as i64
+                ((1u64 << (failures - free - 1).min(20)) * 1000).min(max_delay.as_millis() as u64) as i64
             };
-            let next = now.as_second() + delay;
-            conn.execute("UPDATE login_failures SET next_allowed_at = ?2 WHERE key = ?1", params![key, next])?;
-            Ok(LoginThrottle { failures, next_allowed_at: (delay > 0).then(|| ts(next)) })
+            let next = now.as_millisecond() + delay_ms;
+            tx.execute("UPDATE login_failures SET next_allowed_ms = ?2 WHERE key = ?1", params![key, next])?;
+            tx.commit()?;
+            Ok(LoginThrottle { failures, next_allowed_at: (delay_ms > 0).then(|| ts_ms(next)) })
         })
         .await
     }

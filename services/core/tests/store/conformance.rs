@@ -384,3 +384,22 @@ pub async fn a_few_sends_start_at_once_on_several_idle_accounts(store: Arc<dyn S
         assert!(g.send_at[0].duration_since(now).as_secs_f64() < 0.01, "{g:?} starts late");
     }
 }
+
+pub async fn login_failures_slow_a_username_down_to_the_millisecond(store: Arc<dyn Store>) {
+    // A failure just before a second boundary must still wait its full second.
+    let t0: Timestamp = "2026-11-22T12:00:00.900Z".parse().unwrap();
+    let max = Duration::from_secs(300);
+    for _ in 0..3 {
+        assert!(store.login_failed("k", 3, max, t0).await.unwrap().next_allowed_at.is_none(), "free failures");
+    }
+    let fourth = store.login_failed("k", 3, max, t0).await.unwrap();
+    assert_eq!(fourth.next_allowed_at, Some(t0 + Duration::from_secs(1)));
+    let soon = store.login_throttle("k", t0 + Duration::from_millis(300)).await.unwrap();
+    assert!(soon.next_allowed_at.is_some(), "blocked 300 ms later: {soon:?}");
+    let later = store.login_throttle("k", t0 + Duration::from_millis(1001)).await.unwrap();
+    assert!(later.next_allowed_at.is_none());
+    let fifth = store.login_failed("k", 3, max, t0 + Duration::from_secs(2)).await.unwrap();
+    assert_eq!(fifth.next_allowed_at, Some(t0 + Duration::from_secs(4)), "the wait doubles");
+    store.login_succeeded("k").await.unwrap();
+    assert_eq!(store.login_throttle("k", t0).await.unwrap().failures, 0);
+}

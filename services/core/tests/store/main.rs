@@ -38,6 +38,7 @@ sqlite_conformance!(
     repeated_voided_codes_lock_the_voter_for_a_while,
     widened_code_acceptance_is_stored_and_audited,
     a_few_sends_start_at_once_on_several_idle_accounts,
+    login_failures_slow_a_username_down_to_the_millisecond,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
