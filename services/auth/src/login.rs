@@ -58,10 +58,6 @@ impl Login {
         })
     }
 
-    pub fn session_ttl(&self) -> Duration {
-        self.session_ttl
-    }
-
     pub async fn login(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
         let started = Instant::now();
         let outcome = self.attempt(raw_username, password).await;

@@ -74,10 +74,6 @@ impl Session {
         self.eligible.contains(election)
     }
 
-    pub fn has_role(&self, role: &Role) -> bool {
-        self.roles.contains(role)
-    }
-
     /// The same voter, now verified for `election`; the expiry is renewed.
     pub fn verified_for(&self, election: &ElectionId, now: Timestamp, ttl: std::time::Duration) -> Self {
         let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl)

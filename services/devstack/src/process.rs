@@ -30,10 +30,6 @@ impl Supervised {
         Ok(Self { name: name.to_owned(), child })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Fails with the log's tail if the process has already exited.
     pub fn check_running(&mut self, log: &Path) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {

@@ -23,7 +23,6 @@ use actix_web::web;
 use tokio::sync::{Notify, watch};
 use turnout_core::Settings;
 use turnout_core::http::serve;
-use turnout_core::session::SessionKeys;
 use turnout_core::store::Store;
 
 pub use codes::CodeMaker;
@@ -51,7 +50,6 @@ impl Application {
             verifier: verification::Verifier::new(settings, store.clone(), codes),
             mailer: mailer.clone(),
             wake,
-            keys: SessionKeys::from_settings(settings),
             config: OtpConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure },
         });
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
-use turnout_core::domain::OtpCode;
+use turnout_core::domain::{OtpCode, VoterEmail};
 use turnout_core::http::{Authenticated, Input, Nav, html, session_cookie, wants_json};
 use turnout_core::session::Session;
 use turnout_core::session::SessionKeys;
@@ -25,7 +25,6 @@ pub struct Deps {
     pub verifier: Verifier,
     pub mailer: Arc<Mailer>,
     pub wake: Arc<Notify>,
-    pub keys: SessionKeys,
     pub config: OtpConfig,
 }
 
@@ -110,11 +109,7 @@ pub async fn page(
     session: Authenticated,
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
-    let election = election_or_404(deps.store.as_ref(), &path).await?;
-    let session = session.0;
-    let status = deps.store.otp_status(&election.id, &session.sub).await?;
-    let to = session.email.masked();
-    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
+    let (election, session, _, to, v) = load(&deps, &path, session).await?;
     let page = OtpPage {
         nav: Nav { user: Some(session.sub.to_string()) },
         election_id: election.id.to_string(),
@@ -143,17 +138,7 @@ pub async fn request(
     election.schedule.check_open(now)?;
     let session = session.0;
     ensure_eligible(&election, &session)?;
-    // The roll's address, when the roll has one, wins over the directory's.
-    let to = match election.eligibility {
-        Eligibility::Roll => deps
-            .store
-            .roll_memberships(&session.sub, std::slice::from_ref(&election.id))
-            .await?
-            .into_iter()
-            .find_map(|(_, email)| email)
-            .unwrap_or_else(|| session.email.clone()),
-        _ => session.email.clone(),
-    };
+    let to = recipient(deps.store.as_ref(), &election, &session).await?;
     let issue = deps.verifier.request(&election, &session.sub, &to, now).await?;
     deps.wake.notify_one();
     tracing::info!(event = "code_requested", election = %election.id, resent = issue.resent);
@@ -177,11 +162,7 @@ pub async fn status(
     session: Authenticated,
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
-    let election = election_or_404(deps.store.as_ref(), &path).await?;
-    let session = session.0;
-    let status = deps.store.otp_status(&election.id, &session.sub).await?;
-    let to = session.email.masked();
-    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
+    let (_, _, status, to, v) = load(&deps, &path, session).await?;
     let mail = status.as_ref().and_then(|s| s.mail.as_ref());
     Ok(HttpResponse::Ok().json(json!({
         "state": v.state,
@@ -208,6 +189,7 @@ pub async fn verify(
     session: Authenticated,
     Input(form): Input<VerifyForm>,
     deps: web::Data<Deps>,
+    keys: web::Data<SessionKeys>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
     let election = election_or_404(deps.store.as_ref(), &path).await?;
@@ -219,7 +201,7 @@ pub async fn verify(
     tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
     outcome?;
     let upgraded = session.verified_for(&election.id, now, deps.config.session_ttl);
-    let cookie = session_cookie(deps.keys.sign(&upgraded), deps.config.session_ttl, deps.config.cookie_secure);
+    let cookie = session_cookie(keys.sign(&upgraded), deps.config.session_ttl, deps.config.cookie_secure);
     let ballot = format!("/e/{}/ballot", election.id);
     Ok(if wants_json(&req) {
         HttpResponse::Ok()
@@ -230,6 +212,30 @@ pub async fn verify(
         res.add_cookie(&cookie).map_err(|_| ApiError::internal())?;
         res
     })
+}
+
+/// Where this voter's code goes: the roll's address, when the roll has one, wins over
+/// the directory's. Request, page and status all show the same address.
+async fn recipient(store: &dyn Store, election: &Election, session: &Session) -> Result<VoterEmail, ApiError> {
+    if election.eligibility != Eligibility::Roll {
+        return Ok(session.email.clone());
+    }
+    let on_roll = store.roll_memberships(&session.sub, std::slice::from_ref(&election.id)).await?;
+    Ok(on_roll.into_iter().find_map(|(_, email)| email).unwrap_or_else(|| session.email.clone()))
+}
+
+/// What the page and the status call both start from.
+async fn load(
+    deps: &Deps,
+    election: &str,
+    session: Authenticated,
+) -> Result<(Election, Session, Option<OtpStatus>, String, View), ApiError> {
+    let election = election_or_404(deps.store.as_ref(), election).await?;
+    let session = session.0;
+    let status = deps.store.otp_status(&election.id, &session.sub).await?;
+    let to = recipient(deps.store.as_ref(), &election, &session).await?.masked();
+    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
+    Ok((election, session, status, to, v))
 }
 
 /// Eligibility was decided at login and travels in the session.

@@ -162,4 +162,7 @@ async fn only_eligible_voters_get_codes_and_the_roll_address_wins() {
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert_eq!(res.json::<Value>().await.unwrap()["sent_to"], "f**e@roll.turnout.test");
     assert!(sink.wait_for("five@roll.turnout.test", since, Duration::from_secs(10)).await.is_ok());
+    // The status (and the page) name the address the code really went to.
+    let status: Value = voter.get(format!("{}/e/roll/otp/status", app.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["to"], "f**e@roll.turnout.test", "{status}");
 }
