@@ -23,7 +23,9 @@ const STUDENTS: u32 = 2000;
 /// Per concurrency level: rates, p50s, p99s and turned-away counts, one per run.
 type Series = (usize, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
-async fn raw_binds(url: &str, connections: usize, for_how_long: Duration) -> anyhow::Result<f64> {
+/// Raw directory throughput over `connections` persistent connections: simple binds, and
+/// with `read_mail` also the base read of the entry's mail that a Turnout login makes.
+async fn raw_binds(url: &str, connections: usize, for_how_long: Duration, read_mail: bool) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + for_how_long;
     let mut tasks = Vec::new();
@@ -37,6 +39,9 @@ async fn raw_binds(url: &str, connections: usize, for_how_long: Duration) -> any
                 let student = n % STUDENTS + 1;
                 let dn = BIND_TEMPLATE.replace("{username}", &student_uid(student));
                 ldap.simple_bind(&dn, &student_password(student)).await?.success()?;
+                if read_mail {
+                    ldap.search(&dn, ldap3::Scope::Base, "(objectClass=*)", vec!["mail"]).await?.success()?;
+                }
                 done.fetch_add(1, Ordering::Relaxed);
                 n += 7;
             }
@@ -103,12 +108,15 @@ async fn main() -> anyhow::Result<()> {
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
     println!("login-bench: {runs} runs, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool 16");
 
-    let (mut raw, mut ratio) = (Vec::new(), Vec::new());
+    let (mut raw, mut raw_mail, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_c: Vec<Series> = [50, 200, 500].iter().map(|c| (*c, vec![], vec![], vec![], vec![])).collect();
     for run in 1..=runs {
-        let r = raw_binds(&stack.slapd.url(), 50, Duration::from_secs(5)).await?;
+        let r = raw_binds(&stack.slapd.url(), 50, Duration::from_secs(5), false).await?;
         println!("run {run}: raw slapd binds (50 connections): {r:.0}/s");
         raw.push(r);
+        let rm = raw_binds(&stack.slapd.url(), 50, Duration::from_secs(5), true).await?;
+        println!("run {run}: raw slapd bind + mail read (50 connections): {rm:.0}/s");
+        raw_mail.push(rm);
         for (c, rates, p50s, p99s, busy) in per_c.iter_mut() {
             let l = logins(&stack, *c, 3000).await?;
             println!(
@@ -129,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\nmedians over {runs} runs:");
     println!("  raw slapd simple binds      {:.0}/s", median(&mut raw));
+    println!("  raw slapd bind + mail read  {:.0}/s", median(&mut raw_mail));
     for (c, rates, p50s, p99s, busy) in per_c.iter_mut() {
         println!(
             "  Turnout logins c={c:<3}       {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {:.0} turned away",

@@ -53,9 +53,12 @@ struct GroupCache {
 }
 
 impl GroupCache {
-    fn fresh(&self, group: &str, now: Instant) -> Option<std::collections::HashSet<String>> {
+    /// Whether any of `names` is a member, or `None` when the cached list is missing or
+    /// stale. Looked up in place: a group of thousands is never copied per login.
+    fn lists(&self, group: &str, names: &[&str], now: Instant) -> Option<bool> {
         let groups = self.groups.lock().expect("not poisoned");
-        groups.get(group).filter(|(at, _)| now.duration_since(*at) < GROUP_TTL).map(|(_, members)| members.clone())
+        let (at, members) = groups.get(group)?;
+        (now.duration_since(*at) < GROUP_TTL).then(|| names.iter().any(|n| members.contains(*n)))
     }
 
     fn store(&self, group: String, members: std::collections::HashSet<String>, now: Instant) {
@@ -255,15 +258,16 @@ impl Directory {
         let mut member_of = Vec::new();
         for group in wanted {
             let now = Instant::now();
-            let members = match self.groups.fresh(group, now) {
-                Some(members) => members,
+            let listed = match self.groups.lists(group, &[&me, &uid], now) {
+                Some(listed) => listed,
                 None => {
                     let members = self.read_members(ldap, group).await?;
-                    self.groups.store(group.clone(), members.clone(), now);
-                    members
+                    let listed = members.contains(&me) || members.contains(&uid);
+                    self.groups.store(group.clone(), members, now);
+                    listed
                 }
             };
-            if members.contains(&me) || members.contains(&uid) {
+            if listed {
                 member_of.push(group.clone());
             }
         }
