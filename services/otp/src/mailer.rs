@@ -168,7 +168,7 @@ impl Mailer {
         for mail in &batch {
             match elections.get(&mail.election).and_then(Option::as_ref) {
                 None => outcomes.push(failed(mail, FAILED_REFUSED, "the election no longer exists")),
-                Some(e) if now > mail.issued_at + self.validity + e.otp_extra => {
+                Some(e) if now > mail.issued_at + e.code_acceptance(self.validity) => {
                     outcomes.push(failed(mail, FAILED_EXPIRED, "the code expired before it could be delivered"))
                 }
                 Some(e) => live.push((mail, e)),
@@ -359,7 +359,7 @@ impl Mailer {
 
     fn compose(&self, mail: &OutboxMail, election: &Election, from: &Mailbox) -> anyhow::Result<Message> {
         let code = self.codes.code(&mail.election, &mail.voter, mail.generation, mail.issued_at);
-        let valid_until = election.schedule.local(mail.issued_at + self.validity + election.otp_extra);
+        let valid_until = election.schedule.local(mail.issued_at + election.code_acceptance(self.validity));
         let body = format!(
             "Your code to vote in \"{title}\" is:\n\n    {code}\n\n\
              It works until {valid_until}. If you asked for a code more than once, this is the same code.\n\n\
@@ -511,6 +511,8 @@ mod tests {
             contests: vec![],
             otp_extra: Duration::ZERO,
             eligibility: Default::default(),
+            quorum_pct: 0.0,
+            otp_validity: None,
         }
     }
 }

@@ -145,14 +145,14 @@ pub async fn request(
     if !wants_json(&req) {
         return Ok(see_other(&format!("/e/{}/otp", election.id)));
     }
-    let policy = deps.verifier.policy();
+    let policy = deps.verifier.policy(&election);
     Ok(HttpResponse::Accepted().json(json!({
         "status": "queued",
         "sent_to": to.masked(),
         "senders": deps.mailer.from_addresses(),
         "resent_same_code": issue.resent,
         "resend_after_secs": policy.cooldown.as_secs(),
-        "valid_until": (issue.issued_at + policy.validity + election.otp_extra).to_string(),
+        "valid_until": (issue.issued_at + election.code_acceptance(policy.validity)).to_string(),
         "status_url": format!("/e/{}/otp/status", election.id),
     })))
 }
@@ -234,7 +234,7 @@ async fn load(
     let session = session.0;
     let status = deps.store.otp_status(&election.id, &session.sub).await?;
     let to = recipient(deps.store.as_ref(), &election, &session).await?.masked();
-    let v = view(&election, status.as_ref(), deps.verifier.policy(), &to, Timestamp::now());
+    let v = view(&election, status.as_ref(), deps.verifier.policy(&election), &to, Timestamp::now());
     Ok((election, session, status, to, v))
 }
 

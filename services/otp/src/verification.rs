@@ -43,8 +43,9 @@ impl Verifier {
         Self { store, codes, policy, lock }
     }
 
-    pub fn policy(&self) -> OtpPolicy {
-        self.policy
+    /// The rules for this election: its own code validity when it sets one.
+    pub fn policy(&self, election: &Election) -> OtpPolicy {
+        OtpPolicy { validity: election.otp_validity.unwrap_or(self.policy.validity), ..self.policy }
     }
 
     /// Queues the code mail (the same code while it is still fresh). Explicit requests only.
@@ -55,7 +56,7 @@ impl Verifier {
         to: &VoterEmail,
         now: Timestamp,
     ) -> Result<OtpIssue, ApiError> {
-        self.store.issue_otp(&election.id, voter, to, self.policy, now).await.map_err(|e| match e {
+        self.store.issue_otp(&election.id, voter, to, self.policy(election), now).await.map_err(|e| match e {
             IssueError::Cooldown { retry_after_secs } => ApiError::new(
                 ErrorCode::ResendCooldown,
                 format!("A code was sent moments ago. You can ask again in {retry_after_secs} seconds; check your spam folder meanwhile."),
@@ -95,7 +96,7 @@ impl Verifier {
             AttemptError::Locked { until } => locked(election, until),
             AttemptError::Store(e) => e.into(),
         })?;
-        if now > attempt.issued_at + self.policy.validity + election.otp_extra {
+        if now > attempt.issued_at + election.code_acceptance(self.policy.validity) {
             return Err(ApiError::new(ErrorCode::CodeExpired, "This code has expired. Ask for a new code."));
         }
         if self.codes.matches(&election.id, voter, attempt.generation, attempt.issued_at, typed) {

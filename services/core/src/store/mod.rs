@@ -5,7 +5,9 @@
 //! - `mod.rs`: the trait and the values it speaks in;
 //! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes).
 
+pub mod console;
 mod sqlite;
+mod sqlite_console;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use crate::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, Voter
 use crate::error::{ApiError, ErrorCode};
 use crate::schedule::Schedule;
 
+pub use console::*;
 pub use sqlite::SqliteStore;
 
 /// A voter's choices: at most one candidate per contest; a contest left out is a blank.
@@ -89,6 +92,12 @@ pub struct NewElection {
     pub grace_secs: u64,
     #[serde(default)]
     pub eligibility: Eligibility,
+    /// Share of the roll (percent) that must vote for a valid result; 0 = no quorum.
+    #[serde(default)]
+    pub quorum_pct: f64,
+    /// Code validity for this election in seconds; 0 = the configured default.
+    #[serde(default)]
+    pub otp_validity_secs: u64,
     pub contests: Vec<NewContest>,
 }
 
@@ -128,6 +137,8 @@ impl NewElection {
             return bad("grace_secs", "at most 3600");
         }
         self.eligibility.validate()?;
+        console::valid_quorum(self.quorum_pct)?;
+        console::valid_validity(self.otp_validity_secs)?;
         if self.contests.is_empty() || self.contests.len() > 50 {
             return bad("contests", "1-50 contests");
         }
@@ -209,6 +220,9 @@ pub struct Election {
     /// Extra time officers added to code acceptance (e.g. while mail is slow).
     pub otp_extra: Duration,
     pub eligibility: Eligibility,
+    pub quorum_pct: f64,
+    /// This election's code validity, when it overrides the configured one.
+    pub otp_validity: Option<Duration>,
 }
 
 /// Why a set of choices can't go in the box.
@@ -221,6 +235,12 @@ pub enum ChoiceError {
 }
 
 impl Election {
+    /// How long after issue a code for this election verifies: its own validity (or the
+    /// configured one) plus whatever officers added while mail was slow.
+    pub fn code_acceptance(&self, configured: Duration) -> Duration {
+        self.otp_validity.unwrap_or(configured) + self.otp_extra
+    }
+
     /// Only approved candidates can be chosen; unknown contests are refused.
     pub fn check_choices(&self, choices: &Choices) -> Result<(), ChoiceError> {
         for (contest_id, candidate_id) in choices {
@@ -660,4 +680,108 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit.
     async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError>;
+    /// Entries after `after` (a sequence number), oldest first, at most `limit`.
+    async fn list_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Re-walks the whole chain: any edited, inserted or removed entry is found.
+    async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    // The console: every change below is refused or applied with its audit line.
+    /// Edits an election that has not opened yet.
+    async fn edit_election(
+        &self,
+        id: &ElectionId,
+        edit: &ElectionEdit,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+    /// Adds a pending candidate; refused once the window has opened.
+    async fn nominate_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &NewCandidate,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+    /// Approves or rejects a candidate with a reason; refused once the window has opened.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &CandidateId,
+        decision: Decision,
+        reason: &str,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+    /// Candidates ordered by (contest, id), after the given pair.
+    async fn list_candidates(
+        &self,
+        election: &ElectionId,
+        after: Option<(&ContestId, &CandidateId)>,
+        limit: u32,
+    ) -> Result<Vec<CandidateRow>, StoreError>;
+    /// Moves the close later (only later, only while not yet closed).
+    async fn extend_close(
+        &self,
+        election: &ElectionId,
+        new_close: Timestamp,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+    /// Closes an open election now; returns the new close time.
+    async fn close_now(
+        &self,
+        election: &ElectionId,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<Timestamp, ChangeError>;
+    /// Counts per contest and candidate, with participation and ballots from one snapshot.
+    async fn tally(&self, election: &ElectionId) -> Result<Tally, StoreError>;
+
+    // Roll imports, resumable chunk by chunk.
+    async fn list_roll(
+        &self,
+        election: &ElectionId,
+        after: Option<&Username>,
+        limit: u32,
+    ) -> Result<Vec<RollRow>, StoreError>;
+    async fn roll_size(&self, election: &ElectionId) -> Result<u64, StoreError>;
+    async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError>;
+    /// Applies one chunk (entries, row errors, progress) in one transaction.
+    async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError>;
+    async fn finish_import(
+        &self,
+        job: &str,
+        state: ImportState,
+        message: Option<&str>,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError>;
+    async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError>;
+    async fn import_errors(&self, job: &str, after_line: u64, limit: u32) -> Result<Vec<RowError>, StoreError>;
+    /// Imports left running (by a process that stopped), to resume.
+    async fn running_imports(&self) -> Result<Vec<ImportJob>, StoreError>;
+
+    // The live dashboard.
+    /// Adds counts (merged per election, kind and minute).
+    async fn record_activity(&self, counts: &[ActivityCount]) -> Result<(), StoreError>;
+    /// Counts for `election` (and the all-elections key) from `since_minute` on.
+    async fn activity(&self, election: &ElectionId, since_minute: i64) -> Result<Vec<ActivityCount>, StoreError>;
+    async fn outbox_summary(&self, election: &ElectionId, now: Timestamp) -> Result<OutboxSummary, StoreError>;
+    /// Newest first, before sequence `before` (exclusive) when given.
+    async fn list_outbox(
+        &self,
+        election: &ElectionId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    async fn report_status(
+        &self,
+        service: &str,
+        ok: bool,
+        detail: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn service_status(&self) -> Result<Vec<ServiceStatus>, StoreError>;
 }

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::sqlite_console;
 use super::*;
 
 /// Each migration runs once, in order, tracked by `PRAGMA user_version`.
@@ -169,6 +170,55 @@ CREATE TABLE login_failures (
     next_allowed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The console: quorum and code validity per election, decision reasons, resumable roll
+-- imports, per-minute activity for the dashboard, and each service's last status.
+ALTER TABLE elections ADD COLUMN quorum_pct REAL NOT NULL DEFAULT 0;
+ALTER TABLE elections ADD COLUMN otp_validity_secs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE candidates ADD COLUMN reason TEXT;
+
+CREATE TABLE roll_imports (
+    id          TEXT PRIMARY KEY,
+    election_id TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    rows_total  INTEGER NOT NULL,
+    rows_done   INTEGER NOT NULL DEFAULT 0,
+    added       INTEGER NOT NULL DEFAULT 0,
+    updated     INTEGER NOT NULL DEFAULT 0,
+    unchanged   INTEGER NOT NULL DEFAULT 0,
+    rejected    INTEGER NOT NULL DEFAULT 0,
+    message     TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE roll_import_errors (
+    import_id TEXT NOT NULL,
+    line      INTEGER NOT NULL,
+    reason    TEXT NOT NULL,
+    PRIMARY KEY (import_id, line)
+) WITHOUT ROWID;
+
+-- Counts only: no voter, and a minute is far coarser than a ballot's moment.
+CREATE TABLE activity (
+    election_id TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    minute      INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (election_id, minute, kind)
+) WITHOUT ROWID;
+
+CREATE TABLE service_status (
+    service TEXT PRIMARY KEY,
+    ok      INTEGER NOT NULL,
+    detail  TEXT NOT NULL,
+    at      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX outbox_by_election ON outbox(election_id, state);
+"#,
 ];
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
@@ -221,7 +271,7 @@ macro_rules! from_sqlite_for {
 }
 from_sqlite_for!(CastError, IssueError, AttemptError);
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
@@ -230,7 +280,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn ts(secs: i64) -> Timestamp {
+pub(super) fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
@@ -240,7 +290,7 @@ fn ts_ms(millis: i64) -> Timestamp {
 
 /// Decodes a column that went in through a domain type; a failure means the file was
 /// edited by hand, reported as a conversion error rather than a panic.
-fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
+pub(super) fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
     idx: usize,
     raw: String,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -305,8 +355,9 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx.execute(
-                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility,
+                                        quorum_pct, otp_validity_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     e.id.as_str(),
                     e.title,
@@ -315,7 +366,9 @@ impl Store for SqliteStore {
                     e.time_zone,
                     e.grace_secs as i64,
                     now.as_second(),
-                    serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?
+                    serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?,
+                    e.quorum_pct,
+                    e.otp_validity_secs as i64
                 ],
             );
             match inserted {
@@ -357,7 +410,8 @@ impl Store for SqliteStore {
             let tx = conn.transaction()?;
             let head = tx
                 .query_row(
-                    "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility
+                    "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility,
+                            quorum_pct, otp_validity_secs
                      FROM elections WHERE id = ?1",
                     [id.as_str()],
                     |r| {
@@ -369,11 +423,24 @@ impl Store for SqliteStore {
                             r.get::<_, i64>(4)?,
                             r.get::<_, i64>(5)?,
                             r.get::<_, String>(6)?,
+                            r.get::<_, f64>(7)?,
+                            r.get::<_, i64>(8)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility)) = head else {
+            let Some((
+                title,
+                opens_at,
+                closes_at,
+                time_zone,
+                grace_secs,
+                otp_extra_secs,
+                eligibility,
+                quorum_pct,
+                validity,
+            )) = head
+            else {
                 return Ok(None);
             };
             let mut contests: Vec<Contest> = tx
@@ -420,6 +487,8 @@ impl Store for SqliteStore {
                 contests,
                 otp_extra: Duration::from_secs(otp_extra_secs.max(0) as u64),
                 eligibility: parsed(6, eligibility, |raw| serde_json::from_str::<Eligibility>(raw))?,
+                quorum_pct,
+                otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
             }))
         })
         .await
@@ -454,32 +523,7 @@ impl Store for SqliteStore {
         let entries = entries.to_vec();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut stats = RollImport::default();
-            {
-                let mut current =
-                    tx.prepare("SELECT email, name FROM voter_roll WHERE election_id = ?1 AND uid = ?2")?;
-                let mut upsert = tx.prepare(
-                    "INSERT INTO voter_roll (election_id, uid, email, name) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (election_id, uid) DO UPDATE SET email = excluded.email, name = excluded.name",
-                )?;
-                for e in &entries {
-                    let email = e.email.as_ref().map(|m| m.as_str().to_owned());
-                    let before: Option<(Option<String>, Option<String>)> = current
-                        .query_row(params![election.as_str(), e.uid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    match before {
-                        Some((m, n)) if m == email && n == e.name => stats.unchanged += 1,
-                        Some(_) => {
-                            upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
-                            stats.updated += 1;
-                        }
-                        None => {
-                            upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
-                            stats.added += 1;
-                        }
-                    }
-                }
-            }
+            let stats = upsert_roll(&tx, &election, &entries)?;
             tx.commit()?;
             Ok(stats)
         })
@@ -590,6 +634,7 @@ impl Store for SqliteStore {
                 "INSERT INTO ballots (id, election_id, receipt, choices) VALUES (?1, ?2, ?3, ?4)",
                 params![Uuid::new_v4().to_string(), election.as_str(), receipt.as_str(), choices],
             )?;
+            sqlite_console::bump_activity(&tx, election.as_str(), Activity::Ballot, 1, Timestamp::now())?;
             tx.commit()?;
             Ok(receipt)
         })
@@ -716,6 +761,7 @@ impl Store for SqliteStore {
                     now_s
                 ],
             )?;
+            sqlite_console::bump_activity(&tx, election.as_str(), Activity::CodeRequested, 1, now)?;
             tx.commit()?;
             Ok(OtpIssue { generation, issued_at: ts(issued_at), resent, mail_id })
         })
@@ -773,10 +819,16 @@ impl Store for SqliteStore {
     async fn consume_otp(&self, election: &ElectionId, voter: &Username, generation: u32) -> Result<(), StoreError> {
         let (election, voter) = (election.clone(), voter.clone());
         self.run(move |conn| {
-            conn.execute(
-                "UPDATE otp_codes SET consumed = 1 WHERE election_id = ?1 AND voter = ?2 AND generation = ?3",
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let consumed = tx.execute(
+                "UPDATE otp_codes SET consumed = 1
+                 WHERE election_id = ?1 AND voter = ?2 AND generation = ?3 AND consumed = 0",
                 params![election.as_str(), voter.as_str(), generation],
             )?;
+            if consumed > 0 {
+                sqlite_console::bump_activity(&tx, election.as_str(), Activity::CodeVerified, 1, Timestamp::now())?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -1146,6 +1198,179 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn list_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.run(move |c| sqlite_console::list_audit(c, after, limit)).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        self.run(sqlite_console::verify_audit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(election = %id))]
+    async fn edit_election(
+        &self,
+        id: &ElectionId,
+        edit: &ElectionEdit,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError> {
+        let (id, edit, audit) = (id.clone(), edit.clone(), audit.clone());
+        self.run(move |c| sqlite_console::edit_election(c, &id, &edit, &audit, now)).await
+    }
+
+    async fn nominate_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &NewCandidate,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError> {
+        let (e, k, c, a) = (election.clone(), contest.clone(), candidate.clone(), audit.clone());
+        self.run(move |conn| sqlite_console::nominate_candidate(conn, &e, &k, &c, &a, now)).await
+    }
+
+    async fn decide_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &CandidateId,
+        decision: Decision,
+        reason: &str,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError> {
+        let (e, k, c, r, a) = (election.clone(), contest.clone(), candidate.clone(), reason.to_owned(), audit.clone());
+        self.run(move |conn| sqlite_console::decide_candidate(conn, &e, &k, &c, decision, &r, &a, now)).await
+    }
+
+    async fn list_candidates(
+        &self,
+        election: &ElectionId,
+        after: Option<(&ContestId, &CandidateId)>,
+        limit: u32,
+    ) -> Result<Vec<CandidateRow>, StoreError> {
+        let election = election.clone();
+        let after = after.map(|(k, c)| (k.to_string(), c.to_string()));
+        self.run(move |conn| sqlite_console::list_candidates(conn, &election, after, limit)).await
+    }
+
+    async fn extend_close(
+        &self,
+        election: &ElectionId,
+        new_close: Timestamp,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError> {
+        let (election, audit) = (election.clone(), audit.clone());
+        self.run(move |conn| sqlite_console::extend_close(conn, &election, new_close, &audit, now)).await
+    }
+
+    async fn close_now(
+        &self,
+        election: &ElectionId,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<Timestamp, ChangeError> {
+        let (election, audit) = (election.clone(), audit.clone());
+        self.run(move |conn| sqlite_console::close_now(conn, &election, &audit, now)).await
+    }
+
+    async fn tally(&self, election: &ElectionId) -> Result<Tally, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| sqlite_console::tally(conn, &election)).await
+    }
+
+    async fn list_roll(
+        &self,
+        election: &ElectionId,
+        after: Option<&Username>,
+        limit: u32,
+    ) -> Result<Vec<RollRow>, StoreError> {
+        let (election, after) = (election.clone(), after.map(|u| u.to_string()));
+        self.run(move |conn| sqlite_console::list_roll(conn, &election, after, limit)).await
+    }
+
+    async fn roll_size(&self, election: &ElectionId) -> Result<u64, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| sqlite_console::roll_size(conn, &election)).await
+    }
+
+    async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
+        let (job, audit) = (job.clone(), audit.clone());
+        self.run(move |conn| sqlite_console::create_import(conn, &job, &audit, now)).await
+    }
+
+    async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError> {
+        let (job, chunk) = (job.to_owned(), chunk.clone());
+        self.run(move |conn| sqlite_console::import_chunk(conn, &job, &chunk, now)).await
+    }
+
+    async fn finish_import(
+        &self,
+        job: &str,
+        state: ImportState,
+        message: Option<&str>,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError> {
+        let (job, message) = (job.to_owned(), message.map(str::to_owned));
+        self.run(move |conn| sqlite_console::finish_import(conn, &job, state, message.as_deref(), now)).await
+    }
+
+    async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError> {
+        let job = job.to_owned();
+        self.run(move |conn| sqlite_console::import_job(conn, &job)).await
+    }
+
+    async fn import_errors(&self, job: &str, after_line: u64, limit: u32) -> Result<Vec<RowError>, StoreError> {
+        let job = job.to_owned();
+        self.run(move |conn| sqlite_console::import_errors(conn, &job, after_line, limit)).await
+    }
+
+    async fn running_imports(&self) -> Result<Vec<ImportJob>, StoreError> {
+        self.run(sqlite_console::running_imports).await
+    }
+
+    async fn record_activity(&self, counts: &[ActivityCount]) -> Result<(), StoreError> {
+        let counts = counts.to_vec();
+        self.run(move |conn| sqlite_console::record_activity(conn, &counts)).await
+    }
+
+    async fn activity(&self, election: &ElectionId, since_minute: i64) -> Result<Vec<ActivityCount>, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| sqlite_console::activity(conn, &election, since_minute)).await
+    }
+
+    async fn outbox_summary(&self, election: &ElectionId, now: Timestamp) -> Result<OutboxSummary, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| sqlite_console::outbox_summary(conn, &election, now)).await
+    }
+
+    async fn list_outbox(
+        &self,
+        election: &ElectionId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| sqlite_console::list_outbox(conn, &election, before, limit)).await
+    }
+
+    async fn report_status(
+        &self,
+        service: &str,
+        ok: bool,
+        detail: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (service, detail) = (service.to_owned(), detail.clone());
+        self.run(move |conn| sqlite_console::report_status(conn, &service, ok, &detail, now)).await
+    }
+
+    async fn service_status(&self) -> Result<Vec<ServiceStatus>, StoreError> {
+        self.run(sqlite_console::service_status).await
+    }
 }
 
 /// Message outcomes, for `record_outcomes` and `finish_batch`. A message whose lease
@@ -1162,7 +1387,8 @@ fn write_outcomes(
             "UPDATE outbox SET state = ?3, account = ?4, sender = COALESCE(?5, sender),
                          sent_at = ?6, last_error = ?7, next_attempt_at = COALESCE(?8, next_attempt_at),
                          attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?9
-                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'
+                     RETURNING election_id",
         )?;
         let mut released = tx.prepare(
             "UPDATE outbox SET state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
@@ -1181,7 +1407,20 @@ fn write_outcomes(
                     continue;
                 }
             };
-            tried.execute(params![o.id.to_string(), worker, state, account, from, sent_at, error, retry_at, now_s])?;
+            let election: Option<String> = tried
+                .query_row(
+                    params![o.id.to_string(), worker, state, account, from, sent_at, error, retry_at, now_s],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let counted = match state {
+                "sent" => Some(Activity::CodeSent),
+                "failed" => Some(Activity::CodeFailed),
+                _ => None,
+            };
+            if let (Some(election), Some(kind)) = (election, counted) {
+                sqlite_console::bump_activity(tx, &election, kind, 1, now)?;
+            }
         }
     }
     Ok(())
@@ -1189,30 +1428,64 @@ fn write_outcomes(
 
 /// Appends to the hash-chained audit log inside the caller's transaction, so an audited
 /// change and its audit line commit together.
-fn append_audit_in(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
+pub(super) fn append_audit_in(
+    tx: &rusqlite::Transaction<'_>,
+    entry: &AuditEntry,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let prev: String = tx
         .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
         .optional()?
         .unwrap_or_default();
     let detail = entry.detail.to_string();
     let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
-    let mut hasher = Sha256::new();
-    for part in [
-        prev.as_str(),
-        &now.as_second().to_string(),
-        &entry.actor,
-        &entry.action,
-        election.as_deref().unwrap_or(""),
-        &detail,
-    ] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hash =
+        audit_hash(&prev, now.as_second(), &entry.actor, &entry.action, election.as_deref().unwrap_or(""), &detail);
     tx.execute(
         "INSERT INTO audit_log (at, actor, action, election_id, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![now.as_second(), entry.actor, entry.action, election, detail, prev, hash],
     )?;
     Ok(())
+}
+
+/// An audit entry's hash: the previous hash and every field, NUL-separated.
+pub(super) fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [prev, &at.to_string(), actor, action, election, detail] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds or updates roll entries inside the caller's transaction, counting what changed.
+pub(super) fn upsert_roll(
+    tx: &rusqlite::Transaction<'_>,
+    election: &ElectionId,
+    entries: &[RollEntry],
+) -> Result<RollImport, StoreError> {
+    let mut stats = RollImport::default();
+    let mut current = tx.prepare_cached("SELECT email, name FROM voter_roll WHERE election_id = ?1 AND uid = ?2")?;
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO voter_roll (election_id, uid, email, name) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (election_id, uid) DO UPDATE SET email = excluded.email, name = excluded.name",
+    )?;
+    for e in entries {
+        let email = e.email.as_ref().map(|m| m.as_str().to_owned());
+        let before: Option<(Option<String>, Option<String>)> =
+            current.query_row(params![election.as_str(), e.uid.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        match before {
+            Some((m, n)) if m == email && n == e.name => stats.unchanged += 1,
+            Some(_) => {
+                upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
+                stats.updated += 1;
+            }
+            None => {
+                upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name])?;
+                stats.added += 1;
+            }
+        }
+    }
+    Ok(stats)
 }

@@ -2,6 +2,7 @@
 //! SQLite always runs; other adapters plug in by providing a `fresh_store()`.
 
 mod conformance;
+mod console;
 
 use std::sync::Arc;
 
@@ -15,30 +16,37 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 macro_rules! sqlite_conformance {
-    ($($name:ident),* $(,)?) => {$(
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $name() {
             let (store, _dir) = sqlite().await;
-            conformance::$name(store).await;
+            $module::$name(store).await;
         }
     )*};
 }
 
 sqlite_conformance!(
-    elections_round_trip_and_ids_are_unique,
-    one_voter_one_ballot_under_1000_concurrent_submissions,
-    receipts_are_checkable_per_election,
-    otp_resend_reuses_a_still_valid_code_and_honours_cooldown_and_cap,
-    otp_attempts_are_capped_and_a_used_code_is_gone,
-    outbox_leases_are_exclusive_and_expire,
-    outbox_status_shows_the_latest_message,
-    list_elections_is_paginated_and_capped,
-    sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders,
-    blocked_or_throttling_accounts_are_quarantined_and_skipped,
-    repeated_voided_codes_lock_the_voter_for_a_while,
-    widened_code_acceptance_is_stored_and_audited,
-    a_few_sends_start_at_once_on_several_idle_accounts,
-    login_failures_slow_a_username_down_to_the_millisecond,
+    conformance::elections_round_trip_and_ids_are_unique,
+    conformance::one_voter_one_ballot_under_1000_concurrent_submissions,
+    conformance::receipts_are_checkable_per_election,
+    conformance::otp_resend_reuses_a_still_valid_code_and_honours_cooldown_and_cap,
+    conformance::otp_attempts_are_capped_and_a_used_code_is_gone,
+    conformance::outbox_leases_are_exclusive_and_expire,
+    conformance::outbox_status_shows_the_latest_message,
+    conformance::list_elections_is_paginated_and_capped,
+    conformance::sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders,
+    conformance::blocked_or_throttling_accounts_are_quarantined_and_skipped,
+    conformance::repeated_voided_codes_lock_the_voter_for_a_while,
+    conformance::widened_code_acceptance_is_stored_and_audited,
+    conformance::a_few_sends_start_at_once_on_several_idle_accounts,
+    conformance::login_failures_slow_a_username_down_to_the_millisecond,
+    console::candidates_are_nominated_decided_and_locked_once_voting_opens,
+    console::elections_are_edited_only_before_opening,
+    console::the_close_only_moves_later_and_never_after_closing,
+    console::the_tally_counts_votes_and_blanks_and_matches_participation,
+    console::the_audit_chain_verifies,
+    console::roll_imports_apply_chunks_keep_errors_and_are_idempotent,
+    console::activity_is_counted_per_minute_with_the_events_themselves,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,4 +112,52 @@ async fn two_store_handles_on_one_file_behave_like_two_processes() {
     }
     assert_eq!(ok, 1);
     assert_eq!(b.turnout(&election).await.unwrap(), Turnout { participation: 1, ballots: 1 });
+}
+
+/// Tampering is found: an edited entry, a removed entry in the middle, a removed tail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edited_or_removed_audit_entries_are_detected() {
+    use turnout_core::store::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turnout.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    for n in 0..6 {
+        let entry = AuditEntry {
+            actor: "officer1".into(),
+            action: "extend_close".into(),
+            election: None,
+            detail: serde_json::json!({ "minutes": n }),
+        };
+        store.append_audit(&entry, jiff::Timestamp::now()).await.unwrap();
+    }
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+    let conn = deadpool_sqlite::rusqlite::Connection::open(&path).unwrap();
+    let tamper = |sql: &str| conn.execute_batch(sql).unwrap();
+
+    // Edited detail (as an insider with file access would do).
+    tamper("UPDATE audit_log SET detail = '{\"minutes\":99}' WHERE seq = 3");
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.broken_at, Some(3), "edit not found: {v:?}");
+    assert!(v.problem.unwrap().contains("edited"));
+    tamper("UPDATE audit_log SET detail = '{\"minutes\":2}' WHERE seq = 3");
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None, "restoring the content heals it");
+
+    // A removed middle entry.
+    tamper("DELETE FROM audit_log WHERE seq = 4");
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, Some(5));
+
+    // A removed tail (the most tempting edit: undo the last action).
+    let dir2 = tempfile::tempdir().unwrap();
+    let path2 = dir2.path().join("turnout.db");
+    let store2 = SqliteStore::open(&path2).await.unwrap();
+    for _ in 0..3 {
+        let entry = AuditEntry { actor: "a".into(), action: "x".into(), election: None, detail: serde_json::json!({}) };
+        store2.append_audit(&entry, jiff::Timestamp::now()).await.unwrap();
+    }
+    deadpool_sqlite::rusqlite::Connection::open(&path2)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_log WHERE seq = 3")
+        .unwrap();
+    let v = store2.verify_audit().await.unwrap();
+    assert_eq!((v.entries, v.broken_at), (2, Some(3)), "removed tail not found: {v:?}");
 }
