@@ -45,12 +45,14 @@ impl ReadinessCheck for DirectoryCheck {
 pub struct Application {
     port: u16,
     server: Server,
+    login: Arc<Login>,
 }
 
 impl Application {
     /// Binds `settings.host:settings.port` (port 0 picks a free one) and builds the server.
     pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let login = web::Data::new(Login::new(settings, store.clone())?);
+        let reporter = login.clone().into_inner();
         let config =
             web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
         let checks = vec![Box::new(DirectoryCheck(login.clone().into_inner())) as Box<dyn ReadinessCheck>];
@@ -61,14 +63,18 @@ impl Application {
                 .route("/auth/login", web::post().to(routes::login))
                 .route("/auth/logout", web::post().to(routes::logout));
         })?;
-        Ok(Self { port, server })
+        Ok(Self { port, server, login: reporter })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves, with the dashboard reporter (sign-in counts, directory state) beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let reporter = tokio::spawn(self.login.report());
+        let served = self.server.await;
+        reporter.abort();
+        served
     }
 }

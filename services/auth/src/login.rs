@@ -29,6 +29,9 @@ pub struct Login {
     officer_group: Option<String>,
     session_ttl: Duration,
     elections: std::sync::Mutex<Option<(Instant, Vec<ElectionSummary>)>>,
+    /// Sign-ins since the dashboard counter was last flushed to the store: a store write
+    /// per sign-in would cost more than the sign-in itself.
+    signed_in: std::sync::atomic::AtomicU64,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -55,6 +58,7 @@ impl Login {
             officer_group: settings.ldap.officer_group.as_deref().map(normalize_dn),
             session_ttl: settings.session_ttl,
             elections: std::sync::Mutex::new(None),
+            signed_in: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -148,7 +152,46 @@ impl Login {
             ));
         }
         tracing::info!(event = "login", outcome = "ok", eligible = eligible.len(), roles = roles.len());
+        self.signed_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Session::new(user.username, user.email, roles, now, self.session_ttl).with_eligible(eligible))
+    }
+
+    /// Every second, adds the sign-ins counted since the last flush to the dashboard's
+    /// per-minute activity; every few seconds, reports the directory's state. Runs until
+    /// the process stops; a store hiccup only delays the counts.
+    pub async fn report(self: std::sync::Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        use turnout_core::store::{ALL_ELECTIONS, Activity, ActivityCount};
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
+        loop {
+            tick.tick().await;
+            ticks += 1;
+            let n = self.signed_in.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                let count = ActivityCount {
+                    election: ALL_ELECTIONS.into(),
+                    kind: Activity::Login,
+                    minute: Timestamp::now().as_second().div_euclid(60),
+                    n,
+                };
+                if let Err(e) = self.store.record_activity(&[count]).await {
+                    self.signed_in.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(event = "activity_flush_failed", error = %e);
+                }
+            }
+            if ticks % 5 == 1 {
+                let (ok, detail) = match self.directory.status().await {
+                    Ok(detail) => (true, detail),
+                    Err(problem) => (false, serde_json::json!({ "problem": problem })),
+                };
+                let detail = serde_json::json!({ "ldap": detail });
+                if let Err(e) = self.store.report_status("auth", ok, &detail, Timestamp::now()).await {
+                    tracing::warn!(event = "status_report_failed", error = %e);
+                }
+            }
+        }
     }
 
     async fn failed(&self, key: &str, outcome: &str, now: Timestamp) -> ApiError {

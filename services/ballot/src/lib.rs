@@ -3,8 +3,12 @@
 //! Layout:
 //! - `voting`: the rules for casting (verified, window, approved candidates, one ballot);
 //! - `routes`: the election list, `/e/{election}/ballot`, receipts;
-//! - `seed`: the `create-election` command (the console comes later).
+//! - `console`: the admin and officer console (pages and JSON);
+//! - `roll_import`: voter roll CSV imports in resumable chunks;
+//! - `seed`: the `create-election` command.
 
+mod console;
+pub mod roll_import;
 mod routes;
 pub mod seed;
 mod voting;
@@ -23,10 +27,17 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    /// Builds the server and resumes roll imports a stopped process left running. Call
+    /// from inside a Tokio runtime.
+    pub async fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let store_data = web::Data::new(store.clone());
+        let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone())?;
+        importer.resume_all().await?;
+        let importer = web::Data::new(importer);
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store_data.clone())
+                .app_data(importer.clone())
+                .configure(console::routes)
                 .route("/", web::get().to(routes::home))
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))
                 .route("/e/{election}/ballot", web::post().to(routes::cast))

@@ -18,7 +18,7 @@ use crate::voting;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
 
-fn state_name(state: WindowState) -> &'static str {
+pub fn state_name(state: WindowState) -> &'static str {
     match state {
         WindowState::NotYetOpen => "not_yet_open",
         WindowState::Open => "open",

@@ -18,6 +18,8 @@ pub struct Settings {
     /// Root secret: session tokens and OTP keys are derived from it (never used directly).
     pub secret: SecretString,
     pub database: PathBuf,
+    /// Where roll uploads wait until imported (default: `imports/` beside the database).
+    pub import_dir: PathBuf,
     pub session_ttl: Duration,
     /// Mark cookies `Secure` (set when served over TLS).
     pub cookie_secure: bool,
@@ -308,11 +310,15 @@ impl Settings {
             retry_base: r.secs("TURNOUT_MAIL_RETRY_BASE_SECS", 5, 1..=300),
         };
 
+        let database = PathBuf::from(r.string("TURNOUT_DATABASE", "turnout.db"));
+        let default_imports = database.parent().unwrap_or(std::path::Path::new(".")).join("imports");
+        let import_dir = PathBuf::from(r.string("TURNOUT_IMPORT_DIR", &default_imports.display().to_string()));
         let settings = Settings {
             host: r.string("TURNOUT_HOST", "127.0.0.1"),
             port: r.parsed("TURNOUT_PORT", 8080),
             secret: SecretString::from(secret),
-            database: PathBuf::from(r.string("TURNOUT_DATABASE", "turnout.db")),
+            database,
+            import_dir,
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),

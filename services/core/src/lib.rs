@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - `config`: typed settings from `TURNOUT_*` variables;
+//! - `console`: the officers' and admins' moves (extend, close, widen, results, dashboard);
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body and its stable code table;
 //! - `domain`: parsed values (`Username`, `OtpCode`, `ElectionId`, `Receipt`, ...);
@@ -12,6 +13,7 @@
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod keys;

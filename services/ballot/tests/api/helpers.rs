@@ -4,7 +4,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use turnout_core::Settings;
 use turnout_core::domain::{ElectionId, Username, VoterEmail};
-use turnout_core::session::{COOKIE_NAME, Session, SessionKeys};
+use turnout_core::session::{COOKIE_NAME, Role, Session, SessionKeys};
 use turnout_core::store::{SqliteStore, Store};
 
 pub struct TestApp {
@@ -19,7 +19,7 @@ pub async fn spawn_app() -> TestApp {
     let db = dir.path().join("turnout.db").display().to_string();
     let settings = Settings::for_tests(&[("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())]);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
-    let app = turnout_ballot::Application::build(&settings, store.clone()).unwrap();
+    let app = turnout_ballot::Application::build(&settings, store.clone()).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp { url, store, settings, _dir: dir }
@@ -52,6 +52,38 @@ impl TestApp {
         headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
         headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={token}").parse().unwrap());
         reqwest::Client::builder().default_headers(headers).build().unwrap()
+    }
+
+    fn staff_session(&self, name: &str, roles: Vec<Role>) -> Session {
+        Session::new(
+            Username::parse(name).unwrap(),
+            VoterEmail::parse(&format!("{name}@staff.turnout.test")).unwrap(),
+            roles,
+            Timestamp::now(),
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// The `Cookie` header value of a console user with `roles`.
+    pub fn staff_cookie(&self, name: &str, roles: Vec<Role>) -> String {
+        let token = SessionKeys::from_settings(&self.settings).sign(&self.staff_session(name, roles));
+        format!("{COOKIE_NAME}={token}")
+    }
+
+    /// A JSON client signed in with `roles`, and its anti-CSRF token.
+    pub fn staff(&self, name: &str, roles: Vec<Role>) -> (reqwest::Client, String) {
+        let session = self.staff_session(name, roles);
+        let keys = SessionKeys::from_settings(&self.settings);
+        let token = keys.sign(&session);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+        headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={token}").parse().unwrap());
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        (client, keys.csrf_token(&session))
     }
 
     pub async fn vote(&self, client: &reqwest::Client, election: &str) -> reqwest::Response {

@@ -2,4 +2,5 @@
 //! would mint them (same secret, no store lookup).
 
 mod ballot;
+mod console;
 mod helpers;

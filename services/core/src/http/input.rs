@@ -36,6 +36,16 @@ impl Body {
         }
     }
 
+    /// One top-level string field, if the body has it (JSON key or form field).
+    pub fn field(&self, name: &str) -> Option<String> {
+        match self {
+            Body::Json(bytes) => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+                .ok()
+                .and_then(|m| m.get(name).and_then(|v| v.as_str()).map(str::to_owned)),
+            Body::Form(_) => self.form_pairs().ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        }
+    }
+
     /// Form fields as pairs, for forms whose field names are data (e.g. one per contest).
     pub fn form_pairs(&self) -> Result<Vec<(String, String)>, ApiError> {
         match self {

@@ -1,0 +1,219 @@
+//! Voter roll imports: a CSV of `uid[,email[,name]]` (a header row naming the columns is
+//! optional), processed in chunks of at most 1,000 rows. The upload goes to a file first,
+//! so memory stays flat however large the roll; each chunk commits together with the
+//! job's progress, so a restart resumes after the last committed chunk, and re-importing
+//! the same file changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use turnout_core::domain::{Username, VoterEmail};
+use turnout_core::store::{ImportChunk, ImportJob, ImportState, RollEntry, RowError, Store};
+
+/// Rows per committed chunk.
+pub const CHUNK_ROWS: usize = 1000;
+/// The longest name kept on the roll.
+const MAX_NAME: usize = 200;
+
+/// Where each column is, from the header row or by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    uid: usize,
+    email: Option<usize>,
+    name: Option<usize>,
+}
+
+impl Columns {
+    const POSITIONAL: Columns = Columns { uid: 0, email: Some(1), name: Some(2) };
+
+    /// A first row whose first cell is `uid` is a header; otherwise columns are positional.
+    pub fn detect(first: &csv::StringRecord) -> Option<Columns> {
+        let find = |name: &str| first.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
+        let uid = find("uid")?;
+        Some(Columns { uid, email: find("email").or_else(|| find("mail")), name: find("name") })
+    }
+}
+
+/// One data row: an entry for the roll, or the reason it was refused.
+pub fn parse_row(record: &csv::StringRecord, columns: Columns) -> Result<RollEntry, String> {
+    let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|c| !c.is_empty());
+    let raw_uid = cell(Some(columns.uid)).ok_or("the uid is empty")?;
+    let uid = Username::parse(raw_uid).map_err(|e| format!("uid {raw_uid:?}: {e}"))?;
+    let email = match cell(columns.email) {
+        Some(raw) => Some(VoterEmail::parse(raw).map_err(|e| format!("email {raw:?}: {e}"))?),
+        None => None,
+    };
+    let name = match cell(columns.name) {
+        Some(n) if n.chars().count() > MAX_NAME => {
+            return Err(format!("the name is longer than {MAX_NAME} characters"));
+        }
+        Some(n) => Some(n.to_owned()),
+        None => None,
+    };
+    Ok(RollEntry { uid, email, name })
+}
+
+fn reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
+    Ok(csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_path(path)?)
+}
+
+/// Counts the data rows of an uploaded file (streaming), and checks it is CSV at all.
+pub fn count_rows(path: &Path) -> anyhow::Result<u64> {
+    let mut rows = reader(path)?;
+    let mut record = csv::StringRecord::new();
+    let (mut n, mut first) = (0u64, true);
+    while rows.read_record(&mut record).context("the file is not readable as CSV")? {
+        if first && Columns::detect(&record).is_some() {
+            first = false;
+            continue;
+        }
+        first = false;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Runs (or resumes) imports: one task per job, reading the file chunk by chunk.
+#[derive(Clone)]
+pub struct Importer {
+    store: Arc<dyn Store>,
+    dir: PathBuf,
+}
+
+impl Importer {
+    pub fn new(store: Arc<dyn Store>, dir: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating the import directory {}", dir.display()))?;
+        Ok(Self { store, dir })
+    }
+
+    /// Where the upload of `job` is kept until its import ends.
+    pub fn file_of(&self, job: &str) -> PathBuf {
+        self.dir.join(format!("{job}.csv"))
+    }
+
+    pub fn start(&self, job: ImportJob) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = job.id.clone();
+            let outcome = this.run(job).await;
+            let (state, message) = match &outcome {
+                Ok(()) => (ImportState::Done, None),
+                Err(e) => (ImportState::Failed, Some(format!("{e:#}"))),
+            };
+            if let Err(e) = &outcome {
+                tracing::error!(event = "roll_import_failed", import = %id, error = format!("{e:#}"));
+            }
+            match this.store.finish_import(&id, state, message.as_deref(), Timestamp::now()).await {
+                Ok(done) => tracing::info!(
+                    event = "roll_import_finished",
+                    import = %id,
+                    state = state.as_str(),
+                    rows = done.rows_done,
+                    added = done.added,
+                    rejected = done.rejected
+                ),
+                Err(e) => tracing::error!(event = "roll_import_unrecorded", import = %id, error = %e),
+            }
+            let _ = std::fs::remove_file(this.file_of(&id));
+        });
+    }
+
+    /// Imports left running by a stopped process continue from their last chunk.
+    pub async fn resume_all(&self) -> anyhow::Result<usize> {
+        let jobs = self.store.running_imports().await?;
+        let n = jobs.len();
+        for job in jobs {
+            tracing::info!(event = "roll_import_resumed", import = %job.id, from_row = job.rows_done);
+            self.start(job);
+        }
+        Ok(n)
+    }
+
+    async fn run(&self, job: ImportJob) -> anyhow::Result<()> {
+        let path = self.file_of(&job.id);
+        anyhow::ensure!(path.exists(), "the uploaded file is gone; upload it again (importing twice is harmless)");
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ImportChunk>(1);
+        let skip = job.rows_done;
+        // The CSV is read on a blocking thread, one chunk ahead of the store at most.
+        let reading = tokio::task::spawn_blocking(move || read_chunks(&path, skip, &tx));
+        while let Some(chunk) = rx.recv().await {
+            self.store.import_chunk(&job.id, &chunk, Timestamp::now()).await?;
+        }
+        reading.await.context("the reader stopped")?
+    }
+}
+
+/// Sends the data rows after the first `skip` as chunks of at most `CHUNK_ROWS`.
+fn read_chunks(path: &Path, skip: u64, tx: &tokio::sync::mpsc::Sender<ImportChunk>) -> anyhow::Result<()> {
+    let mut rows = reader(path)?;
+    let mut record = csv::StringRecord::new();
+    let mut columns = Columns::POSITIONAL;
+    let (mut first, mut seen) = (true, 0u64);
+    let mut chunk = ImportChunk::default();
+    while rows.read_record(&mut record).context("reading the CSV")? {
+        if first {
+            first = false;
+            if let Some(header) = Columns::detect(&record) {
+                columns = header;
+                continue;
+            }
+        }
+        seen += 1;
+        if seen <= skip {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        match parse_row(&record, columns) {
+            Ok(entry) => chunk.entries.push(entry),
+            Err(reason) => chunk.errors.push(RowError { line, reason }),
+        }
+        chunk.rows += 1;
+        if chunk.rows as usize >= CHUNK_ROWS && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+            anyhow::bail!("the import stopped");
+        }
+    }
+    if chunk.rows > 0 && tx.blocking_send(chunk).is_err() {
+        anyhow::bail!("the import stopped");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(cells: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(cells.to_vec())
+    }
+
+    #[test]
+    fn a_header_names_the_columns_in_any_order() {
+        let cols = Columns::detect(&record(&["name", "UID", "email"])).unwrap();
+        let e = parse_row(&record(&["Ada L", "student00001", "ada@uni.test"]), cols).unwrap();
+        assert_eq!(e.uid.as_str(), "student00001");
+        assert_eq!(e.email.unwrap().as_str(), "ada@uni.test");
+        assert_eq!(e.name.as_deref(), Some("Ada L"));
+        assert!(Columns::detect(&record(&["student00001", "x@y.z"])).is_none(), "data taken for a header");
+    }
+
+    #[test]
+    fn bad_rows_say_why() {
+        let cols = Columns::POSITIONAL;
+        let cases = [
+            (vec!["", "a@b.c"], "the uid is empty"),
+            (vec!["bad uid!"], "uid"),
+            (vec!["student00001", "not-an-email"], "email"),
+        ];
+        for (cells, why) in cases {
+            let err = parse_row(&record(&cells), cols).unwrap_err();
+            assert!(err.contains(why), "{cells:?}: {err}");
+        }
+        let long = "x".repeat(201);
+        assert!(parse_row(&record(&["student00001", "", &long]), cols).unwrap_err().contains("name"));
+        // Optional columns may be missing or empty.
+        let e = parse_row(&record(&["student00002"]), cols).unwrap();
+        assert_eq!((e.email, e.name), (None, None));
+    }
+}

@@ -1,0 +1,379 @@
+//! The console over HTTP: role guards, CSRF, later-only extension, sealed results, roll
+//! imports, candidates and the audit log.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use turnout_core::session::Role;
+
+use crate::helpers::{TestApp, error_code, spawn_app};
+
+const X_CSRF: &str = "x-csrf-token";
+
+/// Every console route, with a body where it takes one.
+fn routes() -> Vec<(&'static str, String)> {
+    let e = "demo";
+    let mut r: Vec<(&'static str, String)> = [
+        "/admin",
+        "/admin/elections/demo",
+        "/admin/elections/demo/roll",
+        "/admin/imports/nope",
+        "/officer",
+        "/officer/audit",
+        "/officer/audit/verify",
+        "/officer/elections/demo",
+        "/officer/elections/demo/results",
+        "/officer/elections/demo/outbox",
+    ]
+    .into_iter()
+    .map(|p| ("GET", p.to_owned()))
+    .collect();
+    for p in [
+        "/admin/elections".to_owned(),
+        format!("/admin/elections/{e}"),
+        format!("/admin/elections/{e}/candidates"),
+        format!("/admin/elections/{e}/candidates/president/ben-carter"),
+        format!("/admin/elections/{e}/roll"),
+        format!("/officer/elections/{e}/extend"),
+        format!("/officer/elections/{e}/widen"),
+        format!("/officer/elections/{e}/close"),
+    ] {
+        r.push(("POST", p));
+    }
+    r
+}
+
+async fn call(client: &reqwest::Client, app: &TestApp, method: &str, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", app.url);
+    match method {
+        "GET" => client.get(url).send().await.unwrap(),
+        _ => client.post(url).json(&json!({})).send().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn every_console_route_is_closed_to_anonymous_users_voters_and_the_other_role() {
+    // Arrange
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let voter = app.voter(1, Some("demo"), Timestamp::now());
+    let (officer, _) = app.staff("officer1", vec![Role::Officer]);
+    let (admin, _) = app.staff("admin1", vec![Role::Admin]);
+    for (method, path) in routes() {
+        // Act / Assert
+        let res = anonymous
+            .request(method.parse().unwrap(), format!("{}{path}", app.url))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "anonymous {method} {path}");
+        assert_eq!(
+            error_code(call(&voter, &app, method, &path).await).await,
+            (403, "forbidden".into()),
+            "voter {method} {path}"
+        );
+        let other = if path.starts_with("/admin") { &officer } else { &admin };
+        assert_eq!(
+            error_code(call(other, &app, method, &path).await).await,
+            (403, "forbidden".into()),
+            "wrong role {method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn console_changes_need_the_sessions_csrf_token() {
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let (officer, token) = app.staff("officer1", vec![Role::Officer, Role::Admin]);
+    let (_, someone_elses) = app.staff("officer2", vec![Role::Officer]);
+    let url = format!("{}/officer/elections/demo/extend", app.url);
+    let body = json!({ "add_minutes": 10, "reason": "queue at the library" });
+    for (case, header) in
+        [("no token", None), ("another session's token", Some(someone_elses)), ("garbage", Some("x".into()))]
+    {
+        let mut req = officer.post(&url).json(&body);
+        if let Some(h) = header {
+            req = req.header(X_CSRF, h);
+        }
+        assert_eq!(error_code(req.send().await.unwrap()).await, (403, "csrf_failed".into()), "{case}");
+    }
+    // Every changing route checks it (a form post without the token too).
+    for (method, path) in routes().into_iter().filter(|(m, _)| *m == "POST") {
+        let res = officer.post(format!("{}{path}", app.url)).form(&[("reason", "x")]).send().await.unwrap();
+        let (status, code) = error_code(res).await;
+        assert_eq!((status, code.as_str()), (403, "csrf_failed"), "{method} {path} without a token");
+    }
+    let res = officer.post(&url).header(X_CSRF, &token).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The token is handed to JSON clients by the console index.
+    let index: Value = officer.get(format!("{}/officer", app.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(index["csrf_token"], token.as_str());
+}
+
+#[tokio::test]
+async fn the_window_only_moves_later_with_a_reason_and_is_audited() {
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let (officer, token) = app.staff("officer1", vec![Role::Officer]);
+    let url = format!("{}/officer/elections/demo/extend", app.url);
+    let close = app
+        .store
+        .election(&turnout_core::domain::ElectionId::parse("demo").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .schedule
+        .closes_at;
+    let extend = |body: Value| officer.post(&url).header(X_CSRF, &token).json(&body).send();
+
+    let earlier = extend(json!({ "closes_at": (close - 5.minutes()).to_string(), "reason": "oops" })).await.unwrap();
+    assert_eq!(error_code(earlier).await, (409, "conflict".into()), "an earlier close is refused");
+    let no_reason = extend(json!({ "add_minutes": 10 })).await.unwrap();
+    assert_eq!(error_code(no_reason).await, (422, "invalid_field".into()), "a reason is required");
+    let too_far = extend(json!({ "add_minutes": 3000, "reason": "r" })).await.unwrap();
+    assert_eq!(error_code(too_far).await, (422, "invalid_field".into()), "more than a day at once");
+
+    let res = extend(json!({ "add_minutes": 15, "reason": "library queue" })).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["closes_at"], (close + 15.minutes()).to_string());
+    // The voter's ballot page sees the new close at once.
+    let voter = app.voter(1, None, Timestamp::now());
+    let ballot: Value = voter.get(format!("{}/e/demo/ballot", app.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ballot["closes_at"], (close + 15.minutes()).to_string());
+    // Audited with who, what and why.
+    let audit: Value = officer.get(format!("{}/officer/audit", app.url)).send().await.unwrap().json().await.unwrap();
+    let entry = audit["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((entry["actor"].as_str(), entry["action"].as_str()), (Some("officer1"), Some("window.extended")));
+    assert_eq!(entry["detail"]["reason"], "library queue");
+    let verify = officer.get(format!("{}/officer/audit/verify", app.url)).send().await.unwrap();
+    assert_eq!(verify.status(), StatusCode::OK);
+    assert_eq!(verify.json::<Value>().await.unwrap()["intact"], true);
+}
+
+#[tokio::test]
+async fn results_are_sealed_until_close_and_grace_then_exported() {
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let (officer, token) = app.staff("officer1", vec![Role::Officer]);
+    for n in 1..=3 {
+        let voter = app.voter(n, Some("demo"), Timestamp::now());
+        assert_eq!(app.vote(&voter, "demo").await.status(), StatusCode::CREATED);
+    }
+    let results = format!("{}/officer/elections/demo/results", app.url);
+    let sealed = officer.get(&results).send().await.unwrap();
+    assert_eq!(error_code(sealed).await, (403, "results_not_ready".into()), "results before close");
+    let csv_sealed = officer.get(format!("{results}?format=csv")).send().await.unwrap();
+    assert_eq!(csv_sealed.status(), StatusCode::FORBIDDEN, "the export is sealed too");
+
+    // Close early: needs the typed confirmation.
+    let close = format!("{}/officer/elections/demo/close", app.url);
+    let unconfirmed =
+        officer.post(&close).header(X_CSRF, &token).json(&json!({ "reason": "done" })).send().await.unwrap();
+    assert_eq!(error_code(unconfirmed).await, (422, "invalid_field".into()));
+    let res = officer
+        .post(&close)
+        .header(X_CSRF, &token)
+        .json(&json!({ "confirm": "demo", "reason": "everyone voted" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Closed: votes refused, results open.
+    let late = app.voter(4, Some("demo"), Timestamp::now());
+    assert_eq!(app.vote(&late, "demo").await.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r: Value = officer.get(&results).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["tally"]["contests"]["president"]["votes"]["ben-carter"], 3);
+    assert_eq!((r["tally"]["participation"].as_u64(), r["tally"]["ballots"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(r["consistent"], true);
+    let csv = officer.get(format!("{results}?format=csv")).send().await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("contest,candidate,votes\n"), "{csv}");
+    assert!(csv.contains("president,ben-carter,3\n"), "{csv}");
+    assert!(csv.contains("(turnout),(ballots),3\n"), "{csv}");
+    let bad = officer.get(format!("{results}?format=xml")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn wait_for_import(admin: &reqwest::Client, url: &str) -> Value {
+    for _ in 0..200 {
+        let body: Value = admin.get(url).send().await.unwrap().json().await.unwrap();
+        if body["import"]["state"] != "running" {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the import did not finish");
+}
+
+#[tokio::test]
+async fn a_roll_import_runs_in_chunks_lists_bad_rows_and_changes_nothing_the_second_time() {
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(60), SignedDuration::from_mins(90), 0).await;
+    let (admin, token) = app.staff("admin1", vec![Role::Admin]);
+    // 2,500 rows (three chunks), a header, and three bad rows at known lines.
+    let mut csv = String::from("uid,email,name\n");
+    for n in 1..=2500u32 {
+        match n {
+            10 => csv.push_str("not a uid!,x@y.test,Bad\n"),
+            1500 => csv.push_str("student01500,not-an-email,Bad Mail\n"),
+            2500 => csv.push_str(",,\n"),
+            _ => csv.push_str(&format!("student{n:05},student{n:05}@students.turnout.test,Student {n}\n")),
+        }
+    }
+    let upload = format!("{}/admin/elections/demo/roll", app.url);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let res = admin
+            .post(&upload)
+            .header(X_CSRF, &token)
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let started: Value = res.json().await.unwrap();
+        assert_eq!(started["rows"], 2500);
+        let done = wait_for_import(&admin, &format!("{}{}", app.url, started["progress_url"].as_str().unwrap())).await;
+        runs.push(done);
+    }
+    let first = &runs[0]["import"];
+    assert_eq!(first["state"], "done");
+    assert_eq!(
+        (first["rows_done"].as_u64(), first["added"].as_u64(), first["rejected"].as_u64()),
+        (Some(2500), Some(2497), Some(3))
+    );
+    let lines: Vec<u64> = runs[0]["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [11, 1501, 2501], "line numbers count the header");
+    let second = &runs[1]["import"];
+    assert_eq!(
+        (second["added"].as_u64(), second["updated"].as_u64(), second["unchanged"].as_u64()),
+        (Some(0), Some(0), Some(2497))
+    );
+    let roll: Value = admin.get(format!("{upload}?limit=2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(roll["size"], 2497);
+    assert_eq!(roll["roll"].as_array().unwrap().len(), 2);
+    assert_eq!(roll["next_after"], "student00002");
+
+    // The no-JavaScript form: multipart with the token as a field.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part("file", reqwest::multipart::Part::text("uid\nstudent09999\n").file_name("late.csv"));
+    let res = admin.post(&upload).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let started: Value = res.json().await.unwrap();
+    let done = wait_for_import(&admin, &format!("{}{}", app.url, started["progress_url"].as_str().unwrap())).await;
+    assert_eq!(done["import"]["added"], 1);
+    assert_eq!(done["import"]["file_name"], "late.csv");
+    // Not CSV at all, or empty: a clear 4xx and no job.
+    let empty =
+        admin.post(&upload).header(X_CSRF, &token).header("content-type", "text/csv").body("").send().await.unwrap();
+    assert_eq!(error_code(empty).await, (422, "invalid_field".into()));
+    let wrong = admin.post(&upload).header(X_CSRF, &token).json(&json!({})).send().await.unwrap();
+    assert_eq!(error_code(wrong).await, (415, "unsupported_media_type".into()));
+}
+
+#[tokio::test]
+async fn candidates_are_nominated_approved_or_rejected_with_a_reason_and_locked_at_opening() {
+    let app = spawn_app().await;
+    let (admin, token) = app.staff("admin1", vec![Role::Admin]);
+    let now = Timestamp::now();
+    let create = json!({
+        "id": "council", "title": "Council", "time_zone": "Europe/London",
+        "opens_at": (now + 2.seconds()).to_string(), "closes_at": (now + 1.hour()).to_string(),
+        "quorum_pct": 20.0, "contests": [{ "id": "chair", "title": "Chair", "candidates": [] }]
+    });
+    let res =
+        admin.post(format!("{}/admin/elections", app.url)).header(X_CSRF, &token).json(&create).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let nominate = format!("{}/admin/elections/council/candidates", app.url);
+    for id in ["ada", "bob"] {
+        let body = json!({ "contest": "chair", "id": id, "name": id.to_uppercase(), "statement": "vote me" });
+        let res = admin.post(&nominate).header(X_CSRF, &token).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "nominate {id}");
+    }
+    let decide = |who: &str| format!("{}/admin/elections/council/candidates/chair/{who}", app.url);
+    let no_reason =
+        admin.post(decide("bob")).header(X_CSRF, &token).json(&json!({ "decision": "reject" })).send().await.unwrap();
+    assert_eq!(error_code(no_reason).await, (422, "invalid_field".into()), "a rejection needs a reason");
+    let ok =
+        admin.post(decide("ada")).header(X_CSRF, &token).json(&json!({ "decision": "approve" })).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let rejected = admin
+        .post(decide("bob"))
+        .header(X_CSRF, &token)
+        .json(&json!({ "decision": "reject", "reason": "not a registered student" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), StatusCode::OK);
+    // Only the approved candidate is on the ballot.
+    let voter = app.voter(1, None, Timestamp::now());
+    let ballot: Value = voter.get(format!("{}/e/council/ballot", app.url)).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        ballot["contests"][0]["candidates"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ada"]);
+    // Once voting opens, candidates are locked.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let late =
+        admin.post(decide("bob")).header(X_CSRF, &token).json(&json!({ "decision": "approve" })).send().await.unwrap();
+    assert_eq!(error_code(late).await, (409, "conflict".into()));
+    let body = json!({ "contest": "chair", "id": "cy", "name": "Cy" });
+    let late = admin.post(&nominate).header(X_CSRF, &token).json(&body).send().await.unwrap();
+    assert_eq!(error_code(late).await, (409, "conflict".into()));
+    let edit = admin
+        .post(format!("{}/admin/elections/council", app.url))
+        .header(X_CSRF, &token)
+        .json(&json!({ "title": "Renamed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(edit).await, (409, "conflict".into()), "edits after opening");
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_turnout_against_the_roll_and_activity() {
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let entries: Vec<_> = (1..=4u32)
+        .map(|n| turnout_core::store::RollEntry {
+            uid: turnout_core::domain::Username::parse(&format!("student{n:05}")).unwrap(),
+            email: None,
+            name: None,
+        })
+        .collect();
+    app.store.import_roll(&turnout_core::domain::ElectionId::parse("demo").unwrap(), &entries).await.unwrap();
+    let voter = app.voter(1, Some("demo"), Timestamp::now());
+    assert_eq!(app.vote(&voter, "demo").await.status(), StatusCode::CREATED);
+    let (officer, _) = app.staff("officer1", vec![Role::Officer]);
+    let d: Value =
+        officer.get(format!("{}/officer/elections/demo", app.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!((d["voted"].as_u64(), d["roll"].as_u64()), (Some(1), Some(4)));
+    assert_eq!(d["quorum"]["turnout_pct"], 25.0);
+    let minutes = d["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    assert_eq!(minutes.last().unwrap()["counts"]["ballot"], 1, "{}", minutes.last().unwrap());
+    assert!(d["seconds_left"].as_i64().unwrap() > 25 * 60);
+    // The page renders too (server-side, no script needed).
+    let page = reqwest::Client::new()
+        .get(format!("{}/officer/elections/demo", app.url))
+        .header("cookie", officer_cookie(&app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Ballots per minute") && html.contains("Extend the window"), "dashboard page");
+}
+
+fn officer_cookie(app: &TestApp) -> String {
+    app.staff_cookie("officer1", vec![Role::Officer])
+}
