@@ -76,6 +76,8 @@ pub async fn extend_close(
     actor: &str,
 ) -> Result<Timestamp, ApiError> {
     let why = reason(Some(why))?;
+    // The schedule is kept in whole seconds.
+    let new_close = Timestamp::from_second(new_close.as_second()).unwrap_or(new_close);
     let old = election.schedule.closes_at;
     if new_close > old + MAX_EXTENSION {
         return Err(ApiError::invalid("closes_at", "one extension moves the close by at most 24 hours"));

@@ -13,6 +13,11 @@ pub struct Supervised {
 }
 
 impl Supervised {
+    /// The process id (to sample its memory, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `cmd` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> anyhow::Result<Self> {
         let out = std::fs::OpenOptions::new()

@@ -149,6 +149,11 @@ impl Stack {
         })
     }
 
+    /// The process id of the first instance of service `name`.
+    pub fn service_pid(&self, name: &str) -> Option<u32> {
+        self.services.iter().find(|(n, _, _)| n == name).map(|(_, _, p)| p.pid())
+    }
+
     /// Kills a service with SIGKILL (a crash: no cleanup, no finished batch).
     pub fn kill_service(&mut self, name: &str) {
         for (n, _, process) in &mut self.services {

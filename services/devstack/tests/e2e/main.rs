@@ -1,6 +1,7 @@
 //! End to end through nginx: real slapd, real SMTP (the sink), the three service
 //! processes sharing one SQLite file. One stack per test function; scenarios run against it.
 
+mod console;
 mod crash;
 mod helpers;
 mod scenarios;
@@ -22,6 +23,7 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
         scenarios::a_code_used_after_several_steps_but_inside_validity_verifies(&stack),
         scenarios::voting_outside_the_window_is_refused(&stack),
     );
+    console::an_extension_reaches_the_otp_and_ballot_processes_within_a_second(&stack).await;
     crash::killing_the_otp_service_mid_drain_loses_no_mail(&mut stack).await;
     scenarios::nginx_limits_sign_in_bursts_with_a_json_429(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;

@@ -12,7 +12,7 @@ use crate::helpers::{TestStack, expect_error};
 
 const DEMO: &str = "demo";
 
-fn good_choices() -> Value {
+pub fn good_choices() -> Value {
     json!({ "president": "ben-carter", "treasurer": "eli-novak" })
 }
 
