@@ -3,10 +3,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use turnout_ballot::{Application, seed};
 use turnout_core::Settings;
-use turnout_core::store::SqliteStore;
+use turnout_core::store::{SqliteStore, Store};
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
-       turnout-ballot create-election FILE.json";
+       turnout-ballot create-election FILE.json
+       turnout-ballot verify-audit            check the audit log's hash chain (exit 1 if broken)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,6 +20,23 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings, store).await?;
             tracing::info!(event = "listening", port = app.port());
             app.run_until_stopped().await.context("ballot server")
+        }
+        ["verify-audit"] => {
+            let v = store.verify_audit().await.context("reading the audit log")?;
+            match (v.broken_at, v.problem) {
+                (None, _) => {
+                    println!("audit log intact: {} entries, none edited or removed", v.entries);
+                    Ok(())
+                }
+                (Some(seq), problem) => {
+                    eprintln!(
+                        "AUDIT LOG BROKEN at entry {seq}: {} ({} entries before it verify)",
+                        problem.unwrap_or_default(),
+                        v.entries
+                    );
+                    std::process::exit(1)
+                }
+            }
         }
         ["create-election", file] => {
             let json = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;

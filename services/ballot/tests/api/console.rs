@@ -377,3 +377,41 @@ async fn the_dashboard_shows_turnout_against_the_roll_and_activity() {
 fn officer_cookie(app: &TestApp) -> String {
     app.staff_cookie("officer1", vec![Role::Officer])
 }
+
+#[tokio::test]
+async fn the_verify_audit_command_finds_an_edited_entry() {
+    use turnout_core::store::{AuditEntry, SqliteStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("turnout.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    for reason in ["queues", "mail slow", "power cut"] {
+        let entry = AuditEntry {
+            actor: "officer1".into(),
+            action: "window.extended".into(),
+            election: None,
+            detail: json!({ "reason": reason }),
+        };
+        store.append_audit(&entry, Timestamp::now()).await.unwrap();
+    }
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_turnout-ballot"))
+            .arg("verify-audit")
+            .env("TURNOUT_SECRET", "a-test-secret-that-is-long-enough-1234567890")
+            .env("TURNOUT_DATABASE", &db)
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 entries"));
+
+    let conn = deadpool_sqlite::rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2").unwrap();
+    let broken = run();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("BROKEN at entry 2"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+}
