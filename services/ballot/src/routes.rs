@@ -80,12 +80,7 @@ pub async fn home(
     let elections = page
         .into_iter()
         .map(|summary| {
-            let schedule = turnout_core::schedule::Schedule {
-                opens_at: summary.opens_at,
-                closes_at: summary.closes_at,
-                grace: std::time::Duration::ZERO,
-                time_zone: summary.time_zone.clone(),
-            };
+            let schedule = summary.schedule();
             HomeRow { state: state_name(schedule.state(now)), closes: schedule.local(summary.closes_at), summary }
         })
         .collect();

@@ -70,16 +70,21 @@ impl Schedule {
 
     /// `2026-11-22 13:00 +01:00 (Europe/Berlin)`: the election's zone with its offset.
     pub fn local(&self, t: Timestamp) -> String {
-        match TimeZone::get(&self.time_zone) {
-            Ok(tz) => format!("{} ({})", t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %:z"), self.time_zone),
-            Err(_) => format!("{} (UTC)", t.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H:%M %:z")),
-        }
+        local_in(&self.time_zone, t)
     }
 
     /// Just the clock time with offset, for short status lines: `13:02 +01:00`.
     pub fn local_time(&self, t: Timestamp) -> String {
         let tz = TimeZone::get(&self.time_zone).unwrap_or(TimeZone::UTC);
         t.to_zoned(tz).strftime("%H:%M %:z").to_string()
+    }
+}
+
+/// `t` in the zone `zone` with its offset and name (UTC if the zone is unknown).
+pub fn local_in(zone: &str, t: Timestamp) -> String {
+    match TimeZone::get(zone) {
+        Ok(tz) => format!("{} ({zone})", t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %:z")),
+        Err(_) => format!("{} (UTC)", t.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H:%M %:z")),
     }
 }
 

@@ -17,7 +17,7 @@ use turnout_core::store::{
 };
 use turnout_core::{ApiError, ErrorCode};
 
-use super::{ConsoleElection, StoreData, parse_time, see_other};
+use super::{ConsoleElection, StoreData, changed, parse_time, see_other};
 use crate::roll_import::{Importer, count_rows};
 
 fn audit(admin: &Admin, action: &str, election: &ElectionId, detail: serde_json::Value) -> AuditEntry {
@@ -286,10 +286,8 @@ pub async fn edit(
         "quorum_pct": edit.quorum_pct, "otp_validity_secs": edit.otp_validity_secs, "contests": edit.contests,
     });
     store.edit_election(&e.id, &edit, &audit(&admin, "election.edited", &e.id, detail), Timestamp::now()).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({ "election": e.id, "edited": true })));
-    }
-    Ok(see_other(&format!("/admin/elections/{}", e.id)))
+    let body = json!({ "election": e.id, "edited": true });
+    Ok(changed(&req, StatusCode::OK, body, &format!("/admin/elections/{}", e.id)))
 }
 
 #[derive(Deserialize)]
@@ -327,12 +325,8 @@ pub async fn nominate(
     let detail = json!({ "contest": contest, "candidate": candidate.id, "name": candidate.name });
     let entry = audit(&admin, "candidate.nominated", &e.id, detail);
     store.nominate_candidate(&e.id, &contest, &candidate, &entry, Timestamp::now()).await?;
-    if wants_json(&req) {
-        return Ok(
-            HttpResponse::Created().json(json!({ "contest": contest, "candidate": candidate.id, "status": "pending" }))
-        );
-    }
-    Ok(see_other(&format!("/admin/elections/{}", e.id)))
+    let body = json!({ "contest": contest, "candidate": candidate.id, "status": "pending" });
+    Ok(changed(&req, StatusCode::CREATED, body, &format!("/admin/elections/{}", e.id)))
 }
 
 #[derive(Deserialize)]
@@ -370,10 +364,8 @@ pub async fn decide(
     };
     let entry = audit(&admin, action, &e.id, json!({ "contest": contest, "candidate": candidate, "reason": reason }));
     store.decide_candidate(&e.id, &contest, &candidate, form.decision, &reason, &entry, Timestamp::now()).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({ "candidate": candidate, "status": form.decision.status() })));
-    }
-    Ok(see_other(&format!("/admin/elections/{}", e.id)))
+    let body = json!({ "candidate": candidate, "status": form.decision.status() });
+    Ok(changed(&req, StatusCode::OK, body, &format!("/admin/elections/{}", e.id)))
 }
 
 #[derive(Deserialize)]
@@ -424,15 +416,10 @@ const MAX_ROLL_BYTES: usize = 128 * 1024 * 1024;
 /// a form upload (`multipart/form-data`). Returns the form's `csrf` field, if any.
 async fn receive_upload(
     req: &HttpRequest,
+    content_type: &str,
     payload: web::Payload,
     path: &std::path::Path,
 ) -> Result<(Option<String>, String), ApiError> {
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     let write_failed = |e: std::io::Error| {
         tracing::error!(event = "roll_upload_write_failed", error = %e);
         ApiError::new(ErrorCode::StoreUnavailable, "The upload could not be saved; try again shortly.")
@@ -510,19 +497,20 @@ pub async fn upload_roll(
     store: StoreData,
     importer: web::Data<Importer>,
 ) -> Result<HttpResponse, ApiError> {
-    let multipart = req
+    let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !multipart {
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.starts_with("multipart/form-data") {
         // Outside a form the token comes as a header: checked before reading any of the body.
         admin.0.check_csrf(&req, None)?;
     }
     let e = election_or_404(store.as_ref().as_ref(), &path).await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let file = importer.file_of(&id);
-    let received = receive_upload(&req, payload, &file).await;
+    let received = receive_upload(&req, &content_type, payload, &file).await;
     let checked = received.and_then(|(csrf, name)| admin.0.check_csrf(&req, csrf.as_deref()).map(|()| name));
     let name = match checked {
         Ok(name) => name,

@@ -11,11 +11,12 @@ mod officer;
 
 use std::sync::Arc;
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use jiff::Timestamp;
 use serde::Serialize;
 use turnout_core::ApiError;
+use turnout_core::http::wants_json;
 use turnout_core::store::Store;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
@@ -30,7 +31,7 @@ pub struct ConsoleElection {
     pub closes: String,
 }
 
-/// The first 100 elections by id (the console's overview; the JSON list pages further).
+/// The first 100 elections by id: the console's overview (`/?after=` pages through all).
 async fn console_elections(store: &dyn Store) -> Result<Vec<ConsoleElection>, ApiError> {
     let now = Timestamp::now();
     Ok(store
@@ -38,12 +39,7 @@ async fn console_elections(store: &dyn Store) -> Result<Vec<ConsoleElection>, Ap
         .await?
         .into_iter()
         .map(|e| {
-            let schedule = turnout_core::schedule::Schedule {
-                opens_at: e.opens_at,
-                closes_at: e.closes_at,
-                grace: std::time::Duration::from_secs(e.grace_secs),
-                time_zone: e.time_zone.clone(),
-            };
+            let schedule = e.schedule();
             ConsoleElection {
                 id: e.id.to_string(),
                 title: e.title,
@@ -74,6 +70,11 @@ pub fn parse_time(raw: &str, zone: &str, field: &str) -> Result<Timestamp, ApiEr
 /// After a form post: back to a page (Post/Redirect/Get).
 fn see_other(url: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_owned())).finish()
+}
+
+/// The answer to a console change: JSON for scripts, back to `page` for forms.
+fn changed(req: &HttpRequest, status: StatusCode, body: serde_json::Value, page: &str) -> HttpResponse {
+    if wants_json(req) { HttpResponse::build(status).json(body) } else { see_other(page) }
 }
 
 /// Every console route. The roll upload reads its own (large, streamed) body.

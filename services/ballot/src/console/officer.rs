@@ -13,7 +13,7 @@ use turnout_core::console::{self, Dashboard, Results};
 use turnout_core::http::{Nav, Officer, html, wants_json};
 use turnout_core::store::{AuditRecord, AuditVerification, MAX_PAGE, OutboxRow, election_or_404};
 
-use super::{ConsoleElection, StoreData, parse_time, see_other};
+use super::{ConsoleElection, StoreData, changed, parse_time};
 use crate::routes::state_name;
 
 #[derive(Template)]
@@ -155,14 +155,16 @@ pub async fn extend(
         _ => return Err(ApiError::invalid("closes_at", "give the new close time, or add_minutes above 0")),
     };
     let at = console::extend_close(store, &election, new_close, &why, officer.0.name()).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({
+    Ok(changed(
+        &req,
+        StatusCode::OK,
+        json!({
             "election": election.id,
             "closes_at": at.to_string(),
             "closes_local": election.schedule.local(at),
-        })));
-    }
-    Ok(see_other(&format!("/officer/elections/{}", election.id)))
+        }),
+        &format!("/officer/elections/{}", election.id),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -183,10 +185,12 @@ pub async fn widen(
     let election = election_or_404(store, &path).await?;
     let why = form.reason.clone().unwrap_or_default();
     console::widen_acceptance(store, &election, form.extra_minutes, &why, officer.0.name()).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({ "election": election.id, "extra_minutes": form.extra_minutes })));
-    }
-    Ok(see_other(&format!("/officer/elections/{}", election.id)))
+    Ok(changed(
+        &req,
+        StatusCode::OK,
+        json!({ "election": election.id, "extra_minutes": form.extra_minutes }),
+        &format!("/officer/elections/{}", election.id),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -207,10 +211,12 @@ pub async fn close(
     let election = election_or_404(store, &path).await?;
     let why = form.reason.clone().unwrap_or_default();
     let at = console::close_early(store, &election, form.confirm.as_deref(), &why, officer.0.name()).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({ "election": election.id, "closed_at": at.to_string() })));
-    }
-    Ok(see_other(&format!("/officer/elections/{}", election.id)))
+    Ok(changed(
+        &req,
+        StatusCode::OK,
+        json!({ "election": election.id, "closed_at": at.to_string() }),
+        &format!("/officer/elections/{}", election.id),
+    ))
 }
 
 #[derive(Deserialize)]

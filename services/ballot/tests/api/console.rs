@@ -154,6 +154,22 @@ async fn the_window_only_moves_later_with_a_reason_and_is_audited() {
     let verify = officer.get(format!("{}/officer/audit/verify", app.url)).send().await.unwrap();
     assert_eq!(verify.status(), StatusCode::OK);
     assert_eq!(verify.json::<Value>().await.unwrap()["intact"], true);
+
+    // The no-JavaScript form: the token as a field, then back to the dashboard.
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (cookie, form_token) = app.staff_cookie("officer1", vec![Role::Officer]);
+    let res = browser
+        .post(&url)
+        .header("cookie", cookie)
+        .form(&[("csrf", form_token.as_str()), ("add_minutes", "5"), ("reason", "printer jam")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/officer/elections/demo");
+    let now_closes =
+        app.store.election(&turnout_core::domain::ElectionId::parse("demo").unwrap()).await.unwrap().unwrap();
+    assert_eq!(now_closes.schedule.closes_at, close + 20.minutes());
 }
 
 #[tokio::test]
@@ -375,7 +391,7 @@ async fn the_dashboard_shows_turnout_against_the_roll_and_activity() {
 }
 
 fn officer_cookie(app: &TestApp) -> String {
-    app.staff_cookie("officer1", vec![Role::Officer])
+    app.staff_cookie("officer1", vec![Role::Officer]).0
 }
 
 #[tokio::test]

@@ -64,10 +64,11 @@ impl TestApp {
         )
     }
 
-    /// The `Cookie` header value of a console user with `roles`.
-    pub fn staff_cookie(&self, name: &str, roles: Vec<Role>) -> String {
-        let token = SessionKeys::from_settings(&self.settings).sign(&self.staff_session(name, roles));
-        format!("{COOKIE_NAME}={token}")
+    /// The `Cookie` header value of a console user with `roles`, and its anti-CSRF token.
+    pub fn staff_cookie(&self, name: &str, roles: Vec<Role>) -> (String, String) {
+        let session = self.staff_session(name, roles);
+        let keys = SessionKeys::from_settings(&self.settings);
+        (format!("{COOKIE_NAME}={}", keys.sign(&session)), keys.csrf_token(&session))
     }
 
     /// A JSON client signed in with `roles`, and its anti-CSRF token.

@@ -273,6 +273,17 @@ pub struct ElectionSummary {
     pub eligibility: Eligibility,
 }
 
+impl ElectionSummary {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            opens_at: self.opens_at,
+            closes_at: self.closes_at,
+            grace: Duration::from_secs(self.grace_secs),
+            time_zone: self.time_zone.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Turnout {
     pub participation: u64,

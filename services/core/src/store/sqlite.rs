@@ -269,7 +269,7 @@ macro_rules! from_sqlite_for {
         }
     )*};
 }
-from_sqlite_for!(CastError, IssueError, AttemptError);
+from_sqlite_for!(CastError, IssueError, AttemptError, ChangeError);
 
 pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(

@@ -14,8 +14,7 @@ fn window(tx: &rusqlite::Transaction<'_>, election: &ElectionId) -> Result<(i64,
     tx.query_row("SELECT opens_at, closes_at FROM elections WHERE id = ?1", [election.as_str()], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })
-    .optional()
-    .map_err(StoreError::from)?
+    .optional()?
     .ok_or(ChangeError::UnknownElection)
 }
 
@@ -23,8 +22,7 @@ fn local(tx: &rusqlite::Transaction<'_>, election: &ElectionId, at: i64) -> Stri
     let zone: String = tx
         .query_row("SELECT time_zone FROM elections WHERE id = ?1", [election.as_str()], |r| r.get(0))
         .unwrap_or_else(|_| "UTC".into());
-    crate::schedule::Schedule { opens_at: ts(at), closes_at: ts(at), grace: Duration::ZERO, time_zone: zone }
-        .local(ts(at))
+    crate::schedule::local_in(&zone, ts(at))
 }
 
 /// Candidates and the ballot are fixed once voting starts.
@@ -46,7 +44,7 @@ pub fn edit_election(
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), ChangeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     before_opening(&tx, id, now)?;
     let (opens_at, closes_at) = window(&tx, id)?;
     let opens = edit.opens_at.map_or(opens_at, |t| t.as_second());
@@ -57,7 +55,6 @@ pub fn edit_election(
     if edit.opens_at.is_some() && opens <= now.as_second() {
         return Err(ChangeError::Refused("The opening must be in the future.".into()));
     }
-    let sql_err = |e: rusqlite::Error| ChangeError::Store(e.into());
     tx.execute(
         "UPDATE elections SET title = COALESCE(?2, title), opens_at = ?3, closes_at = ?4,
                 time_zone = COALESCE(?5, time_zone), grace_secs = COALESCE(?6, grace_secs),
@@ -73,40 +70,34 @@ pub fn edit_election(
             edit.quorum_pct,
             edit.otp_validity_secs.map(|v| v as i64)
         ],
-    )
-    .map_err(sql_err)?;
+    )?;
     if let Some(contests) = &edit.contests {
         let existing: Vec<String> = tx
             .prepare("SELECT id FROM contests WHERE election_id = ?1")
-            .and_then(|mut s| s.query_map([id.as_str()], |r| r.get(0))?.collect())
-            .map_err(sql_err)?;
+            .and_then(|mut s| s.query_map([id.as_str()], |r| r.get(0))?.collect())?;
         for gone in existing.iter().filter(|e| !contests.iter().any(|c| c.id.as_str() == e.as_str())) {
-            let candidates: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM candidates WHERE election_id = ?1 AND contest_id = ?2",
-                    params![id.as_str(), gone],
-                    |r| r.get(0),
-                )
-                .map_err(sql_err)?;
+            let candidates: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM candidates WHERE election_id = ?1 AND contest_id = ?2",
+                params![id.as_str(), gone],
+                |r| r.get(0),
+            )?;
             if candidates > 0 {
                 return Err(ChangeError::Refused(format!(
                     "Contest {gone} has candidates; reject or move them before removing it."
                 )));
             }
-            tx.execute("DELETE FROM contests WHERE election_id = ?1 AND id = ?2", params![id.as_str(), gone])
-                .map_err(sql_err)?;
+            tx.execute("DELETE FROM contests WHERE election_id = ?1 AND id = ?2", params![id.as_str(), gone])?;
         }
         for (i, c) in contests.iter().enumerate() {
             tx.execute(
                 "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (election_id, id) DO UPDATE SET title = excluded.title, position = excluded.position",
                 params![id.as_str(), c.id.as_str(), c.title, i as i64],
-            )
-            .map_err(sql_err)?;
+            )?;
         }
     }
     append_audit_in(&tx, audit, now)?;
-    tx.commit().map_err(sql_err)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -118,28 +109,24 @@ pub fn nominate_candidate(
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), ChangeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     before_opening(&tx, election, now)?;
-    let sql_err = |e: rusqlite::Error| ChangeError::Store(e.into());
     let contest_exists = tx
         .query_row(
             "SELECT 1 FROM contests WHERE election_id = ?1 AND id = ?2",
             params![election.as_str(), contest.as_str()],
             |_| Ok(()),
         )
-        .optional()
-        .map_err(sql_err)?
+        .optional()?
         .is_some();
     if !contest_exists {
         return Err(ChangeError::UnknownCandidate);
     }
-    let count: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM candidates WHERE election_id = ?1 AND contest_id = ?2",
-            params![election.as_str(), contest.as_str()],
-            |r| r.get(0),
-        )
-        .map_err(sql_err)?;
+    let count: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM candidates WHERE election_id = ?1 AND contest_id = ?2",
+        params![election.as_str(), contest.as_str()],
+        |r| r.get(0),
+    )?;
     if count >= 200 {
         return Err(ChangeError::Refused("A contest has at most 200 candidates.".into()));
     }
@@ -155,10 +142,10 @@ pub fn nominate_candidate(
                 candidate.id
             )));
         }
-        other => other.map_err(sql_err)?,
+        other => other?,
     };
     append_audit_in(&tx, audit, now)?;
-    tx.commit().map_err(sql_err)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -173,20 +160,17 @@ pub fn decide_candidate(
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), ChangeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     before_opening(&tx, election, now)?;
-    let sql_err = |e: rusqlite::Error| ChangeError::Store(e.into());
-    let changed = tx
-        .execute(
-            "UPDATE candidates SET status = ?4, reason = ?5 WHERE election_id = ?1 AND contest_id = ?2 AND id = ?3",
-            params![election.as_str(), contest.as_str(), candidate.as_str(), decision.status().as_str(), reason],
-        )
-        .map_err(sql_err)?;
+    let changed = tx.execute(
+        "UPDATE candidates SET status = ?4, reason = ?5 WHERE election_id = ?1 AND contest_id = ?2 AND id = ?3",
+        params![election.as_str(), contest.as_str(), candidate.as_str(), decision.status().as_str(), reason],
+    )?;
     if changed == 0 {
         return Err(ChangeError::UnknownCandidate);
     }
     append_audit_in(&tx, audit, now)?;
-    tx.commit().map_err(sql_err)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -223,7 +207,7 @@ pub fn extend_close(
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), ChangeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (_, closes_at) = window(&tx, election)?;
     if now.as_second() >= closes_at {
         return Err(ChangeError::Refused(format!(
@@ -237,10 +221,9 @@ pub fn extend_close(
             local(&tx, election, closes_at)
         )));
     }
-    tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), new_close.as_second()])
-        .map_err(StoreError::from)?;
+    tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), new_close.as_second()])?;
     append_audit_in(&tx, audit, now)?;
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -250,7 +233,7 @@ pub fn close_now(
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<Timestamp, ChangeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (opens_at, closes_at) = window(&tx, election)?;
     if now.as_second() < opens_at {
         return Err(ChangeError::Refused("The election has not opened yet; edit its window instead.".into()));
@@ -258,10 +241,9 @@ pub fn close_now(
     if now.as_second() >= closes_at {
         return Err(ChangeError::Refused("The election is already closed.".into()));
     }
-    tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), now.as_second()])
-        .map_err(StoreError::from)?;
+    tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), now.as_second()])?;
     append_audit_in(&tx, audit, now)?;
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(ts(now.as_second()))
 }
 
@@ -534,22 +516,28 @@ pub fn bump_activity(
     n: u64,
     now: Timestamp,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    add_activity(tx, election, kind, now.as_second().div_euclid(60), n)
+}
+
+fn add_activity(
+    tx: &rusqlite::Transaction<'_>,
+    election: &str,
+    kind: Activity,
+    minute: i64,
+    n: u64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
         "INSERT INTO activity (election_id, kind, minute, n) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (election_id, minute, kind) DO UPDATE SET n = n + excluded.n",
-        params![election, kind.as_str(), now.as_second().div_euclid(60), n as i64],
-    )?;
+    )?
+    .execute(params![election, kind.as_str(), minute, n as i64])?;
     Ok(())
 }
 
 pub fn record_activity(conn: &mut Connection, counts: &[ActivityCount]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for c in counts {
-        tx.execute(
-            "INSERT INTO activity (election_id, kind, minute, n) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (election_id, minute, kind) DO UPDATE SET n = n + excluded.n",
-            params![c.election, c.kind.as_str(), c.minute, c.n as i64],
-        )?;
+        add_activity(&tx, &c.election, c.kind, c.minute, c.n)?;
     }
     tx.commit()?;
     Ok(())
