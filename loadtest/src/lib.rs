@@ -34,3 +34,107 @@ pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     if values.is_empty() { 0.0 } else { values[values.len() / 2] }
 }
+
+/// `--name value` options, each allowed name given once; unknown names are an error that
+/// lists the known ones.
+pub struct Options(std::collections::HashMap<String, String>);
+
+pub fn options(known: &[&str]) -> anyhow::Result<Options> {
+    options_from(std::env::args().skip(1), known)
+}
+
+pub fn options_from(args: impl IntoIterator<Item = String>, known: &[&str]) -> anyhow::Result<Options> {
+    let listed = || known.iter().map(|k| format!("--{k}")).collect::<Vec<_>>().join(" ");
+    let mut map = std::collections::HashMap::new();
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let name = flag.strip_prefix("--").filter(|n| known.contains(n));
+        let Some(name) = name else { anyhow::bail!("unknown option {flag}; options: {}", listed()) };
+        let value = args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+        map.insert(name.to_owned(), value);
+    }
+    Ok(Options(map))
+}
+
+impl Options {
+    pub fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e| anyhow::anyhow!("--{name} {v}: {e}")),
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// One wrk run's numbers, parsed from its output (with `--latency` and one of the
+/// `loadtest/wrk` scripts, which print the status counts).
+#[derive(Debug, Default)]
+pub struct WrkRun {
+    pub rate_2xx: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    pub socket_errors: u64,
+}
+
+impl WrkRun {
+    pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<Self> {
+        let out = cmd.output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let mut run = WrkRun::default();
+        for line in text.lines().map(str::trim) {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("50%"), Some(v)) => run.p50_ms = wrk_ms(v)?,
+                (Some("99%"), Some(v)) => run.p99_ms = wrk_ms(v)?,
+                (Some("rate_2xx:"), Some(v)) => run.rate_2xx = v.trim_end_matches("/s").parse()?,
+                (Some("statuses:"), _) => {
+                    for pair in line["statuses:".len()..].split_whitespace() {
+                        let (code, n) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("bad pair {pair}"))?;
+                        run.statuses.insert(code.parse()?, n.parse()?);
+                    }
+                }
+                (Some("Socket"), Some("errors:")) => {
+                    run.socket_errors =
+                        line.split(',').filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok()).sum();
+                }
+                _ => {}
+            }
+        }
+        anyhow::ensure!(run.p50_ms > 0.0, "no latency distribution in wrk's output:\n{text}");
+        Ok(run)
+    }
+
+    pub fn status(&self, code: u16) -> u64 {
+        self.statuses.get(&code).copied().unwrap_or(0)
+    }
+
+    /// Answers other than 200, 201 and 409.
+    pub fn other(&self) -> u64 {
+        self.statuses.iter().filter(|(c, _)| !matches!(c, 200 | 201 | 409)).map(|(_, n)| n).sum()
+    }
+}
+
+fn wrk_ms(v: &str) -> anyhow::Result<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(|| anyhow::anyhow!("no unit in {v}"))?;
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse()?;
+    Ok(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        other => anyhow::bail!("unknown unit {other}"),
+    })
+}

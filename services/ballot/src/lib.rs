@@ -19,7 +19,10 @@ use actix_web::dev::Server;
 use actix_web::web;
 use turnout_core::Settings;
 use turnout_core::http::serve;
-use turnout_core::store::Store;
+use turnout_core::store::{ElectionCache, Store};
+
+/// How long the voter paths reuse a loaded election (see `ElectionCache`).
+const ELECTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Application {
     port: u16,
@@ -34,9 +37,11 @@ impl Application {
         let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone())?;
         importer.resume_all().await?;
         let importer = web::Data::new(importer);
+        let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store_data.clone())
                 .app_data(importer.clone())
+                .app_data(elections.clone())
                 .configure(console::routes)
                 .route("/", web::get().to(routes::home))
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))

@@ -11,7 +11,9 @@ use serde_json::json;
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt};
 use turnout_core::http::{Authenticated, Body, Nav, html, wants_json};
 use turnout_core::schedule::WindowState;
-use turnout_core::store::{CandidateStatus, Choices, Contest, Election, ElectionSummary, Store, election_or_404};
+use turnout_core::store::{
+    CandidateStatus, Choices, Contest, Election, ElectionCache, ElectionSummary, Store, election_or_404,
+};
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::voting;
@@ -108,8 +110,9 @@ pub async fn ballot(
     path: web::Path<String>,
     session: Option<Authenticated>,
     store: StoreData,
+    elections: web::Data<ElectionCache>,
 ) -> Result<HttpResponse, ApiError> {
-    let election = election_or_404(store.as_ref().as_ref(), &path).await?;
+    let election = elections.get(store.as_ref().as_ref(), &path).await?;
     let schedule = &election.schedule;
     let state = state_name(schedule.state(Timestamp::now()));
     let verified = session.as_ref().is_some_and(|s| s.0.verified_at(&election.id).is_some());
@@ -185,11 +188,12 @@ pub async fn cast(
     session: Authenticated,
     body: Body,
     store: StoreData,
+    elections: web::Data<ElectionCache>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
-    let election = election_or_404(store.as_ref().as_ref(), &path).await?;
+    let election = elections.get(store.as_ref().as_ref(), &path).await?;
     let choices = parse_choices(&body)?;
-    let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, &choices, now).await?;
+    let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, choices, now).await?;
     tracing::info!(event = "ballot_cast", election = %election.id);
     let check_url = format!("/e/{}/receipt/{}", election.id, receipt);
     if wants_json(&req) {
@@ -200,7 +204,7 @@ pub async fn cast(
     let page = ReceiptPage {
         nav: Nav { user: Some(session.0.sub.to_string()) },
         election_id: election.id.to_string(),
-        title: election.title,
+        title: election.title.clone(),
         receipt: receipt.to_string(),
         just_cast: true,
         found: true,

@@ -1,17 +1,19 @@
 //! Casting a ballot: the rules in order, free of HTTP. Verified for this election, inside
-//! the window (or its grace), only approved candidates, then one atomic store step.
+//! the window (or its grace), only approved candidates, then one atomic store step that
+//! checks the window again as it stands at that moment (an officer may just have moved
+//! it) and records the ballot once.
 
 use jiff::Timestamp;
-use turnout_core::domain::{Receipt, Username};
+use turnout_core::domain::Receipt;
 use turnout_core::session::Session;
-use turnout_core::store::{CastError, ChoiceError, Choices, Election, Store};
+use turnout_core::store::{CastBallot, CastError, ChoiceError, Choices, Election, Store};
 use turnout_core::{ApiError, ErrorCode};
 
 pub async fn cast(
     store: &dyn Store,
     election: &Election,
     session: &Session,
-    choices: &Choices,
+    choices: Choices,
     now: Timestamp,
 ) -> Result<Receipt, ApiError> {
     let verified_at = session.verified_at(&election.id).ok_or_else(|| {
@@ -20,21 +22,22 @@ pub async fn cast(
     })?;
     election.schedule.check_ballot(now, verified_at)?;
     election
-        .check_choices(choices)
+        .check_choices(&choices)
         .map_err(|e: ChoiceError| ApiError::new(ErrorCode::UnknownCandidate, e.to_string()).with("field", "choices"))?;
-    record(store, election, &session.sub, choices).await
-}
-
-async fn record(
-    store: &dyn Store,
-    election: &Election,
-    voter: &Username,
-    choices: &Choices,
-) -> Result<Receipt, ApiError> {
-    store.cast_ballot(&election.id, voter, choices).await.map_err(|e| match e {
+    let cast = CastBallot { election: election.id.clone(), voter: session.sub.clone(), choices, verified_at, now };
+    store.cast_ballot(cast).await.map_err(|e| match e {
         CastError::AlreadyVoted => ApiError::new(
             ErrorCode::AlreadyVoted,
             "You have already voted in this election. Your first ballot counts; keep its receipt.",
+        ),
+        // The store's window is the latest word; its error says when it opens or closed.
+        CastError::OutsideWindow(schedule) => match schedule.check_ballot(now, verified_at) {
+            Err(refusal) => refusal,
+            Ok(()) => ApiError::new(ErrorCode::WindowClosed, "Voting is closed."),
+        },
+        CastError::UnknownElection => ApiError::new(
+            ErrorCode::UnknownElection,
+            format!("There is no election called {:?}.", election.id.as_str()),
         ),
         CastError::Store(e) => e.into(),
     })

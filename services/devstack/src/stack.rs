@@ -192,16 +192,29 @@ impl Stack {
     /// A signed-in session cookie for `username`, minted with the stack's secret exactly
     /// as the auth service would (for load tools that skip the directory).
     pub fn session_cookie(&self, username: &str, email: &str) -> anyhow::Result<String> {
+        self.mint(username, email, false)
+    }
+
+    /// A session already verified for the demo election (as after a correct code), for
+    /// load tools that measure casting alone.
+    pub fn verified_session_cookie(&self, username: &str, email: &str) -> anyhow::Result<String> {
+        self.mint(username, email, true)
+    }
+
+    fn mint(&self, username: &str, email: &str, verified: bool) -> anyhow::Result<String> {
         let env: std::collections::HashMap<String, String> = self.env.iter().cloned().collect();
         let settings = turnout_core::Settings::from_lookup(|k| env.get(k).cloned())?;
+        let demo = turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = jiff::Timestamp::now();
         let session = turnout_core::session::Session::new(
             turnout_core::domain::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?,
             turnout_core::domain::VoterEmail::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?,
             Vec::new(),
-            jiff::Timestamp::now(),
+            now,
             settings.session_ttl,
         )
-        .with_eligible(vec![turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?]);
+        .with_eligible(vec![demo.clone()]);
+        let session = if verified { session.verified_for(&demo, now, settings.session_ttl) } else { session };
         let token = turnout_core::session::SessionKeys::from_settings(&settings).sign(&session);
         Ok(format!("{}={token}", turnout_core::session::COOKIE_NAME))
     }

@@ -5,8 +5,10 @@
 //! - `mod.rs`: the trait and the values it speaks in;
 //! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes).
 
+mod cache;
 pub mod console;
 mod sqlite;
+mod sqlite_ballots;
 mod sqlite_console;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use crate::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, Voter
 use crate::error::{ApiError, ErrorCode};
 use crate::schedule::Schedule;
 
+pub use cache::ElectionCache;
 pub use console::*;
 pub use sqlite::SqliteStore;
 
@@ -530,10 +533,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// One ballot to cast: who, where, what, and the times the window rule needs.
+#[derive(Debug, Clone)]
+pub struct CastBallot {
+    pub election: ElectionId,
+    pub voter: Username,
+    pub choices: Choices,
+    /// When the voter's code was verified (the grace rule looks at it).
+    pub verified_at: Timestamp,
+    pub now: Timestamp,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CastError {
     #[error("this voter has already voted in this election")]
     AlreadyVoted,
+    /// The window, as the store has it at the moment of casting, refuses this ballot.
+    #[error("outside the voting window")]
+    OutsideWindow(Schedule),
+    #[error("no such election")]
+    UnknownElection,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -604,13 +623,9 @@ pub trait Store: Send + Sync + 'static {
     async fn login_succeeded(&self, key: &str) -> Result<(), StoreError>;
 
     // The ballot box.
-    /// Records participation and stores the ballot (no voter, no time) in one atomic step.
-    async fn cast_ballot(
-        &self,
-        election: &ElectionId,
-        voter: &Username,
-        choices: &Choices,
-    ) -> Result<Receipt, CastError>;
+    /// Checks the window as stored now, records participation and stores the ballot (no
+    /// voter, no time) in one atomic step; answered only once it is durable.
+    async fn cast_ballot(&self, cast: CastBallot) -> Result<Receipt, CastError>;
     async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError>;
     async fn turnout(&self, election: &ElectionId) -> Result<Turnout, StoreError>;
 

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::sqlite_ballots::BallotWriter;
 use super::sqlite_console;
 use super::*;
 
@@ -223,7 +224,7 @@ CREATE INDEX outbox_by_election ON outbox(election_id, state);
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
 /// not just a process crash.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -300,6 +301,8 @@ pub(super) fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
 
 pub struct SqliteStore {
     pool: Pool,
+    /// Casts go through one group-committing writer (see `sqlite_ballots`).
+    ballots: BallotWriter,
 }
 
 impl SqliteStore {
@@ -322,7 +325,8 @@ impl SqliteStore {
             }))
             .build()
             .context("building the sqlite pool")?;
-        let store = Self { pool };
+        let ballots = BallotWriter::start(path).context("starting the ballot writer")?;
+        let store = Self { pool, ballots };
         store.run(|conn| migrate(conn).map_err(StoreError::from)).await?;
         Ok(store)
     }
@@ -610,35 +614,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(election = %election))]
-    async fn cast_ballot(
-        &self,
-        election: &ElectionId,
-        voter: &Username,
-        choices: &Choices,
-    ) -> Result<Receipt, CastError> {
-        let (election, voter) = (election.clone(), voter.clone());
-        let choices = serde_json::to_string(choices).map_err(|e| StoreError::Other(e.into()))?;
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let participated = tx.execute(
-                "INSERT INTO participation (election_id, voter) VALUES (?1, ?2)",
-                params![election.as_str(), voter.as_str()],
-            );
-            match participated {
-                Err(e) if is_unique_violation(&e) => return Err(CastError::AlreadyVoted),
-                other => other?,
-            };
-            let receipt = Receipt::generate();
-            tx.execute(
-                "INSERT INTO ballots (id, election_id, receipt, choices) VALUES (?1, ?2, ?3, ?4)",
-                params![Uuid::new_v4().to_string(), election.as_str(), receipt.as_str(), choices],
-            )?;
-            sqlite_console::bump_activity(&tx, election.as_str(), Activity::Ballot, 1, Timestamp::now())?;
-            tx.commit()?;
-            Ok(receipt)
-        })
-        .await
+    #[tracing::instrument(skip_all, fields(election = %cast.election))]
+    async fn cast_ballot(&self, cast: CastBallot) -> Result<Receipt, CastError> {
+        self.ballots.cast(cast).await
     }
 
     async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError> {

@@ -11,6 +11,12 @@ pub fn choices(contest: &str, candidate: &str) -> Choices {
     [(ContestId::parse(contest).unwrap(), CandidateId::parse(candidate).unwrap())].into_iter().collect()
 }
 
+/// A cast by a voter verified just now, in an election that is open now.
+pub fn ballot(election: &ElectionId, voter: &Username, choices: Choices) -> CastBallot {
+    let now = Timestamp::now();
+    CastBallot { election: election.clone(), voter: voter.clone(), choices, verified_at: now, now }
+}
+
 fn new_election(id: &str) -> NewElection {
     serde_json::from_value(serde_json::json!({
         "id": id,
@@ -78,7 +84,9 @@ pub async fn one_voter_one_ballot_under_1000_concurrent_submissions(store: Arc<d
     let mut tasks = Vec::new();
     for _ in 0..1000 {
         let (store, election) = (store.clone(), election.clone());
-        tasks.push(tokio::spawn(async move { store.cast_ballot(&election, &voter(1), &choices("pres", "ada")).await }));
+        tasks.push(tokio::spawn(async move {
+            store.cast_ballot(ballot(&election, &voter(1), choices("pres", "ada"))).await
+        }));
     }
     let (mut ok, mut already) = (0, 0);
     for t in tasks {
@@ -91,7 +99,7 @@ pub async fn one_voter_one_ballot_under_1000_concurrent_submissions(store: Arc<d
     assert_eq!((ok, already), (1, 999));
     // Other voters are unaffected, and participation always equals ballots.
     for n in 2..=20 {
-        store.cast_ballot(&election, &voter(n), &choices("pres", "ada")).await.unwrap();
+        store.cast_ballot(ballot(&election, &voter(n), choices("pres", "ada"))).await.unwrap();
     }
     assert_eq!(store.turnout(&election).await.unwrap(), Turnout { participation: 20, ballots: 20 });
 }
@@ -100,7 +108,7 @@ pub async fn receipts_are_checkable_per_election(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
     let other = new_election("other");
     store.create_election(&other, Timestamp::now()).await.unwrap();
-    let receipt = store.cast_ballot(&election, &voter(1), &choices("pres", "ada")).await.unwrap();
+    let receipt = store.cast_ballot(ballot(&election, &voter(1), choices("pres", "ada"))).await.unwrap();
     assert!(store.receipt_in_box(&election, &receipt).await.unwrap());
     assert!(!store.receipt_in_box(&other.id, &receipt).await.unwrap(), "receipt found in the wrong election");
     assert!(!store.receipt_in_box(&election, &Receipt::generate()).await.unwrap());
@@ -402,4 +410,30 @@ pub async fn login_failures_slow_a_username_down_to_the_millisecond(store: Arc<d
     assert_eq!(fifth.next_allowed_at, Some(t0 + Duration::from_secs(4)), "the wait doubles");
     store.login_succeeded("k").await.unwrap();
     assert_eq!(store.login_throttle("k", t0).await.unwrap().failures, 0);
+}
+
+pub async fn a_burst_of_voters_casting_twice_stores_each_ballot_once(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let mut tasks = Vec::new();
+    for n in 0..1000 {
+        for _ in 0..2 {
+            let (store, election) = (store.clone(), election.clone());
+            tasks.push(tokio::spawn(async move {
+                store.cast_ballot(ballot(&election, &voter(n), choices("pres", "ada"))).await
+            }));
+        }
+    }
+    let (mut receipts, mut already) = (std::collections::HashSet::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => assert!(receipts.insert(r.as_str().to_owned()), "a receipt was handed out twice"),
+            Err(CastError::AlreadyVoted) => already += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((receipts.len(), already), (1000, 1000));
+    assert_eq!(store.turnout(&election).await.unwrap(), Turnout { participation: 1000, ballots: 1000 });
+    for r in receipts.iter().take(20) {
+        assert!(store.receipt_in_box(&election, &Receipt::parse(r).unwrap()).await.unwrap());
+    }
 }

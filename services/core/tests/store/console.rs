@@ -8,7 +8,7 @@ use jiff::{Timestamp, ToSpan};
 use turnout_core::domain::*;
 use turnout_core::store::*;
 
-use super::conformance::{choices, demo_election};
+use super::conformance::{ballot, choices, demo_election};
 
 fn audit(action: &str, election: &ElectionId) -> AuditEntry {
     AuditEntry {
@@ -164,7 +164,7 @@ pub async fn the_tally_counts_votes_and_blanks_and_matches_participation(store: 
     for n in 0..7u32 {
         let voter = Username::parse(&format!("student{n:05}")).unwrap();
         let c = if n < 5 { choices("pres", "ada") } else { Choices::new() };
-        store.cast_ballot(&e, &voter, &c).await.unwrap();
+        store.cast_ballot(ballot(&e, &voter, c.clone())).await.unwrap();
     }
     let t = store.tally(&e).await.unwrap();
     assert_eq!((t.participation, t.ballots), (7, 7));
@@ -259,7 +259,7 @@ pub async fn activity_is_counted_per_minute_with_the_events_themselves(store: Ar
     let policy =
         OtpPolicy { validity: Duration::from_secs(600), cooldown: Duration::ZERO, max_sends: 3, max_attempts: 5 };
     store.issue_otp(&e, &voter, &to, policy, now).await.unwrap();
-    store.cast_ballot(&e, &voter, &choices("pres", "ada")).await.unwrap();
+    store.cast_ballot(ballot(&e, &voter, choices("pres", "ada"))).await.unwrap();
     let minute = now.as_second().div_euclid(60);
     store
         .record_activity(&[ActivityCount { election: ALL_ELECTIONS.into(), kind: Activity::Login, minute, n: 3 }])
@@ -286,4 +286,37 @@ pub async fn activity_is_counted_per_minute_with_the_events_themselves(store: Ar
     assert_eq!(status.len(), 1);
     assert!(status[0].ok);
     assert_eq!(status[0].detail["breaker"], "closed");
+}
+
+pub async fn the_window_is_checked_as_the_ballot_is_recorded(store: Arc<dyn Store>) {
+    let e = demo_election(store.as_ref()).await;
+    let s = store.election(&e).await.unwrap().unwrap().schedule;
+    let (opens, close) = (s.opens_at, s.closes_at);
+    let cast = |n: u32, verified_at: Timestamp, now: Timestamp| CastBallot {
+        election: e.clone(),
+        voter: Username::parse(&format!("student{n:05}")).unwrap(),
+        choices: choices("pres", "ada"),
+        verified_at,
+        now,
+    };
+    let outside = |r: Result<Receipt, CastError>| matches!(r, Err(CastError::OutsideWindow(_)));
+
+    // Grace: verified before the close, cast within the grace period.
+    store.cast_ballot(cast(1, close - 10.seconds(), close + 30.seconds())).await.unwrap();
+    // Verified after the close, past the grace, or before the opening: refused.
+    assert!(outside(store.cast_ballot(cast(2, close + 5.seconds(), close + 30.seconds())).await));
+    assert!(outside(store.cast_ballot(cast(3, close - 10.seconds(), close + 2.minutes())).await));
+    assert!(outside(store.cast_ballot(cast(4, opens - 1.minute(), opens - 1.minute())).await));
+    // The store's window is the latest word: an extension counts at once ...
+    let now = Timestamp::now();
+    store.extend_close(&e, close + 1.hour(), &audit("extend", &e), now).await.unwrap();
+    store.cast_ballot(cast(3, close - 10.seconds(), close + 2.minutes())).await.unwrap();
+    // ... and so does an early close.
+    let closed = store.close_now(&e, &audit("close", &e), now).await.unwrap();
+    assert!(outside(store.cast_ballot(cast(5, closed + 1.second(), closed + 2.seconds())).await));
+
+    let unknown = CastBallot { election: ElectionId::parse("nope").unwrap(), ..cast(6, now, now) };
+    assert!(matches!(store.cast_ballot(unknown).await, Err(CastError::UnknownElection)));
+    // Refused casts stored nothing.
+    assert_eq!(store.turnout(&e).await.unwrap(), Turnout { participation: 2, ballots: 2 });
 }

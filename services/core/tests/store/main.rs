@@ -40,6 +40,8 @@ sqlite_conformance!(
     conformance::widened_code_acceptance_is_stored_and_audited,
     conformance::a_few_sends_start_at_once_on_several_idle_accounts,
     conformance::login_failures_slow_a_username_down_to_the_millisecond,
+    conformance::a_burst_of_voters_casting_twice_stores_each_ballot_once,
+    console::the_window_is_checked_as_the_ballot_is_recorded,
     console::candidates_are_nominated_decided_and_locked_once_voting_opens,
     console::elections_are_edited_only_before_opening,
     console::the_close_only_moves_later_and_never_after_closing,
@@ -57,7 +59,7 @@ async fn the_ballot_table_holds_nothing_that_identifies_the_voter() {
     let store = SqliteStore::open(&path).await.unwrap();
     let election = conformance::demo_election(&store).await;
     let voter = turnout_core::domain::Username::parse("student00042").unwrap();
-    store.cast_ballot(&election, &voter, &conformance::choices("pres", "ada")).await.unwrap();
+    store.cast_ballot(conformance::ballot(&election, &voter, conformance::choices("pres", "ada"))).await.unwrap();
 
     let conn = deadpool_sqlite::rusqlite::Connection::open(&path).unwrap();
     let columns: Vec<String> = conn
@@ -99,7 +101,7 @@ async fn two_store_handles_on_one_file_behave_like_two_processes() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let (election, voter) = (election.clone(), voter.clone());
         tasks.push(tokio::spawn(async move {
-            store.cast_ballot(&election, &voter, &conformance::choices("pres", "ada")).await
+            store.cast_ballot(conformance::ballot(&election, &voter, conformance::choices("pres", "ada"))).await
         }));
     }
     let mut ok = 0;

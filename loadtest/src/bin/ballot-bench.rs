@@ -1,0 +1,114 @@
+//! Ballot throughput through nginx, side by side with the same load on `/health/live`.
+//!
+//! Starts a local stack, writes verified sessions for distinct voters, then per run:
+//! `wrk -c100` (keepalive) on `/health/live`, then on `POST /e/demo/ballot` with a fresh
+//! session per request (`loadtest/wrk/vote.lua`). After each ballot run it checks the
+//! store: ballots == participation == the 2xx answers wrk saw. Prints every run and the
+//! medians, and the ballots/health ratio. Needs `wrk` (Debian package `wrk`).
+//!
+//! `cargo run --release -p turnout-loadtest --bin ballot-bench -- [--runs 3] [--secs 5]
+//! [--concurrency 100] [--threads 2]`
+
+use std::io::Write;
+use std::process::Command;
+
+use turnout_core::store::Store;
+use turnout_devstack::{Stack, StackOptions};
+use turnout_loadtest::{WrkRun, median, options};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options(&["runs", "secs", "concurrency", "threads", "sessions"])?;
+    let runs = o.get("runs", 3)?;
+    let secs = o.get("secs", 5)?;
+    let concurrency = o.get("concurrency", 100)?;
+    let threads = o.get("threads", 2)?;
+    let per_run = o.get("sessions", 60_000)?;
+    turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
+
+    let dir = tempfile::tempdir()?;
+    let mut opts = StackOptions::in_dir(dir.path());
+    opts.students = 10;
+    opts.env = vec![("TURNOUT_LOG".into(), "warn".into())];
+    let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
+    let store = turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db")).await?;
+    let demo = turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "ballot-bench: {runs} runs of {secs} s, wrk -t{threads} -c{concurrency} (keepalive) through nginx, {} cores",
+        std::thread::available_parallelism()?
+    );
+
+    let (mut health, mut ballots, mut p99s, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for run in 1..=runs {
+        let file = stack.dir.join(format!("sessions-{run}.tsv"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        for n in 0..per_run {
+            let uid = format!("r{run}v{n:06}");
+            writeln!(out, "{uid}\t{}", stack.verified_session_cookie(&uid, &format!("{uid}@students.turnout.test"))?)?;
+        }
+        out.flush()?;
+
+        let h = WrkRun::run(
+            Command::new("wrk")
+                .args(wrk_args(threads, concurrency, secs))
+                .args(["-s", &lua("status.lua")])
+                .arg(format!("{}/health/live", stack.base_url)),
+        )?;
+        let before = store.turnout(&demo).await?;
+        let b = WrkRun::run(
+            Command::new("wrk")
+                .args(wrk_args(threads, concurrency, secs))
+                .args(["-s", &lua("vote.lua")])
+                .arg(format!("{}/e/demo/ballot", stack.base_url))
+                .args(["--", &file.display().to_string(), &threads.to_string()]),
+        )?;
+        let after = store.turnout(&demo).await?;
+        let stored = after.ballots - before.ballots;
+        let ok = b.status(201);
+        // wrk stops at the deadline without reading the answers still in flight (at most
+        // one per connection): those ballots are stored but not counted as 2xx.
+        let answered_all_stored = ok <= stored && stored <= ok + concurrency as u64;
+        let verdict = if answered_all_stored && after.ballots == after.participation && b.other() == 0 {
+            "ok"
+        } else {
+            "MISMATCH"
+        };
+        println!(
+            "run {run}: health {:.0} req/s (p99 {:.1} ms) | ballots {:.0}/s (p50 {:.1} ms, p99 {:.1} ms), {ok} x 201, {} x 409, {} other, {} socket errors | stored {stored}, participation == ballots: {} -> {verdict}",
+            h.rate_2xx,
+            h.p99_ms,
+            b.rate_2xx,
+            b.p50_ms,
+            b.p99_ms,
+            b.status(409),
+            b.other(),
+            b.socket_errors,
+            after.ballots == after.participation,
+        );
+        anyhow::ensure!(verdict == "ok", "run {run}: the ballot box does not match the answers");
+        ratios.push(b.rate_2xx / h.rate_2xx);
+        health.push(h.rate_2xx);
+        ballots.push(b.rate_2xx);
+        p99s.push(b.p99_ms);
+    }
+    println!("\nmedians over {runs} runs:");
+    println!("  /health/live through nginx   {:.0} req/s", median(&mut health));
+    println!("  ballots through nginx        {:.0} /s, p99 {:.1} ms", median(&mut ballots), median(&mut p99s));
+    println!("  ballots / health (same run)  {:.2}", median(&mut ratios));
+    Ok(())
+}
+
+fn wrk_args(threads: usize, concurrency: usize, secs: usize) -> Vec<String> {
+    vec![
+        format!("-t{threads}"),
+        format!("-c{concurrency}"),
+        format!("-d{secs}s"),
+        "--latency".into(),
+        "--timeout".into(),
+        "10s".into(),
+    ]
+}
+
+fn lua(name: &str) -> String {
+    turnout_devstack::repo_root().join("loadtest/wrk").join(name).display().to_string()
+}
