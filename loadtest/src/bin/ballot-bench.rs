@@ -18,12 +18,12 @@ use turnout_loadtest::{WrkRun, median, options};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let o = options(&["runs", "secs", "concurrency", "threads", "sessions"])?;
+    let o = options(&["runs", "secs", "concurrency", "threads", "sessions", "profile"])?;
     let runs = o.get("runs", 3)?;
     let secs = o.get("secs", 5)?;
     let concurrency = o.get("concurrency", 100)?;
     let threads = o.get("threads", 2)?;
-    let per_run = o.get("sessions", 60_000)?;
+    let per_run = o.get("sessions", 120_000)?;
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
 
     let dir = tempfile::tempdir()?;
@@ -40,13 +40,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (mut health, mut ballots, mut p99s, mut ratios) = (vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
-        let file = stack.dir.join(format!("sessions-{run}.tsv"));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        for n in 0..per_run {
-            let uid = format!("r{run}v{n:06}");
-            writeln!(out, "{uid}\t{}", stack.verified_session_cookie(&uid, &format!("{uid}@students.turnout.test"))?)?;
-        }
-        out.flush()?;
+        let file = sessions(&stack, &format!("r{run}"), per_run)?;
 
         let h = WrkRun::run(
             Command::new("wrk")
@@ -91,6 +85,9 @@ async fn main() -> anyhow::Result<()> {
         ballots.push(b.rate_2xx);
         p99s.push(b.p99_ms);
     }
+    if let Some(out) = o.text("profile") {
+        profile(&stack, std::path::Path::new(out), threads, concurrency, secs, per_run)?;
+    }
     println!("\nmedians over {runs} runs:");
     println!("  /health/live through nginx   {:.0} req/s", median(&mut health));
     println!("  ballots through nginx        {:.0} /s, p99 {:.1} ms", median(&mut ballots), median(&mut p99s));
@@ -111,4 +108,72 @@ fn wrk_args(threads: usize, concurrency: usize, secs: usize) -> Vec<String> {
 
 fn lua(name: &str) -> String {
     turnout_devstack::repo_root().join("loadtest/wrk").join(name).display().to_string()
+}
+
+/// Verified sessions for `count` distinct voters named `{prefix}v000000`...
+fn sessions(stack: &Stack, prefix: &str, count: usize) -> anyhow::Result<std::path::PathBuf> {
+    let file = stack.dir.join(format!("sessions-{prefix}.tsv"));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    for n in 0..count {
+        let uid = format!("{prefix}v{n:06}");
+        writeln!(out, "{uid}\t{}", stack.verified_session_cookie(&uid, &format!("{uid}@students.turnout.test"))?)?;
+    }
+    out.flush()?;
+    Ok(file)
+}
+
+/// One more ballot run under `perf record -a -g`: prints the CPU split by process and the
+/// ballot service's hottest functions; the raw profile stays in `out` for flamegraphs.
+fn profile(
+    stack: &Stack,
+    out: &std::path::Path,
+    threads: usize,
+    concurrency: usize,
+    secs: usize,
+    per_run: usize,
+) -> anyhow::Result<()> {
+    turnout_devstack::process::require("/usr/bin/perf", "linux-perf")?;
+    std::fs::create_dir_all(out)?;
+    let data = out.join("perf.data");
+    let file = sessions(stack, "prof", per_run)?;
+    let mut perf = Command::new("perf")
+        .args(["record", "-a", "-g", "-F", "499", "-o", &data.display().to_string(), "--", "sleep"])
+        .arg((secs + 1).to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let b = WrkRun::run(
+        Command::new("wrk")
+            .args(wrk_args(threads, concurrency, secs))
+            .args(["-s", &lua("vote.lua")])
+            .arg(format!("{}/e/demo/ballot", stack.base_url))
+            .args(["--", &file.display().to_string(), &threads.to_string()]),
+    )?;
+    perf.wait()?;
+    println!(
+        "\nprofile run (perf record -a): ballots {:.0}/s, p99 {:.1} ms; raw data {}",
+        b.rate_2xx,
+        b.p99_ms,
+        data.display()
+    );
+    let report = |args: &[&str]| -> anyhow::Result<String> {
+        let o =
+            Command::new("perf").args(["report", "-i", &data.display().to_string(), "--stdio"]).args(args).output()?;
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let by_process = report(&["--sort", "comm", "--no-children", "--percent-limit", "1"])?;
+    let pid = stack.service_pid("ballot").ok_or_else(|| anyhow::anyhow!("no ballot service"))?.to_string();
+    let hot = report(&["--pid", &pid, "--no-children", "--sort", "sym", "--percent-limit", "1", "-g", "none"])?;
+    std::fs::write(out.join("by-process.txt"), &by_process)?;
+    std::fs::write(out.join("ballot-symbols.txt"), &hot)?;
+    println!("CPU by process (all cores):");
+    for line in by_process.lines().filter(|l| l.contains('%') && !l.starts_with('#')).take(12) {
+        println!("  {}", line.trim());
+    }
+    println!("ballot service, hottest symbols:");
+    for line in hot.lines().filter(|l| l.contains('%') && !l.starts_with('#')).take(15) {
+        println!("  {}", line.trim());
+    }
+    Ok(())
 }

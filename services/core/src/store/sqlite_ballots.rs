@@ -13,12 +13,11 @@
 //! rather than waiting without limit.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::sqlite_console;
 use super::*;
@@ -58,7 +57,7 @@ impl BallotWriter {
 }
 
 /// Ends when every sender (the store) is dropped.
-fn run(path: &PathBuf, jobs: &mpsc::Receiver<Job>) {
+fn run(path: &Path, jobs: &mpsc::Receiver<Job>) {
     let mut conn: Option<Connection> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -154,8 +153,8 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
             continue;
         }
         let receipt = Receipt::generate();
-        tx.prepare_cached("INSERT INTO ballots (id, election_id, receipt, choices) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![Uuid::new_v4().to_string(), cast.election.as_str(), receipt.as_str(), choices])?;
+        tx.prepare_cached("INSERT INTO ballots (election_id, receipt, choices) VALUES (?1, ?2, ?3)")?
+            .execute(params![cast.election.as_str(), receipt.as_str(), choices])?;
         *counted.entry(&cast.election).or_default() += 1;
         outcomes.push(Ok(receipt));
     }
