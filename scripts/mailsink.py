@@ -18,6 +18,7 @@ HTTP API (JSON):
     GET  /messages/latest?to=ADDR       newest message to ADDR (404 if none)
     GET  /messages?to=ADDR&limit=N      newest first, at most N (default 20, max 500)
     GET  /messages/count                how many messages were accepted
+    GET  /messages/since?seq=S&limit=N  messages after sequence number S, oldest first (for pollers)
     GET  /accounts                      per account: limits, accepted times, refusals, peak sessions
     POST /accounts/NAME/block           answer 550 5.1.8 from now on (…/unblock undoes it)
     POST /accounts/NAME/delay?seconds=S set the DATA delay
@@ -29,6 +30,7 @@ python3-aiosmtpd is seen by /usr/bin/python3 (not by other Pythons on PATH).
 import argparse
 import asyncio
 import collections
+import itertools
 import email
 import email.policy
 import html
@@ -90,14 +92,22 @@ class Sink:
 
     def add(self, msg):
         with self.lock:
-            self.messages.append(msg)
             self.total += 1
+            msg["seq"] = self.total
+            self.messages.append(msg)
             for rcpt in msg["to"]:
                 self.by_rcpt[rcpt.lower()].append(msg)
 
     def for_rcpt(self, rcpt, limit):
         with self.lock:
             return list(reversed(self.by_rcpt.get(rcpt.lower(), [])))[:limit]
+
+    def since(self, seq, limit):
+        """Messages after sequence number `seq`, oldest first (for pollers)."""
+        with self.lock:
+            first = self.messages[0]["seq"] if self.messages else 1
+            start = max(0, seq + 1 - first)
+            return list(itertools.islice(self.messages, start, start + limit))
 
     def newest(self, limit):
         with self.lock:
@@ -271,6 +281,13 @@ def http_handler(sink):
                     return self.send(400, {"error": "give ?to=ADDRESS"})
                 found = sink.for_rcpt(to, 1)
                 return self.send(200, found[0]) if found else self.send(404, {"error": f"no message to {to}"})
+            if url.path == "/messages/since":
+                try:
+                    seq = int(q.get("seq", ["0"])[0])
+                    batch = max(1, min(5000, int(q.get("limit", ["1000"])[0])))
+                except ValueError:
+                    return self.send(400, {"error": "seq and limit must be numbers"})
+                return self.send(200, sink.since(seq, batch))
             if url.path == "/messages":
                 return self.send(200, sink.for_rcpt(to, limit) if to else sink.newest(limit))
             if url.path == "/":

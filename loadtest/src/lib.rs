@@ -1,5 +1,8 @@
 //! Shared pieces of the load tools: latency summaries and concurrent request runners.
 
+pub mod chart;
+pub mod flow;
+
 use std::time::Duration;
 
 /// Latency percentiles over a set of samples.
