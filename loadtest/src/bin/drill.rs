@@ -219,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
     let http = Target::client(o.get("concurrency", 512)?)?;
 
     // Where to drill: a local stack (default) or any Turnout URL.
-    let _local: Option<(Stack, tempfile::TempDir)>;
+    let _local: Option<Stack>;
     let (target, sink, store) = match o.text("url") {
         Some(url) => {
             let sink =
@@ -243,7 +243,9 @@ async fn main() -> anyhow::Result<()> {
                 plan.voters
             );
             let voters = plan.voters;
-            let (stack, dir) = tokio::task::spawn_blocking(move || local_stack(voters, accounts, per_minute)).await??;
+            let stack_dir = out.join("stack");
+            let stack =
+                tokio::task::spawn_blocking(move || local_stack(&stack_dir, voters, accounts, per_minute)).await??;
             let now = jiff::Timestamp::now();
             let mut election = turnout_devstack::stack::demo_election(
                 now - jiff::SignedDuration::from_secs(2),
@@ -264,7 +266,7 @@ async fn main() -> anyhow::Result<()> {
                 digits: 5,
             };
             let sink = stack.sink.api_url();
-            _local = Some((stack, dir));
+            _local = Some(stack);
             (target, sink, Some(store))
         }
     };
@@ -348,9 +350,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn local_stack(voters: u32, accounts: u32, per_minute: u32) -> anyhow::Result<(Stack, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let mut opts = StackOptions::in_dir(dir.path());
+/// The stack's logs and database stay in `dir` (under `--out`) for a look afterwards.
+fn local_stack(dir: &std::path::Path, voters: u32, accounts: u32, per_minute: u32) -> anyhow::Result<Stack> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let mut opts = StackOptions::in_dir(dir);
     opts.students = voters.max(10);
     opts.login_rate = 100_000;
     opts.env = vec![("TURNOUT_LOG".into(), "warn".into())];
@@ -365,7 +370,7 @@ fn local_stack(voters: u32, accounts: u32, per_minute: u32) -> anyhow::Result<(S
             .map(|n| TurnoutAccount { name: n.clone(), per_minute, max_concurrent: 2, daily_cap: 1_000_000 })
             .collect(),
     ));
-    Ok((Stack::start(opts)?, dir))
+    Stack::start(opts)
 }
 
 fn report(

@@ -69,10 +69,17 @@ where
             .configure(routes.clone())
             .default_service(web::to(not_found))
     })
+    // Longer than nginx's upstream keepalive_timeout (60 s): nginx must always be the side
+    // that closes an idle connection, or a request it sends on a connection the service
+    // is closing at that instant fails with a 502 (and a POST is not retried).
+    .keep_alive(std::time::Duration::from_secs(UPSTREAM_KEEPALIVE_SECS))
     .listen(listener)?
     .run();
     Ok((port, server))
 }
+
+/// How long a service keeps an idle connection from nginx open (see `serve`).
+pub const UPSTREAM_KEEPALIVE_SECS: u64 = 75;
 
 /// Routes and data every service mounts: health probes, and actix's own extractor
 /// errors (query strings, path segments) answered in the one error shape.
