@@ -306,6 +306,18 @@ impl Directory {
         Ok(members)
     }
 
+    /// The pool's and breaker's state now, from memory (for metrics).
+    pub fn gauges(&self) -> PoolGauges {
+        let status = self.pool.status();
+        PoolGauges {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+            breaker: self.breaker.state_name(Instant::now()),
+        }
+    }
+
     /// Directory status for readiness: breaker, pool, and one cheap round trip.
     pub async fn status(&self) -> Result<serde_json::Value, String> {
         let now = Instant::now();
@@ -329,6 +341,14 @@ impl Directory {
             }
         }
     }
+}
+
+pub struct PoolGauges {
+    pub max: usize,
+    pub open: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    pub breaker: &'static str,
 }
 
 fn unavailable(reason: String) -> DirectoryError {

@@ -8,6 +8,7 @@
 mod breaker;
 mod directory;
 mod login;
+mod metrics;
 mod routes;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ impl Application {
     pub fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let login = web::Data::new(Login::new(settings, store.clone())?);
         let reporter = login.clone().into_inner();
+        metrics::register(login.clone().into_inner());
         let config =
             web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
         let checks = vec![Box::new(DirectoryCheck(login.clone().into_inner())) as Box<dyn ReadinessCheck>];

@@ -65,6 +65,7 @@ impl Login {
     pub async fn login(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
         let started = Instant::now();
         let outcome = self.attempt(raw_username, password).await;
+        crate::metrics::login(outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
         if let Err(e) = &outcome
             && matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginThrottled)
         {

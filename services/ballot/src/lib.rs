@@ -8,6 +8,7 @@
 //! - `seed`: the `create-election` command.
 
 mod console;
+mod metrics;
 pub mod roll_import;
 mod routes;
 pub mod seed;
@@ -38,6 +39,7 @@ impl Application {
         importer.resume_all().await?;
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
+        metrics::register(store.clone());
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store_data.clone())
                 .app_data(importer.clone())

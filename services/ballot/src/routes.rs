@@ -195,6 +195,7 @@ pub async fn cast(
     let choices = parse_choices(&body)?;
     let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, choices, now).await?;
     tracing::info!(event = "ballot_cast", election = %election.id);
+    crate::metrics::ballot_cast(election.id.as_str());
     let check_url = format!("/e/{}/receipt/{}", election.id, receipt);
     if wants_json(&req) {
         return Ok(HttpResponse::Created()

@@ -110,6 +110,8 @@ pub struct MailSettings {
     pub quarantine: Duration,
     /// Throttling answers (`421`) in a row that quarantine an account.
     pub strike_limit: u32,
+    /// The oldest waiting code email past which readiness reports the outbox as lagging.
+    pub lag_alert: Duration,
     /// First retry delay after a transient failure; doubles per try, at most 2 minutes.
     pub retry_base: Duration,
 }
@@ -308,6 +310,7 @@ impl Settings {
             quarantine: r.secs("TURNOUT_MAIL_QUARANTINE_SECS", 900, 1..=86_400),
             strike_limit: r.parsed("TURNOUT_MAIL_STRIKE_LIMIT", 3),
             retry_base: r.secs("TURNOUT_MAIL_RETRY_BASE_SECS", 5, 1..=300),
+            lag_alert: r.secs("TURNOUT_MAIL_LAG_ALERT_SECS", 120, 1..=3600),
         };
 
         let database = PathBuf::from(r.string("TURNOUT_DATABASE", "turnout.db"));

@@ -1,9 +1,16 @@
 //! Prometheus metrics: one registry per process, served at `/metrics` by every service.
-//! Labels stay bounded (account names, outcomes, route templates), never user ids.
+//! Labels stay bounded (route templates, statuses, outcomes, account names, election
+//! ids), never user ids or raw paths.
+//!
+//! Gauges that mirror the store (outbox depth, window state, the directory pool) are set
+//! by scrape hooks that run just before each scrape.
 
-use std::sync::LazyLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
@@ -14,9 +21,108 @@ pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     counter
 }
 
+/// A gauge vector registered in `REGISTRY`.
+pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    REGISTRY.register(Box::new(gauge.clone())).expect("each metric is registered once");
+    gauge
+}
+
+/// A histogram vector registered in `REGISTRY`.
+pub fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let histogram = HistogramVec::new(opts, labels).expect("valid metric definition");
+    REGISTRY.register(Box::new(histogram.clone())).expect("each metric is registered once");
+    histogram
+}
+
+/// Seconds, from a fast in-memory answer to a slow dependency.
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "turnout_http_requests_total",
+        "HTTP requests by route template and status",
+        &["route", "method", "status"],
+    )
+});
+static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "turnout_http_request_duration_seconds",
+        "HTTP request latency by route template and status",
+        &["route", "status"],
+        LATENCY_BUCKETS,
+    )
+});
+static STORE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec("turnout_store_operation_duration_seconds", "Store operation latency", &["op"], LATENCY_BUCKETS)
+});
+
+/// One answered request. `route` is the template (`/e/{election}/ballot`); the label
+/// spells it `/e/:election/ballot`, since braces inside label values trip up some tools.
+pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
+    let status = status.to_string();
+    let route = route.replace('{', ":").replace('}', "");
+    let route = route.as_str();
+    HTTP_REQUESTS.with_label_values(&[route, method, &status]).inc();
+    HTTP_SECONDS.with_label_values(&[route, &status]).observe(seconds);
+}
+
+/// One store operation (`op` is the Store method's name).
+pub fn store_operation(op: &str, seconds: f64) {
+    STORE_SECONDS.with_label_values(&[op]).observe(seconds);
+}
+
+type Hook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+static HOOKS: LazyLock<Mutex<Vec<(&'static str, Hook)>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// Runs `hook` before every scrape (at most 1 s of it), e.g. to set gauges from the
+/// store. A hook registered again under the same name replaces the old one.
+pub fn on_scrape<F, Fut>(name: &'static str, hook: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let hook: Hook = Arc::new(move || Box::pin(hook()));
+    let mut hooks = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+    hooks.retain(|(n, _)| *n != name);
+    hooks.push((name, hook));
+}
+
+/// The text exposition format, after the scrape hooks ran.
+pub async fn render_fresh() -> String {
+    let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, h)| h.clone()).collect();
+    for hook in hooks {
+        if tokio::time::timeout(Duration::from_secs(1), hook()).await.is_err() {
+            tracing::warn!(event = "metrics_hook_timeout");
+        }
+    }
+    render()
+}
+
 /// The text exposition format.
 pub fn render() -> String {
     let mut out = Vec::new();
     TextEncoder::new().encode(&REGISTRY.gather(), &mut out).expect("encoding to a Vec never fails");
     String::from_utf8(out).expect("the text format is UTF-8")
+}
+
+/// The Store method a closure was written in, from its type name
+/// (`…SqliteStore>::cast_ballot::{{closure}}…` → `cast_ballot`): a bounded label.
+pub fn op_name(closure_type: &'static str) -> &'static str {
+    let Some(start) = closure_type.find("Store>::").map(|i| i + "Store>::".len()) else { return "other" };
+    let rest = &closure_type[start..];
+    rest.split("::").next().filter(|s| !s.is_empty()).unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn op_names_come_from_the_store_method() {
+        let t = "turnout_core::store::sqlite::<impl turnout_core::store::Store for turnout_core::store::sqlite::SqliteStore>::issue_otp::{{closure}}::{{closure}}";
+        assert_eq!(super::op_name(t), "issue_otp");
+        assert_eq!(super::op_name("something::else"), "other");
+    }
 }

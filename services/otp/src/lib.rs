@@ -9,6 +9,7 @@
 
 pub mod admin;
 mod codes;
+mod health;
 mod mailer;
 mod metrics;
 mod routes;
@@ -22,7 +23,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 use tokio::sync::{Notify, watch};
 use turnout_core::Settings;
-use turnout_core::http::serve;
+use turnout_core::http::{ReadinessCheck, serve_with};
 use turnout_core::store::Store;
 
 pub use codes::CodeMaker;
@@ -45,6 +46,7 @@ impl Application {
         let codes = Arc::new(CodeMaker::new(settings));
         let wake = Arc::new(Notify::new());
         let mailer = Arc::new(Mailer::new(settings, store.clone(), codes.clone(), wake.clone())?);
+        metrics::register(store.clone());
         let deps = web::Data::new(routes::Deps {
             store: store.clone(),
             verifier: verification::Verifier::new(settings, store.clone(), codes),
@@ -52,7 +54,11 @@ impl Application {
             wake,
             config: OtpConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure },
         });
-        let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
+        let checks: Vec<Box<dyn ReadinessCheck>> = vec![
+            Box::new(health::SmtpPool(store.clone())),
+            Box::new(health::OutboxLag { store: store.clone(), alert: settings.mail.lag_alert }),
+        ];
+        let (port, server) = serve_with(settings, store, checks, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(deps.clone())
                 .route("/e/{election}/otp", web::get().to(routes::page))
                 .route("/e/{election}/otp/request", web::post().to(routes::request))

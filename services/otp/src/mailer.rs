@@ -303,6 +303,7 @@ impl Mailer {
             Verdict::Sent => {
                 report.sent += 1;
                 metrics::mail_sent(account);
+                metrics::queued_to_sent(account, (jiff::Timestamp::now() - mail.queued_at).get_seconds().max(0) as f64);
                 tracing::info!(event = "mail_sent", account, latency_ms, attempt = mail.attempts + 1);
                 MailResult::Sent { account: account.clone(), from: run.account.from.email.to_string() }
             }
@@ -483,6 +484,7 @@ mod tests {
             issued_at: Timestamp::now(),
             attempts: 1,
             last_account: last.map(str::to_owned),
+            queued_at: Timestamp::now(),
         };
         let mails = [mk(Some("a")), mk(Some("a")), mk(Some("b")), mk(None), mk(None)];
         let election = test_election();

@@ -139,7 +139,10 @@ pub async fn request(
     let session = session.0;
     ensure_eligible(&election, &session)?;
     let to = recipient(deps.store.as_ref(), &election, &session).await?;
-    let issue = deps.verifier.request(&election, &session.sub, &to, now).await?;
+    let issue = deps.verifier.request(&election, &session.sub, &to, now).await;
+    let outcome = issue.as_ref().map_or_else(|e| e.code.as_str(), |i| if i.resent { "resent" } else { "issued" });
+    crate::metrics::code_requested(election.id.as_str(), outcome);
+    let issue = issue?;
     deps.wake.notify_one();
     tracing::info!(event = "code_requested", election = %election.id, resent = issue.resent);
     if !wants_json(&req) {
@@ -199,6 +202,7 @@ pub async fn verify(
     ensure_eligible(&election, &session)?;
     let outcome = deps.verifier.verify(&election, &session.sub, &code, now).await;
     tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
+    crate::metrics::code_verified(election.id.as_str(), outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
     outcome?;
     let upgraded = session.verified_for(&election.id, now, deps.config.session_ttl);
     let cookie = session_cookie(keys.sign(&upgraded), deps.config.session_ttl, deps.config.cookie_secure);

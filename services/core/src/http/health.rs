@@ -12,6 +12,12 @@ use serde_json::{Map, Value, json};
 #[async_trait::async_trait]
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &'static str;
+    /// A critical check failing makes the service not ready (503, taken out of rotation).
+    /// A non-critical one is reported, and turns the status to `degraded` with a 200: e.g.
+    /// slow mail, which requests are still right to queue behind.
+    fn critical(&self) -> bool {
+        true
+    }
     /// `Ok(detail)` when usable; `Err(reason)` otherwise.
     async fn check(&self) -> Result<Value, String>;
 }
@@ -43,28 +49,36 @@ async fn live() -> HttpResponse {
 
 async fn ready(checks: web::Data<Readiness>) -> HttpResponse {
     let mut report = Map::new();
-    let mut all_ok = true;
+    let (mut all_ok, mut degraded) = (true, false);
     for check in &checks.0 {
         let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
-        let entry = match outcome {
-            Ok(Ok(detail)) => json!({ "ok": true, "detail": detail }),
-            Ok(Err(reason)) => {
-                all_ok = false;
-                json!({ "ok": false, "error": reason })
+        let failure = match outcome {
+            Ok(Ok(detail)) => {
+                report.insert(check.name().to_owned(), json!({ "ok": true, "detail": detail }));
+                continue;
             }
-            Err(_) => {
-                all_ok = false;
-                json!({ "ok": false, "error": "check timed out after 2s" })
-            }
+            Ok(Err(reason)) => reason,
+            Err(_) => "check timed out after 2s".to_owned(),
         };
+        if check.critical() {
+            all_ok = false;
+        } else {
+            degraded = true;
+        }
+        let entry = json!({ "ok": false, "critical": check.critical(), "error": failure });
         report.insert(check.name().to_owned(), entry);
     }
-    let body = json!({ "status": if all_ok { "ready" } else { "not_ready" }, "checks": report });
+    let status = match (all_ok, degraded) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = json!({ "status": status, "checks": report });
     if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
 async fn metrics() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render_fresh().await)
 }
 
 pub fn health_routes(cfg: &mut web::ServiceConfig) {

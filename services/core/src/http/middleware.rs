@@ -108,6 +108,13 @@ pub async fn request_context(
 
     let res = next.call(req).instrument(span.clone()).await?;
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    // The election a request is about, when its path names a real one.
+    let election = res
+        .request()
+        .match_info()
+        .get("election")
+        .and_then(|raw| crate::domain::ElectionId::parse(raw).ok())
+        .map(|id| id.to_string());
     let api_error = res.response().error().and_then(|e| e.as_error::<ApiError>()).cloned();
     let mut res = match api_error {
         Some(err) => {
@@ -121,11 +128,12 @@ pub async fn request_context(
         res.headers_mut().insert(REQUEST_ID, value);
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    crate::metrics::http_request(&route, method.as_str(), status.as_u16(), latency_ms / 1000.0);
     let _enter = span.enter();
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-        tracing::error!(event = "request", method = %method, route, status = status.as_u16(), latency_ms);
+        tracing::error!(event = "request", method = %method, route, election = election.as_deref(), status = status.as_u16(), latency_ms);
     } else {
-        tracing::info!(event = "request", method = %method, route, status = status.as_u16(), latency_ms);
+        tracing::info!(event = "request", method = %method, route, election = election.as_deref(), status = status.as_u16(), latency_ms);
     }
     Ok(res)
 }

@@ -309,6 +309,8 @@ pub struct ActivityCount {
 /// The outbox as officers see it for one election.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OutboxSummary {
+    /// Age of the oldest message not yet sent (queued, sending or deferred), in seconds.
+    pub oldest_waiting_secs: Option<i64>,
     pub queued: u64,
     pub sending: u64,
     pub deferred: u64,

@@ -341,6 +341,8 @@ pub struct OutboxMail {
     pub attempts: u32,
     /// The account the last try went through: a retry prefers another one.
     pub last_account: Option<String>,
+    /// When the message entered the outbox (whole seconds).
+    pub queued_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

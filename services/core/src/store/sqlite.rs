@@ -357,7 +357,14 @@ impl SqliteStore {
                 other => StoreError::Unavailable(format!("no database connection free: {other}")),
             })
         })?;
-        conn.interact(f).await.map_err(|e| E::from(StoreError::Other(anyhow::anyhow!("database task failed: {e}"))))?
+        let op = crate::metrics::op_name(std::any::type_name_of_val(&f));
+        let started = std::time::Instant::now();
+        let result = conn
+            .interact(f)
+            .await
+            .map_err(|e| E::from(StoreError::Other(anyhow::anyhow!("database task failed: {e}"))))?;
+        crate::metrics::store_operation(op, started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -844,7 +851,7 @@ impl Store for SqliteStore {
                      WHERE (state IN ('queued', 'deferred') AND next_attempt_at <= ?3)
                         OR (state = 'sending' AND lease_until <= ?3)
                      ORDER BY next_attempt_at LIMIT ?4)
-                 RETURNING id, election_id, voter, recipient, generation, issued_at, attempts, account",
+                 RETURNING id, election_id, voter, recipient, generation, issued_at, attempts, account, created_at",
             )?;
             let rows =
                 stmt.query_map(params![worker, now_s + lease.as_secs() as i64, now_s, limit.clamp(1, 500)], |r| {
@@ -857,6 +864,7 @@ impl Store for SqliteStore {
                         issued_at: ts(r.get(5)?),
                         attempts: r.get(6)?,
                         last_account: r.get(7)?,
+                        queued_at: ts(r.get(8)?),
                     })
                 })?;
             let claimed = rows.collect::<Result<Vec<_>, _>>()?;

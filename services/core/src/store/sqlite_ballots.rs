@@ -77,7 +77,10 @@ fn run(path: &Path, jobs: &mpsc::Receiver<Job>) {
             }
         }
         let casts: Vec<&CastBallot> = batch.iter().map(|j| &j.cast).collect();
-        match conn.as_mut().map(|c| record(c, &casts)) {
+        let started = std::time::Instant::now();
+        let recorded = conn.as_mut().map(|c| record(c, &casts));
+        crate::metrics::store_operation("cast_ballot", started.elapsed().as_secs_f64());
+        match recorded {
             Some(Ok(outcomes)) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);

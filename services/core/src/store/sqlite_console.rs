@@ -586,6 +586,13 @@ pub fn outbox_summary(
                 _ => {}
             }
         }
+        summary.oldest_waiting_secs = tx
+            .query_row(
+                "SELECT MIN(created_at) FROM outbox WHERE election_id = ?1 AND state IN ('queued', 'sending', 'deferred')",
+                [election.as_str()],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .map(|oldest| (now.as_second() - oldest).max(0));
         let mut latencies: Vec<i64> = tx
             .prepare(
                 "SELECT sent_at - created_at FROM outbox

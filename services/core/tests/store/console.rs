@@ -276,6 +276,9 @@ pub async fn activity_is_counted_per_minute_with_the_events_themselves(store: Ar
     assert!(n(Activity::Ballot) >= 1);
     let summary = store.outbox_summary(&e, now).await.unwrap();
     assert_eq!(summary.queued, 1);
+    // The oldest unsent message's age, as of the time asked.
+    let later = store.outbox_summary(&e, now + Duration::from_secs(90)).await.unwrap();
+    assert!((89..=91).contains(&later.oldest_waiting_secs.unwrap()), "{later:?}");
     let outbox = store.list_outbox(&e, None, 10).await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert!(store.list_outbox(&e, Some(outbox[0].seq), 10).await.unwrap().is_empty());

@@ -4,6 +4,7 @@
 mod console;
 mod crash;
 mod helpers;
+mod observability;
 mod scenarios;
 
 use helpers::TestStack;
@@ -26,5 +27,6 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
     console::an_extension_reaches_the_otp_and_ballot_processes_within_a_second(&stack).await;
     crash::killing_the_otp_service_mid_drain_loses_no_mail(&mut stack).await;
     scenarios::nginx_limits_sign_in_bursts_with_a_json_429(&stack).await;
+    observability::metrics_request_ids_logs_and_probes_hold(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
 }

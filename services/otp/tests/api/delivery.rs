@@ -147,7 +147,8 @@ async fn a_hanging_provider_times_out_and_another_account_delivers() {
 async fn a_refused_login_quarantines_the_account_and_the_voter_sees_retrying() {
     let dir = tempfile::tempdir().unwrap();
     let sink = MailSink::start(dir.path(), &repo_root()).unwrap();
-    let app = spawn_app(&account_json(sink.smtp_port, "not-the-password"), &[]).await;
+    let app =
+        spawn_app(&account_json(sink.smtp_port, "not-the-password"), &[("TURNOUT_MAIL_LAG_ALERT_SECS", "1")]).await;
     let voter = app.voter(1);
     assert_eq!(app.request(&voter).await.status(), StatusCode::ACCEPTED);
     let status = app.wait_for_state(&voter, "deferred", Duration::from_secs(10)).await;
@@ -156,6 +157,22 @@ async fn a_refused_login_quarantines_the_account_and_the_voter_sees_retrying() {
     let health = app.store.sender_health().await.unwrap();
     assert!(health[0].quarantine_reason.as_deref().unwrap().contains("login refused"), "{health:?}");
     assert_eq!(sink.count().await.unwrap(), 0);
+
+    // Readiness names the problem but keeps the service in rotation: requests still queue.
+    let ready = reqwest::get(format!("{}/health/ready", app.url)).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["store"]["ok"], true, "{ready}");
+    assert_eq!(ready["checks"]["smtp_pool"]["ok"], false, "{ready}");
+    assert_eq!(ready["checks"]["smtp_pool"]["critical"], false, "{ready}");
+    assert!(ready["checks"]["smtp_pool"]["error"].as_str().unwrap().contains("every sender account is quarantined"));
+    // The code has waited past the (1 s) lag alert: reported, still not critical.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let ready: Value = reqwest::get(format!("{}/health/ready", app.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["outbox_lag"]["ok"], false, "{ready}");
+    assert!(ready["checks"]["outbox_lag"]["error"].as_str().unwrap().contains("has waited"), "{ready}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
