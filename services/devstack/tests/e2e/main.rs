@@ -1,11 +1,14 @@
 //! End to end through nginx: real slapd, real SMTP (the sink), the three service
 //! processes sharing one SQLite file. One stack per test function; scenarios run against it.
 
+mod ballot_crash;
 mod console;
 mod crash;
+mod disk_full;
 mod helpers;
 mod observability;
 mod scenarios;
+mod security;
 
 use helpers::TestStack;
 
@@ -28,5 +31,17 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
     crash::killing_the_otp_service_mid_drain_loses_no_mail(&mut stack).await;
     scenarios::nginx_limits_sign_in_bursts_with_a_json_429(&stack).await;
     observability::metrics_request_ids_logs_and_probes_hold(&stack).await;
+    security::security_headers_and_cookie_flags_hold(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ballot_box_survives_repeated_kills_under_load() {
+    let mut stack = TestStack::start().await;
+    ballot_crash::killing_the_ballot_service_under_load_loses_no_acknowledged_vote(&mut stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_refuses_votes_cleanly_and_recovers() {
+    disk_full::a_full_disk_refuses_votes_cleanly_and_recovers().await;
 }

@@ -1,0 +1,56 @@
+//! Web security seen from a browser's side: nginx's security headers on every kind of
+//! answer, and the session cookie's flags.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use turnout_devstack::slapd::{student_password, student_uid};
+
+use crate::helpers::TestStack;
+
+fn assert_security_headers(res: &reqwest::Response, what: &str) {
+    let h = res.headers();
+    let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{what}: no CSP")).to_str().unwrap();
+    for part in ["default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "form-action 'self'"] {
+        assert!(csp.contains(part), "{what}: CSP without {part}: {csp}");
+    }
+    assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{what}");
+    assert_eq!(h.get("x-frame-options").map(|v| v.to_str().unwrap()), Some("DENY"), "{what}");
+    assert_eq!(h.get("referrer-policy").map(|v| v.to_str().unwrap()), Some("no-referrer"), "{what}");
+    assert!(h.contains_key("x-request-id"), "{what}: no request id");
+}
+
+pub async fn security_headers_and_cookie_flags_hold(s: &TestStack) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (path, what) in [
+        ("/", "home page"),
+        ("/e/demo/ballot", "ballot page"),
+        ("/auth/login", "login page"),
+        ("/static/turnout.css", "static file"),
+        ("/nope", "404 from a service"),
+        ("/metrics", "404 from nginx"),
+    ] {
+        let res = http.get(s.url(path)).send().await.unwrap();
+        assert_security_headers(&res, what);
+    }
+    // nginx's own 413 and a service's JSON error carry them too.
+    let big = http.post(s.url("/e/demo/ballot")).body(vec![b'x'; 2 * 1024 * 1024]).send().await.unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_security_headers(&big, "nginx 413");
+
+    // The session cookie: HttpOnly, SameSite=Strict, scoped to the whole site.
+    let res = http
+        .post(s.url("/auth/login"))
+        .header("accept", "application/json")
+        .json(&json!({"username": student_uid(352), "password": student_password(352)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_security_headers(&res, "sign-in answer");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "session cookie without {flag}: {cookie}");
+    }
+    // Served over plain HTTP here (TURNOUT_COOKIE_SECURE=false), so not Secure.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
