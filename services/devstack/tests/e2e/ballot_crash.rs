@@ -93,7 +93,7 @@ pub async fn killing_the_ballot_service_under_load_loses_no_acknowledged_vote(s:
     // The load owns everything it uses, so the killer may hold the stack mutably.
     let ((), _) = tokio::join!(killer, load);
 
-    let o = outcomes.lock().unwrap();
+    let o = std::mem::take(&mut *outcomes.lock().unwrap());
     let turnout = store.turnout(&demo).await.unwrap();
     println!(
         "ballot service killed 3 times under load: {} x 201, {} x 409 after a lost answer, {} answers lost and retried; box {turnout:?}",
