@@ -217,3 +217,40 @@ mod tests {
         assert_eq!((e.email, e.name), (None, None));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any line of a CSV upload is either a roll entry with a valid uid or a reason.
+        #[test]
+        fn any_roll_line_parses_or_is_refused_with_a_reason(line in any::<String>(), header in any::<bool>()) {
+            let text = if header { format!("email,uid\n{line}\n") } else { format!("{line}\n") };
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+            let mut records = reader.records().filter_map(Result::ok);
+            let Some(first) = records.next() else { return Ok(()) };
+            let (columns, rows): (Columns, Vec<csv::StringRecord>) = match Columns::detect(&first) {
+                Some(c) => (c, records.collect()),
+                None => (Columns::POSITIONAL, std::iter::once(first).chain(records).collect()),
+            };
+            for row in rows {
+                match parse_row(&row, columns) {
+                    Ok(entry) => prop_assert!(Username::parse(entry.uid.as_str()).is_ok()),
+                    Err(reason) => prop_assert!(!reason.is_empty()),
+                }
+            }
+        }
+
+        #[test]
+        fn well_formed_rows_are_accepted(uid in "[a-z][a-z0-9]{0,20}", host in "[a-z]{1,10}") {
+            let record = csv::StringRecord::from(vec![uid.clone(), format!("{uid}@{host}.example")]);
+            let entry = parse_row(&record, Columns::POSITIONAL).unwrap();
+            prop_assert_eq!(entry.uid.as_str(), uid.as_str());
+        }
+    }
+}
