@@ -55,11 +55,9 @@ proptest! {
             CandidateId::parse(&raw).map(|i| i.to_string()),
         ];
         for id in parsed.into_iter().flatten() {
-            {
-                prop_assert!((1..=64).contains(&id.len()));
-                prop_assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
-                prop_assert!(!id.starts_with('-') && !id.ends_with('-'));
-            }
+            prop_assert!((1..=64).contains(&id.len()));
+            prop_assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+            prop_assert!(!id.starts_with('-') && !id.ends_with('-'));
         }
     }
 
