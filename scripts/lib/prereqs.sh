@@ -5,6 +5,8 @@ turnout_check_prereqs() {
   [ -x /usr/sbin/slapadd ] || missing+=(slapd)
   command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils)
   [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  [ -x /usr/bin/openssl ] || missing+=(openssl)
+  [ -x /usr/bin/curl ] || missing+=(curl)
   if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     missing+=(python3-aiosmtpd)
   fi

@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use secrecy::SecretString;
 use serde::Deserialize;
 use turnout_core::ApiError;
-use turnout_core::http::{Authenticated, Input, Nav, clear_session_cookie, html, session_cookie, wants_json};
+use turnout_core::http::{
+    Authenticated, Input, Nav, clear_session_cookie, cookie_secure, html, session_cookie, wants_json,
+};
 use turnout_core::session::SessionKeys;
 
 use crate::AuthConfig;
@@ -57,7 +59,7 @@ pub async fn login(
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let session = login.login(&form.username, &form.password).await?;
-    let cookie = session_cookie(keys.sign(&session), config.session_ttl, config.cookie_secure);
+    let cookie = session_cookie(keys.sign(&session), config.session_ttl, cookie_secure(&req, config.cookie_secure));
     Ok(if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
             "user": session.sub,
@@ -75,7 +77,7 @@ pub async fn login(
 }
 
 pub async fn logout(req: HttpRequest, config: web::Data<AuthConfig>) -> HttpResponse {
-    let cookie = clear_session_cookie(config.cookie_secure);
+    let cookie = clear_session_cookie(cookie_secure(&req, config.cookie_secure));
     if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "signed_out": true }))
     } else {

@@ -12,6 +12,9 @@ async fn main() -> anyhow::Result<()> {
     opts.students = env_or("TURNOUT_DEV_STUDENTS", 5000);
     opts.port = Some(u16::try_from(env_or("TURNOUT_DEV_PORT", 8080))?);
     opts.demo_minutes = env_or("TURNOUT_DEV_MINUTES", 120) as i64;
+    // HTTPS beside HTTP, with a certificate from a private CA made for this run (0: off).
+    let tls_port = env_or("TURNOUT_DEV_TLS_PORT", 8443);
+    opts.tls = (tls_port != 0).then(|| Some(u16::try_from(tls_port).unwrap_or(8443)));
     // Load testing from one address: raise nginx's per-address sign-in limit, and size
     // the sender pool the sink enforces (ACCOUNTS:PER_MINUTE).
     opts.login_rate = env_or("TURNOUT_DEV_LOGIN_RATE", opts.login_rate);
@@ -50,7 +53,12 @@ async fn main() -> anyhow::Result<()> {
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
     let url = &stack.base_url;
     println!(
-        "\nTurnout is running.\n\n  Open        {url}/\n  Demo ballot {url}/e/demo/ballot\n  Sign in as  {} / {}   (any student00001..{:05}, password vote-NNNNN)\n  Mail sink   {}/   (every code email lands here)\n  Read a code curl -s '{}/messages/latest?to={}'\n  Logs        {}/{{auth,otp,ballot}}.log\n\nPress Ctrl-C to stop everything.",
+        "\nTurnout is running.\n\n  Open        {url}/{}\n  Demo ballot {url}/e/demo/ballot\n  Sign in as  {} / {}   (any student00001..{:05}, password vote-NNNNN)\n  Mail sink   {}/   (every code email lands here)\n  Read a code curl -s '{}/messages/latest?to={}'\n  Logs        {}/{{auth,otp,ballot}}.log\n\nPress Ctrl-C to stop everything.",
+        stack
+            .https
+            .as_ref()
+            .map(|(https, ca)| format!("   or {https}/ (certificate signed by the local CA {})", ca.display()))
+            .unwrap_or_default(),
         student_uid(1),
         student_password(1),
         opts_students,

@@ -12,6 +12,8 @@ pub struct Upstreams {
     pub ballot: Vec<u16>,
     /// Sign-ins per second per client address at `/auth/login` (burst: 4x).
     pub login_rate: u32,
+    /// An HTTPS listener too: (port, certificate, key) PEM paths.
+    pub tls: Option<(u16, std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Fills in the template's @NAME@ placeholders.
@@ -28,6 +30,18 @@ pub fn render(template: &str, listen: u16, run_dir: &Path, static_root: &Path, u
         .replace("@BALLOT_SERVERS@", &servers(&upstreams.ballot))
         .replace("@LOGIN_RATE@", &upstreams.login_rate.to_string())
         .replace("@LOGIN_BURST@", &(upstreams.login_rate * 4).to_string())
+        .replace("@TLS@", &tls_lines(upstreams.tls.as_ref()))
+}
+
+fn tls_lines(tls: Option<&(u16, std::path::PathBuf, std::path::PathBuf)>) -> String {
+    match tls {
+        None => String::new(),
+        Some((port, cert, key)) => format!(
+            "        listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;",
+            cert.display(),
+            key.display()
+        ),
+    }
 }
 
 pub struct Nginx {

@@ -27,6 +27,9 @@ pub struct StackOptions {
     pub mail_pool: Option<(Vec<SinkAccount>, Vec<TurnoutAccount>)>,
     /// nginx's sign-in limit per client address (per second).
     pub login_rate: u32,
+    /// Also serve HTTPS (certificate from a private CA made on the spot): on this port, or
+    /// a free one when `Some(None)`.
+    pub tls: Option<Option<u16>>,
 }
 
 impl StackOptions {
@@ -39,6 +42,7 @@ impl StackOptions {
             demo_minutes: 120,
             mail_pool: None,
             login_rate: 50,
+            tls: None,
         }
     }
 }
@@ -47,6 +51,9 @@ pub struct Stack {
     pub dir: PathBuf,
     pub base_url: String,
     pub nginx_port: u16,
+    /// `https://127.0.0.1:PORT` and the CA certificate that signed its certificate, when
+    /// the stack serves HTTPS too.
+    pub https: Option<(String, PathBuf)>,
     pub slapd: Slapd,
     pub sink: MailSink,
     pub env: Vec<(String, String)>,
@@ -128,17 +135,28 @@ impl Stack {
             services.push((name.to_owned(), port, process));
         }
         let port_of = |n: &str| services.iter().filter(|s| s.0 == n).map(|s| s.1).collect::<Vec<_>>();
+        let tls = match opts.tls {
+            None => None,
+            Some(port) => {
+                let tls_dir = dir.join("tls");
+                std::fs::create_dir_all(&tls_dir)?;
+                let ca = crate::tls::private_ca(&tls_dir).context("making the local certificate")?;
+                Some((port.unwrap_or_else(free_port), ca))
+            }
+        };
         let upstreams = Upstreams {
             auth: port_of("auth"),
             otp: port_of("otp"),
             ballot: port_of("ballot"),
             login_rate: opts.login_rate,
+            tls: tls.as_ref().map(|(port, ca)| (*port, ca.cert.clone(), ca.key.clone())),
         };
         let nginx_port = opts.port.unwrap_or_else(free_port);
         let nginx = Nginx::start(&dir, &root, nginx_port, &upstreams).context("starting nginx")?;
         Ok(Self {
             base_url: format!("http://127.0.0.1:{nginx_port}"),
             nginx_port,
+            https: tls.map(|(port, ca)| (format!("https://127.0.0.1:{port}"), ca.ca)),
             dir,
             slapd,
             sink,

@@ -16,7 +16,7 @@ pub fn private_ca(dir: &Path) -> anyhow::Result<PrivateCa> {
         anyhow::ensure!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         Ok(())
     };
-    std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")?;
+    std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")?;
     run(&[
         "req",
         "-x509",

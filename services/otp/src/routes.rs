@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
 use turnout_core::domain::{OtpCode, VoterEmail};
-use turnout_core::http::{Authenticated, Input, Nav, html, session_cookie, wants_json};
+use turnout_core::http::{Authenticated, Input, Nav, cookie_secure, html, session_cookie, wants_json};
 use turnout_core::session::Session;
 use turnout_core::session::SessionKeys;
 use turnout_core::store::{Election, Eligibility, MailState, MailStatus, OtpPolicy, OtpStatus, Store, election_or_404};
@@ -205,7 +205,8 @@ pub async fn verify(
     crate::metrics::code_verified(election.id.as_str(), outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
     outcome?;
     let upgraded = session.verified_for(&election.id, now, deps.config.session_ttl);
-    let cookie = session_cookie(keys.sign(&upgraded), deps.config.session_ttl, deps.config.cookie_secure);
+    let cookie =
+        session_cookie(keys.sign(&upgraded), deps.config.session_ttl, cookie_secure(&req, deps.config.cookie_secure));
     let ballot = format!("/e/{}/ballot", election.id);
     Ok(if wants_json(&req) {
         HttpResponse::Ok()

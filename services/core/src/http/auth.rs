@@ -116,6 +116,18 @@ impl FromRequest for Officer {
 }
 
 /// The session cookie: HttpOnly, SameSite=Strict, Secure when served over TLS.
+/// Whether the cookie must be `Secure`: always when `TURNOUT_COOKIE_SECURE` is set, and
+/// whenever nginx says the browser reached it over TLS (`X-Forwarded-Proto: https`), so
+/// one deployment can serve HTTP locally and HTTPS to everyone else.
+pub fn cookie_secure(req: &actix_web::HttpRequest, configured: bool) -> bool {
+    configured
+        || req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
 pub fn session_cookie(token: String, ttl: std::time::Duration, secure: bool) -> Cookie<'static> {
     Cookie::build(COOKIE_NAME, token)
         .path("/")

@@ -14,7 +14,9 @@ mod input;
 mod middleware;
 mod respond;
 
-pub use auth::{Admin, Authenticated, CSRF_HEADER, Officer, Staff, clear_session_cookie, session_cookie};
+pub use auth::{
+    Admin, Authenticated, CSRF_HEADER, Officer, Staff, clear_session_cookie, cookie_secure, session_cookie,
+};
 pub use health::{Readiness, ReadinessCheck, StoreCheck, health_routes};
 pub use input::{Body, BodyLimit, Input};
 pub use middleware::{RequestId, request_context};

@@ -7,6 +7,7 @@ mod crash;
 mod disk_full;
 mod helpers;
 mod hostile;
+mod https;
 mod observability;
 mod scenarios;
 mod security;
@@ -46,4 +47,9 @@ async fn the_ballot_box_survives_repeated_kills_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_refuses_votes_cleanly_and_recovers() {
     disk_full::a_full_disk_refuses_votes_cleanly_and_recovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn https_serves_the_site_with_hsts_and_secure_cookies() {
+    https::https_serves_the_site_with_hsts_and_secure_cookies().await;
 }
