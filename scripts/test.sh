@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 turnout_check_prereqs
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+# The browser tests drive Debian's chromium through playwright-core (pinned in the lock file).
+[ -d frontend/tests/browser/node_modules/playwright-core ] ||
+  npm ci --prefix frontend/tests/browser --no-audit --no-fund --loglevel=error
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The end-to-end tests start the service binaries as separate processes.

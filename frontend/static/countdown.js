@@ -22,6 +22,7 @@
           closesAt = next;
           el.dataset.closesAt = e.closes_at;
           if (shown) { shown.textContent = e.closes_local; shown.setAttribute("datetime", e.closes_at); }
+          render();
         }
       })
       .catch(function () { /* keep counting to the last known close */ });

@@ -7,6 +7,9 @@ turnout_check_prereqs() {
   [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   [ -x /usr/bin/openssl ] || missing+=(openssl)
   [ -x /usr/bin/curl ] || missing+=(curl)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     missing+=(python3-aiosmtpd)
   fi

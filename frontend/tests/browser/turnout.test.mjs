@@ -1,0 +1,250 @@
+// Turnout in a real browser (Debian's chromium, headless, via playwright-core).
+// Started by `services/devstack/tests/browser.rs`, which runs a local stack and passes:
+//   TURNOUT_URL          the site (nginx)
+//   TURNOUT_SINK         the mail sink's HTTP API (where the codes arrive)
+//   TURNOUT_SCREENSHOTS  where each step's screenshot goes
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const URL = process.env.TURNOUT_URL;
+const SINK = process.env.TURNOUT_SINK;
+const SHOTS = process.env.TURNOUT_SCREENSHOTS;
+assert.ok(URL && SINK && SHOTS, "TURNOUT_URL, TURNOUT_SINK and TURNOUT_SCREENSHOTS are set");
+mkdirSync(SHOTS, { recursive: true });
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => {
+  await browser?.close();
+});
+
+const pad = (n) => String(n).padStart(5, "0");
+
+/**
+ * Waits until `fn(arg)`, evaluated in the page, is truthy. (Playwright's waitForFunction
+ * evaluates strings, which the site's Content-Security-Policy rightly forbids.)
+ */
+async function until(page, fn, arg, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(fn, arg)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A page whose console errors (a script error, a CSP violation) fail the test. */
+async function newPage(options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("console", (m) => m.type() === "error" && !/status of 4\d\d/.test(m.text()) && page.errors.push(m.text()));
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  return page;
+}
+
+function noErrors(page) {
+  assert.deepEqual(page.errors, [], `errors in the browser console: ${page.errors.join("; ")}`);
+}
+const shot = (page, name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+
+/** The newest code emailed to `to` after unix time `since` (polls the sink). */
+async function codeFor(to, since) {
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${SINK}/messages/latest?to=${encodeURIComponent(to)}`);
+    if (res.ok) {
+      const mail = await res.json();
+      const code = mail.body.split("\n").map((l) => l.trim()).find((l) => /^\d{6}$/.test(l));
+      if (mail.received_at > since && code) return code;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no code for ${to}`);
+}
+
+async function signIn(page, user, password, next) {
+  await page.goto(`${URL}/auth/login?next=${encodeURIComponent(next)}`);
+  await page.fill("#username", user);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL((u) => u.pathname === next), page.click("form[action='/auth/login'] button")]);
+}
+
+/** A student from sign-in to a verified ballot page, mistyping the code once. */
+async function studentReachesTheBallot(page, n, label) {
+  await signIn(page, `student${pad(n)}`, `vote-${pad(n)}`, "/e/demo/otp");
+  await shot(page, `${label}-1-code-page`);
+  const since = Date.now() / 1000 - 1;
+  await Promise.all([page.waitForURL(/\/e\/demo\/otp$/), page.click("#otp-send")]);
+  const code = await codeFor(`student${pad(n)}@students.turnout.test`, since);
+  // The page follows the mail by itself (otp.js) and says where the code went.
+  await until(page, () => /sent/i.test(document.getElementById("otp-status")?.textContent || ""));
+  await shot(page, `${label}-2-code-sent`);
+
+  const wrong = code.slice(0, 5) + String((Number(code[5]) + 1) % 10);
+  await page.fill("#code", wrong);
+  await Promise.all([page.waitForLoadState(), page.click("form[action$='/otp/verify'] button")]);
+  assert.match(await page.textContent("body"), /not right/i, "a wrong code is explained");
+  await shot(page, `${label}-3-wrong-code`);
+
+  await page.goto(`${URL}/e/demo/otp`);
+  await page.fill("#code", code);
+  await Promise.all([page.waitForURL(/\/e\/demo\/ballot$/), page.click("form[action$='/otp/verify'] button")]);
+  await shot(page, `${label}-4-ballot`);
+}
+
+async function castAndCheckReceipt(page, label) {
+  await page.check("input[name=president][value=chen-wei]");
+  await page.check("input[name=treasurer][value=eli-novak]");
+  await Promise.all([page.waitForLoadState(), page.click("text=Cast my vote")]);
+  await page.waitForSelector("h1.ok");
+  assert.match(await page.textContent("h1"), /in the ballot box/i);
+  const receipt = (await page.textContent(".receipt")).trim();
+  assert.match(receipt, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/, "a receipt is shown");
+  await shot(page, `${label}-5-receipt`);
+
+  // The link checks it; a second vote is refused with a clear message.
+  await page.click("text=Link to this check");
+  assert.match(await page.textContent("h1"), /This receipt is in the ballot box/);
+  await page.goto(`${URL}/e/demo/ballot`);
+  await page.check("input[name=president][value=amara-okafor]");
+  await Promise.all([page.waitForLoadState(), page.click("text=Cast my vote")]);
+  assert.match(await page.textContent("body"), /already voted/i, "a second vote is refused");
+  await shot(page, `${label}-6-second-vote-refused`);
+}
+
+test("a student signs in, mistypes then confirms the code, votes, and cannot vote twice", async () => {
+  const page = await newPage();
+  await studentReachesTheBallot(page, 11, "desktop");
+  await castAndCheckReceipt(page, "desktop");
+  noErrors(page);
+});
+
+test("the same flow on a phone", async () => {
+  const page = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await studentReachesTheBallot(page, 12, "mobile");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the ballot page scrolls sideways on a phone (${overflow}px)`);
+  await castAndCheckReceipt(page, "mobile");
+  noErrors(page);
+});
+
+test("an officer's extension reaches a ballot page that is already open, without a reload", async () => {
+  const student = await newPage();
+  await studentReachesTheBallot(student, 13, "extend-student");
+  const before = await student.getAttribute("#countdown", "data-closes-at");
+  const shownBefore = await student.textContent("#closes");
+  await student.evaluate(() => (window.__notReloaded = true));
+
+  const officer = await newPage();
+  await signIn(officer, "officer1", "vote-officer1", "/officer/elections/demo");
+  await shot(officer, "extend-1-dashboard");
+  // The dashboard's live part refreshes itself (console.js) without losing the page.
+  const current = await officer.inputValue("#closes_at");
+  const later = new Date(Date.parse(current + ":00Z") + 30 * 60000).toISOString().slice(0, 16);
+  await officer.fill("#closes_at", later);
+  await officer.fill("#reason-extend", "browser test: mail delays");
+  await Promise.all([officer.waitForURL(/\/officer\/elections\/demo$/), officer.click("form[action$='/extend'] button")]);
+  await shot(officer, "extend-2-extended");
+
+  await until(student, (old) => document.getElementById("countdown").dataset.closesAt !== old, before, 25000);
+  assert.equal(await student.evaluate(() => window.__notReloaded), true, "the page was not reloaded");
+  assert.notEqual(await student.textContent("#closes"), shownBefore, "the close shown moved");
+  const left = await student.textContent("#countdown");
+  const minutes = (Number(left.match(/(\d+) h/)?.[1] || 0) * 60) + Number(left.match(/(\d+) min/)[1]);
+  assert.ok(minutes > 130, `the countdown counts to the new close: ${left}`);
+  await shot(student, "extend-3-student-sees-new-close");
+  // The officer's dashboard keeps refreshing itself (console.js) without errors.
+  await officer.waitForTimeout(6000);
+  noErrors(officer);
+  noErrors(student);
+});
+
+test("pages pass basic accessibility checks: labels, visible focus, contrast", async () => {
+  const page = await newPage();
+  const pages = [];
+  await page.goto(`${URL}/auth/login`);
+  pages.push(["login", await audit(page)]);
+  // The audit itself catches what it should: faint text and an unlabeled field.
+  await page.evaluate(() => {
+    const p = document.createElement("p");
+    p.textContent = "faint";
+    p.style.color = "#cccccc";
+    document.querySelector("main, body").appendChild(p);
+    const input = document.createElement("input");
+    input.name = "stray";
+    document.querySelector("form").appendChild(input);
+  });
+  const planted = await audit(page);
+  assert.ok(planted.some((p) => p.startsWith("contrast")), `the contrast check missed faint text: ${planted}`);
+  assert.ok(planted.some((p) => p.includes("unlabeled input stray")), `the label check missed a field: ${planted}`);
+  await signIn(page, `student${pad(14)}`, `vote-${pad(14)}`, "/e/demo/otp");
+  pages.push(["code", await audit(page)]);
+  await page.goto(`${URL}/e/demo/ballot`);
+  pages.push(["ballot", await audit(page)]);
+  const officer = await newPage();
+  await signIn(officer, "officer1", "vote-officer1", "/officer/elections/demo");
+  pages.push(["dashboard", await audit(officer)]);
+  for (const [name, problems] of pages) {
+    assert.deepEqual(problems, [], `${name}: ${problems.join("; ")}`);
+  }
+
+  // Keyboard: Tab reaches the form and the focused control is visibly outlined.
+  await page.goto(`${URL}/auth/login`);
+  let checked = 0;
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press("Tab");
+    const focus = await page.evaluate(() => {
+      const el = document.activeElement;
+      const s = getComputedStyle(el);
+      return { tag: el.tagName, outline: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow };
+    });
+    if (!["INPUT", "BUTTON", "A", "SELECT", "TEXTAREA"].includes(focus.tag)) continue;
+    checked += 1;
+    const visible = (focus.outline !== "none" && focus.width !== "0px") || focus.shadow !== "none";
+    assert.ok(visible, `focus on ${focus.tag} is not visible: ${JSON.stringify(focus)}`);
+  }
+  assert.ok(checked >= 3, `Tab reached only ${checked} controls`);
+  await shot(page, "a11y-focus");
+});
+
+/** Problems on the current page: unlabeled controls and text below 4.5:1 contrast. */
+function audit(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    for (const el of document.querySelectorAll("input, select, textarea")) {
+      if (["hidden", "submit", "button"].includes(el.type)) continue;
+      const labelled = el.labels?.length > 0 || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+      if (!labelled) problems.push(`unlabeled ${el.tagName.toLowerCase()} ${el.name || el.id}`);
+    }
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) =>
+      [r, g, b]
+        .map((v) => v / 255)
+        .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+        .reduce((acc, v, i) => acc + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const textual = document.querySelectorAll("p, label, legend, h1, h2, a, button, li, td, th, small, span, strong");
+    for (const el of textual) {
+      if (!el.offsetParent || !el.textContent.trim() || el.closest("svg")) continue;
+      const fg = rgb(getComputedStyle(el).color).slice(0, 3);
+      const [a, b] = [lum(fg), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)} on "${el.textContent.trim().slice(0, 30)}"`);
+    }
+    return problems;
+  });
+}
