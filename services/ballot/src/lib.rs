@@ -46,6 +46,7 @@ impl Application {
                 .app_data(elections.clone())
                 .configure(console::routes)
                 .route("/", web::get().to(routes::home))
+                .route("/openapi.json", web::get().to(routes::openapi))
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))
                 .route("/e/{election}/ballot", web::post().to(routes::cast))
                 .route("/e/{election}/receipt", web::get().to(routes::receipt_lookup))

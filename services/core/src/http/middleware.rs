@@ -94,6 +94,27 @@ fn render_error(
     res
 }
 
+/// A write (anything but GET/HEAD/OPTIONS) that a browser sent from another site: its
+/// `Origin` names a different host than the one it was sent to. Every form, sign-in
+/// included, is refused that way (SameSite=Strict cookies already keep sessions out of
+/// such requests; this also stops a forged sign-in). Clients that send no `Origin`
+/// (scripts, load tools) are unaffected.
+fn cross_site_write(req: &ServiceRequest) -> bool {
+    use actix_web::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    let origin_host = origin.split("://").nth(1).map(|rest| rest.split([':', '/']).next().unwrap_or(""));
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    // "null" (sandboxed frames, some redirects) is never our own origin either.
+    origin_host.is_none_or(|h| !h.eq_ignore_ascii_case(host))
+}
+
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -105,6 +126,20 @@ pub async fn request_context(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
+
+    if cross_site_write(&req) {
+        let err = ApiError::new(
+            ErrorCode::CsrfFailed,
+            "This form was sent from another site. Open Turnout directly and try again.",
+        );
+        let mut res = render_error(&err, &request_id, json, &method, &path);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(REQUEST_ID, value);
+        }
+        let _enter = span.enter();
+        tracing::warn!(event = "cross_site_write_refused", method = %method, status = 403);
+        return Ok(req.into_response(res));
+    }
 
     let res = next.call(req).instrument(span.clone()).await?;
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
