@@ -147,11 +147,13 @@ pub async fn extend(
     let store = store.as_ref().as_ref();
     let election = election_or_404(store, &path).await?;
     let why = console::reason(form.reason.as_deref())?;
-    let new_close = match (&form.closes_at, form.add_minutes) {
-        (Some(raw), None) if !raw.trim().is_empty() => parse_time(raw, &election.schedule.time_zone, "closes_at")?,
-        (None, Some(m)) | (Some(_), Some(m)) if m > 0 => {
-            election.schedule.closes_at + std::time::Duration::from_secs(u64::from(m) * 60)
+    let closes_at = form.closes_at.as_deref().filter(|raw| !raw.trim().is_empty());
+    let new_close = match (closes_at, form.add_minutes) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("closes_at", "give either the new close time or add_minutes, not both"));
         }
+        (Some(raw), None) => parse_time(raw, &election.schedule.time_zone, "closes_at")?,
+        (None, Some(m)) if m > 0 => election.schedule.closes_at + std::time::Duration::from_secs(u64::from(m) * 60),
         _ => return Err(ApiError::invalid("closes_at", "give the new close time, or add_minutes above 0")),
     };
     let at = console::extend_close(store, &election, new_close, &why, officer.0.name()).await?;

@@ -137,6 +137,8 @@ async fn the_window_only_moves_later_with_a_reason_and_is_audited() {
     assert_eq!(error_code(no_reason).await, (422, "invalid_field".into()), "a reason is required");
     let too_far = extend(json!({ "add_minutes": 3000, "reason": "r" })).await.unwrap();
     assert_eq!(error_code(too_far).await, (422, "invalid_field".into()), "more than a day at once");
+    let both = json!({ "closes_at": (close + 5.minutes()).to_string(), "add_minutes": 10, "reason": "r" });
+    assert_eq!(error_code(extend(both).await.unwrap()).await, (422, "invalid_field".into()), "two answers at once");
 
     let res = extend(json!({ "add_minutes": 15, "reason": "library queue" })).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
