@@ -40,6 +40,20 @@ impl Target {
             .build()?)
     }
 
+    /// A target described by the `--election/--uid/--password/--email/--digits` options,
+    /// with the local stack's naming as the defaults.
+    pub fn from_options(base: &str, o: &crate::Options, http: reqwest::Client) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').into(),
+            election: o.text("election").unwrap_or("demo").into(),
+            http,
+            uid: o.text("uid").unwrap_or("student{n}").into(),
+            password: o.text("password").unwrap_or("vote-{n}").into(),
+            email: o.text("email").unwrap_or("{uid}@students.turnout.test").into(),
+            digits: o.get("digits", 5)?,
+        })
+    }
+
     pub fn voter(&self, n: u32) -> Voter {
         let num = format!("{n:0width$}", width = self.digits);
         let uid = self.uid.replace("{n}", &num);

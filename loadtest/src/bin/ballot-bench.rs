@@ -49,13 +49,7 @@ async fn main() -> anyhow::Result<()> {
                 .arg(format!("{}/health/live", stack.base_url)),
         )?;
         let before = store.turnout(&demo).await?;
-        let b = WrkRun::run(
-            Command::new("wrk")
-                .args(wrk_args(threads, concurrency, secs))
-                .args(["-s", &lua("vote.lua")])
-                .arg(format!("{}/e/demo/ballot", stack.base_url))
-                .args(["--", &file.display().to_string(), &threads.to_string()]),
-        )?;
+        let b = vote(&stack, &file, threads, concurrency, secs)?;
         let after = store.turnout(&demo).await?;
         let stored = after.ballots - before.ballots;
         let ok = b.status(201);
@@ -93,6 +87,23 @@ async fn main() -> anyhow::Result<()> {
     println!("  ballots through nginx        {:.0} /s, p99 {:.1} ms", median(&mut ballots), median(&mut p99s));
     println!("  ballots / health (same run)  {:.2}", median(&mut ratios));
     Ok(())
+}
+
+/// One wrk run casting ballots with the sessions in `file`.
+fn vote(
+    stack: &Stack,
+    file: &std::path::Path,
+    threads: usize,
+    concurrency: usize,
+    secs: usize,
+) -> anyhow::Result<WrkRun> {
+    WrkRun::run(
+        Command::new("wrk")
+            .args(wrk_args(threads, concurrency, secs))
+            .args(["-s", &lua("vote.lua")])
+            .arg(format!("{}/e/demo/ballot", stack.base_url))
+            .args(["--", &file.display().to_string(), &threads.to_string()]),
+    )
 }
 
 fn wrk_args(threads: usize, concurrency: usize, secs: usize) -> Vec<String> {
@@ -143,13 +154,7 @@ fn profile(
         .stderr(std::process::Stdio::null())
         .spawn()?;
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let b = WrkRun::run(
-        Command::new("wrk")
-            .args(wrk_args(threads, concurrency, secs))
-            .args(["-s", &lua("vote.lua")])
-            .arg(format!("{}/e/demo/ballot", stack.base_url))
-            .args(["--", &file.display().to_string(), &threads.to_string()]),
-    )?;
+    let b = vote(stack, &file, threads, concurrency, secs)?;
     perf.wait()?;
     println!(
         "\nprofile run (perf record -a): ballots {:.0}/s, p99 {:.1} ms; raw data {}",

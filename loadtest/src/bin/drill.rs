@@ -224,15 +224,7 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => {
             let sink =
                 o.text("sink").ok_or_else(|| anyhow::anyhow!("--url needs --sink (the mail sink's HTTP API)"))?;
-            let target = Target {
-                base: url.trim_end_matches('/').into(),
-                election: o.text("election").unwrap_or("demo").into(),
-                http: http.clone(),
-                uid: o.text("uid").unwrap_or("student{n}").into(),
-                password: o.text("password").unwrap_or("vote-{n}").into(),
-                email: o.text("email").unwrap_or("{uid}@students.turnout.test").into(),
-                digits: o.get("digits", 5)?,
-            };
+            let target = Target::from_options(url, &o, http.clone())?;
             _local = None;
             (target, sink.trim_end_matches('/').to_owned(), None)
         }
@@ -256,15 +248,8 @@ async fn main() -> anyhow::Result<()> {
             stack.create_election(&election)?;
             let store: Arc<dyn Store> =
                 Arc::new(turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db")).await?);
-            let target = Target {
-                base: stack.base_url.clone(),
-                election: "drill".into(),
-                http: http.clone(),
-                uid: "student{n}".into(),
-                password: "vote-{n}".into(),
-                email: "{uid}@students.turnout.test".into(),
-                digits: 5,
-            };
+            let local = turnout_loadtest::options_from(["--election".to_owned(), "drill".to_owned()], &["election"])?;
+            let target = Target::from_options(&stack.base_url, &local, http.clone())?;
             let sink = stack.sink.api_url();
             _local = Some(stack);
             (target, sink, Some(store))

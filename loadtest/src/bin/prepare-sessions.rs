@@ -43,15 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let timeout = Duration::from_secs(o.get("code-timeout-secs", 600)?);
     let out_path = o.text("out").unwrap_or("sessions.tsv").to_owned();
     let http = Target::client(concurrency)?;
-    let target = Arc::new(Target {
-        base: url,
-        election: o.text("election").unwrap_or("demo").into(),
-        http: http.clone(),
-        uid: o.text("uid").unwrap_or("student{n}").into(),
-        password: o.text("password").unwrap_or("vote-{n}").into(),
-        email: o.text("email").unwrap_or("{uid}@students.turnout.test").into(),
-        digits: o.get("digits", 5)?,
-    });
+    let target = Arc::new(Target::from_options(&url, &o, http.clone())?);
     let book = CodeBook::start(sink.trim_end_matches('/').to_owned(), http);
     let progress = Arc::new(Progress::new("sessions", u64::from(count)));
     let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
