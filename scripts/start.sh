@@ -5,7 +5,8 @@
 #
 # Settings (environment): TURNOUT_DEV_PORT (nginx, default 8080), TURNOUT_DEV_STUDENTS
 # (default 5000), TURNOUT_DEV_MINUTES (demo election length, default 120),
-# TURNOUT_DEV_DIR (logs and database, default .turnout/dev).
+# TURNOUT_DEV_DIR (logs and database, default .turnout/dev), TURNOUT_DEV_TLS_PORT (HTTPS,
+# default 8443, 0 for none), TURNOUT_DEV_LOGIN_RATE and TURNOUT_DEV_POOL (load testing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
