@@ -141,3 +141,33 @@ fn wrk_ms(v: &str) -> anyhow::Result<f64> {
         other => anyhow::bail!("unknown unit {other}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_parse_known_names_and_refuse_the_rest() {
+        let o = options_from(args(&["--runs", "5"]), &["runs", "secs"]).unwrap();
+        assert_eq!(o.get("runs", 3).unwrap(), 5);
+        assert_eq!(o.get("secs", 7).unwrap(), 7);
+        let unknown = options_from(args(&["--rnus", "5"]), &["runs"]).err().unwrap().to_string();
+        assert!(unknown.contains("--rnus") && unknown.contains("--runs"), "{unknown}");
+        assert!(options_from(args(&["--runs"]), &["runs"]).is_err(), "a missing value");
+        let bad = options_from(args(&["--runs", "x"]), &["runs"]).unwrap();
+        assert!(bad.get::<u32>("runs", 3).is_err(), "a bad number");
+    }
+
+    #[test]
+    fn wrk_output_is_read_with_units_and_statuses() {
+        let out = "  Latency Distribution\n     50%    1.20ms\n     99%  250.00us\nstatuses: 201=10 409=2\nrate_2xx: 123.5/s\n  Socket errors: connect 1, read 2, write 0, timeout 3\n";
+        let run = WrkRun::parse(out).unwrap();
+        assert_eq!((run.p50_ms, run.p99_ms, run.rate_2xx), (1.2, 0.25, 123.5));
+        assert_eq!((run.status(201), run.status(409), run.other(), run.socket_errors), (10, 2, 0, 6));
+        assert!(WrkRun::parse("no latency here").is_err());
+    }
+}

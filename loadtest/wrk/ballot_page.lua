@@ -4,18 +4,14 @@ package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. pack
 local common = require("common")
 setup = common.setup
 
-local cookies, next_i
+local next_request
 function init(args)
-  statuses = {}
-  cookies = common.load(args[1], id, tonumber(args[2] or "2"))
-  next_i = 0
+  next_request = common.rotate(args)
   wrk.headers["Accept"] = args[3] or "application/json"
 end
 
 function request()
-  next_i = next_i % #cookies + 1
-  wrk.headers["Cookie"] = cookies[next_i]
-  return wrk.format()
+  return next_request()
 end
 
 function response(status)

@@ -25,6 +25,19 @@ function M.load(path, id, nthreads)
   return cookies
 end
 
+-- For init(args): this thread's slice of the sessions file (args[1], split over args[2]
+-- threads, default 2). Returns the request function: each call carries the next session.
+function M.rotate(args)
+  statuses = {}
+  local cookies = M.load(args[1], id, tonumber(args[2] or "2"))
+  local i = 0
+  return function()
+    i = i % #cookies + 1
+    wrk.headers["Cookie"] = cookies[i]
+    return wrk.format()
+  end
+end
+
 function M.count(status)
   local key = "s" .. status
   statuses[key] = (statuses[key] or 0) + 1

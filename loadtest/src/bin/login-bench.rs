@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use turnout_devstack::slapd::{BIND_TEMPLATE, student_password, student_uid};
 use turnout_devstack::{Stack, StackOptions};
-use turnout_loadtest::{Summary, median, ms};
+use turnout_loadtest::{Summary, median, ms, options};
 
 const STUDENTS: u32 = 2000;
 
@@ -99,7 +99,7 @@ async fn logins(stack: &Stack, concurrency: usize, total: u32) -> anyhow::Result
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::args().skip_while(|a| a != "--runs").nth(1).map_or(Ok(3), |v| v.parse())?;
+    let runs: usize = options(&["runs"])?.get("runs", 3)?;
     let dir = tempfile::tempdir()?;
     let mut opts = StackOptions::in_dir(dir.path());
     opts.students = STUDENTS;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use turnout_devstack::{SinkAccount, Stack, StackOptions, TurnoutAccount, unix_now};
-use turnout_loadtest::{Summary, median, ms};
+use turnout_loadtest::{Summary, median, ms, options};
 
 struct Args {
     runs: usize,
@@ -24,23 +24,15 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { runs: 3, requests: 3000, concurrency: 64, accounts: 5, per_minute: 120, burst: 600 };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    for pair in raw.chunks(2) {
-        let value = pair.get(1).ok_or_else(|| anyhow::anyhow!("{} needs a value", pair[0]))?;
-        match pair[0].as_str() {
-            "--runs" => a.runs = value.parse()?,
-            "--requests" => a.requests = value.parse()?,
-            "--concurrency" => a.concurrency = value.parse()?,
-            "--accounts" => a.accounts = value.parse()?,
-            "--per-minute" => a.per_minute = value.parse()?,
-            "--burst" => a.burst = value.parse()?,
-            other => anyhow::bail!(
-                "unknown option {other}; options: --runs --requests --concurrency --accounts --per-minute --burst"
-            ),
-        }
-    }
-    Ok(a)
+    let o = options(&["runs", "requests", "concurrency", "accounts", "per-minute", "burst"])?;
+    Ok(Args {
+        runs: o.get("runs", 3)?,
+        requests: o.get("requests", 3000)?,
+        concurrency: o.get("concurrency", 64)?,
+        accounts: o.get("accounts", 5)?,
+        per_minute: o.get("per-minute", 120)?,
+        burst: o.get("burst", 600)?,
+    })
 }
 
 fn start(accounts: u32, per_minute: u32, sink_rate: Option<u32>) -> anyhow::Result<(Stack, tempfile::TempDir)> {

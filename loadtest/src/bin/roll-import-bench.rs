@@ -56,7 +56,7 @@ async fn import(http: &reqwest::Client, base: &str, token: &str, csv: &Arc<Vec<u
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rows: u32 = std::env::args().skip_while(|a| a != "--rows").nth(1).map_or(Ok(100_000), |v| v.parse())?;
+    let rows: u32 = turnout_loadtest::options(&["rows"])?.get("rows", 100_000)?;
     let dir = tempfile::tempdir()?;
     let mut opts = StackOptions::in_dir(dir.path());
     opts.students = 10;

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use jiff::Timestamp;
 use prometheus::{IntCounterVec, IntGaugeVec};
-use turnout_core::metrics::{counter_vec, gauge_vec, on_scrape};
+use turnout_core::metrics::{MAX_REPORTED_ELECTIONS, counter_vec, gauge_vec, on_scrape};
 use turnout_core::schedule::WindowState;
 use turnout_core::store::Store;
 
@@ -22,15 +22,12 @@ pub fn ballot_cast(election: &str) {
     BALLOTS.with_label_values(&[election]).inc();
 }
 
-/// Elections shown in the window gauges, at most (the first by id).
-const MAX_ELECTIONS: u32 = 100;
-
 pub fn register(store: Arc<dyn Store>) {
     LazyLock::force(&BALLOTS);
     on_scrape("ballot_windows", move || {
         let store = store.clone();
         async move {
-            let Ok(elections) = store.list_elections(None, MAX_ELECTIONS).await else { return };
+            let Ok(elections) = store.list_elections(None, MAX_REPORTED_ELECTIONS).await else { return };
             let now = Timestamp::now();
             for e in elections {
                 let schedule = e.schedule();

@@ -30,11 +30,8 @@ pub async fn cast(
             ErrorCode::AlreadyVoted,
             "You have already voted in this election. Your first ballot counts; keep its receipt.",
         ),
-        // The store's window is the latest word; its error says when it opens or closed.
-        CastError::OutsideWindow(schedule) => match schedule.check_ballot(now, verified_at) {
-            Err(refusal) => refusal,
-            Ok(()) => ApiError::new(ErrorCode::WindowClosed, "Voting is closed."),
-        },
+        // The store's window is the latest word; its refusal says when it opens or closed.
+        CastError::OutsideWindow(refusal) => refusal,
         CastError::UnknownElection => ApiError::new(
             ErrorCode::UnknownElection,
             format!("There is no election called {:?}.", election.id.as_str()),

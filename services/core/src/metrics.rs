@@ -36,6 +36,9 @@ pub fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -
     histogram
 }
 
+/// Elections covered by per-election gauges and checks, at most (the first by id).
+pub const MAX_REPORTED_ELECTIONS: u32 = 100;
+
 /// Seconds, from a fast in-memory answer to a slow dependency.
 pub const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];

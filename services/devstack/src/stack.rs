@@ -58,6 +58,9 @@ pub struct Stack {
     pub sink: MailSink,
     pub env: Vec<(String, String)>,
     pub bin_dir: PathBuf,
+    /// The services' session keys and lifetime, for minting sessions as auth would.
+    session_keys: turnout_core::session::SessionKeys,
+    session_ttl: Duration,
     // Stopped in reverse order of start by Drop: nginx first, slapd last.
     _nginx: Nginx,
     pub services: Vec<(String, u16, Supervised)>,
@@ -110,6 +113,10 @@ impl Stack {
             ("TURNOUT_LOG".into(), "info".into()),
         ];
         env.extend(opts.env.iter().cloned());
+        let settings = {
+            let lookup: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+            turnout_core::Settings::from_lookup(|k| lookup.get(k).cloned())?
+        };
 
         // The demo election, through the same command an operator would use.
         let now = jiff::Timestamp::now();
@@ -162,6 +169,8 @@ impl Stack {
             sink,
             env,
             bin_dir,
+            session_keys: turnout_core::session::SessionKeys::from_settings(&settings),
+            session_ttl: settings.session_ttl,
             _nginx: nginx,
             services,
         })
@@ -220,8 +229,6 @@ impl Stack {
     }
 
     fn mint(&self, username: &str, email: &str, verified: bool) -> anyhow::Result<String> {
-        let env: std::collections::HashMap<String, String> = self.env.iter().cloned().collect();
-        let settings = turnout_core::Settings::from_lookup(|k| env.get(k).cloned())?;
         let demo = turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
         let now = jiff::Timestamp::now();
         let session = turnout_core::session::Session::new(
@@ -229,11 +236,11 @@ impl Stack {
             turnout_core::domain::VoterEmail::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?,
             Vec::new(),
             now,
-            settings.session_ttl,
+            self.session_ttl,
         )
         .with_eligible(vec![demo.clone()]);
-        let session = if verified { session.verified_for(&demo, now, settings.session_ttl) } else { session };
-        let token = turnout_core::session::SessionKeys::from_settings(&settings).sign(&session);
+        let session = if verified { session.verified_for(&demo, now, self.session_ttl) } else { session };
+        let token = self.session_keys.sign(&session);
         Ok(format!("{}={token}", turnout_core::session::COOKIE_NAME))
     }
 

@@ -52,7 +52,11 @@ impl ReadinessCheck for OutboxLag {
     }
     async fn check(&self) -> Result<Value, String> {
         let now = jiff::Timestamp::now();
-        let elections = self.store.list_elections(None, 100).await.map_err(|e| e.to_string())?;
+        let elections = self
+            .store
+            .list_elections(None, turnout_core::metrics::MAX_REPORTED_ELECTIONS)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut oldest = 0;
         let mut waiting = 0;
         for e in elections.iter().filter(|e| e.schedule().closes_at + Duration::from_secs(3600) > now) {

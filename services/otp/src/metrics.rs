@@ -5,7 +5,7 @@
 use std::sync::{Arc, LazyLock};
 
 use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
-use turnout_core::metrics::{counter_vec, gauge_vec, histogram_vec, on_scrape};
+use turnout_core::metrics::{MAX_REPORTED_ELECTIONS, counter_vec, gauge_vec, histogram_vec, on_scrape};
 use turnout_core::store::Store;
 
 static REQUESTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -51,16 +51,13 @@ pub fn queued_to_sent(account: &str, seconds: f64) {
     QUEUE_TO_SENT.with_label_values(&[account]).observe(seconds);
 }
 
-/// Elections shown in the outbox gauges, at most (the first by id).
-const MAX_ELECTIONS: u32 = 100;
-
 pub fn register(store: Arc<dyn Store>) {
     LazyLock::force(&REQUESTED);
     LazyLock::force(&VERIFIED);
     on_scrape("outbox", move || {
         let store = store.clone();
         async move {
-            let Ok(elections) = store.list_elections(None, MAX_ELECTIONS).await else { return };
+            let Ok(elections) = store.list_elections(None, MAX_REPORTED_ELECTIONS).await else { return };
             let now = jiff::Timestamp::now();
             for e in elections {
                 let Ok(s) = store.outbox_summary(&e.id, now).await else { continue };

@@ -12,12 +12,12 @@ use tokio::io::AsyncWriteExt;
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Username};
 use turnout_core::http::{Admin, Body, Nav, html, wants_json};
 use turnout_core::store::{
-    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, ImportState, MAX_PAGE,
-    NewCandidate, NewContest, NewElection, RollRow, RowError, election_or_404,
+    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, ImportState, NewCandidate,
+    NewContest, NewElection, RollRow, RowError, election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
 
-use super::{ConsoleElection, StoreData, changed, parse_time, see_other};
+use super::{ConsoleElection, StoreData, changed, page_limit, parse_time, see_other};
 use crate::roll_import::{Importer, count_rows};
 
 fn audit(admin: &Admin, action: &str, election: &ElectionId, detail: serde_json::Value) -> AuditEntry {
@@ -185,7 +185,7 @@ pub async fn election(
 ) -> Result<HttpResponse, ApiError> {
     let store = store.as_ref().as_ref();
     let e = election_or_404(store, &path).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit);
     let after = candidate_cursor(query.after.as_deref())?;
     let candidates = store.list_candidates(&e.id, after.as_ref().map(|(k, c)| (k, c)), limit).await?;
     let next_candidates = (candidates.len() as u32 == limit)
@@ -393,7 +393,7 @@ pub async fn roll(
 ) -> Result<HttpResponse, ApiError> {
     let store = store.as_ref().as_ref();
     let e = election_or_404(store, &path).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit);
     let after = match query.after.as_deref() {
         Some(raw) => Some(Username::parse(raw).map_err(|err| ApiError::invalid("after", err))?),
         None => None,
@@ -591,7 +591,7 @@ pub async fn import(
         return Err(not_found());
     }
     let job = store.import_job(&path).await?.ok_or_else(not_found)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit);
     let errors = store.import_errors(&job.id, query.errors_after.unwrap_or(0), limit).await?;
     let next = (errors.len() as u32 == limit).then(|| errors.last().map(|e| e.line)).flatten();
     let percent = (job.rows_done * 100).checked_div(job.rows_total).unwrap_or(100);

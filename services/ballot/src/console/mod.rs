@@ -68,6 +68,11 @@ pub fn parse_time(raw: &str, zone: &str, field: &str) -> Result<Timestamp, ApiEr
 }
 
 /// After a form post: back to a page (Post/Redirect/Get).
+/// A console list's page size: 100 unless asked, within 1..=`MAX_PAGE`.
+fn page_limit(requested: Option<u32>) -> u32 {
+    requested.unwrap_or(100).clamp(1, turnout_core::store::MAX_PAGE)
+}
+
 fn see_other(url: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_owned())).finish()
 }

@@ -11,9 +11,9 @@ use serde_json::json;
 use turnout_core::ApiError;
 use turnout_core::console::{self, Dashboard, Results};
 use turnout_core::http::{Nav, Officer, html, wants_json};
-use turnout_core::store::{AuditRecord, AuditVerification, MAX_PAGE, OutboxRow, election_or_404};
+use turnout_core::store::{AuditRecord, AuditVerification, OutboxRow, election_or_404};
 
-use super::{ConsoleElection, StoreData, changed, parse_time};
+use super::{ConsoleElection, StoreData, changed, page_limit, parse_time};
 use crate::routes::state_name;
 
 #[derive(Template)]
@@ -293,7 +293,7 @@ pub async fn outbox(
 ) -> Result<HttpResponse, ApiError> {
     let store = store.as_ref().as_ref();
     let election = election_or_404(store, &path).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit);
     let mut rows = store.list_outbox(&election.id, query.before, limit).await?;
     for row in &mut rows {
         // Officers see enough to help a voter ("it went to s***@…"), not the address book.
@@ -335,7 +335,7 @@ pub async fn audit(
     officer: Officer,
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit);
     let entries = store.list_audit(query.after.unwrap_or(0), limit).await?;
     let next = (entries.len() as u32 == limit).then(|| entries.last().map(|e| e.seq)).flatten();
     if wants_json(&req) {

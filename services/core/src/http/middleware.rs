@@ -105,14 +105,33 @@ fn cross_site_write(req: &ServiceRequest) -> bool {
         return false;
     }
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
-    let origin_host = origin.split("://").nth(1).map(|rest| rest.split([':', '/']).next().unwrap_or(""));
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
     // "null" (sandboxed frames, some redirects) is never our own origin either.
-    origin_host.is_none_or(|h| !h.eq_ignore_ascii_case(host))
+    let origin_host = origin.split_once("://").map(|(_, authority)| host_of(authority));
+    origin_host.is_none_or(|h| !h.eq_ignore_ascii_case(host_of(host)))
+}
+
+/// The host of `host[:port]` (a Host header, or an origin's authority): `[::1]` keeps its
+/// brackets, a port and any path are dropped.
+fn host_of(authority: &str) -> &str {
+    let authority = authority.split('/').next().unwrap_or("");
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(authority, |(inner, _)| &authority[..inner.len() + 2]),
+        None => authority.split(':').next().unwrap_or(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hosts_are_compared_without_ports() {
+        use super::host_of;
+        assert_eq!(host_of("vote.example.edu"), "vote.example.edu");
+        assert_eq!(host_of("vote.example.edu:8443"), "vote.example.edu");
+        assert_eq!(host_of("127.0.0.1:8080/"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:8080"), "[::1]");
+        assert_eq!(host_of("[::1]"), "[::1]");
+    }
 }
 
 pub async fn request_context(

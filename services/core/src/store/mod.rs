@@ -550,9 +550,10 @@ pub struct CastBallot {
 pub enum CastError {
     #[error("this voter has already voted in this election")]
     AlreadyVoted,
-    /// The window, as the store has it at the moment of casting, refuses this ballot.
-    #[error("outside the voting window")]
-    OutsideWindow(Schedule),
+    /// The window, as the store has it at the moment of casting, refuses this ballot: the
+    /// schedule's own refusal (when voting opens, or when it closed).
+    #[error("outside the voting window: {0}")]
+    OutsideWindow(ApiError),
     #[error("no such election")]
     UnknownElection,
     #[error(transparent)]

@@ -134,8 +134,8 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
             outcomes.push(Err(CastError::UnknownElection));
             continue;
         };
-        if schedule.check_ballot(cast.now, cast.verified_at).is_err() {
-            outcomes.push(Err(CastError::OutsideWindow(schedule.clone())));
+        if let Err(refusal) = schedule.check_ballot(cast.now, cast.verified_at) {
+            outcomes.push(Err(CastError::OutsideWindow(refusal)));
             continue;
         }
         let choices = match serde_json::to_string(&cast.choices) {

@@ -302,14 +302,16 @@ pub async fn the_window_is_checked_as_the_ballot_is_recorded(store: Arc<dyn Stor
         verified_at,
         now,
     };
-    let outside = |r: Result<Receipt, CastError>| matches!(r, Err(CastError::OutsideWindow(_)));
+    let refused_as = |r: Result<Receipt, CastError>, code: turnout_core::ErrorCode| matches!(r, Err(CastError::OutsideWindow(e)) if e.code == code);
+    let outside = |r: Result<Receipt, CastError>| refused_as(r, turnout_core::ErrorCode::WindowClosed);
 
     // Grace: verified before the close, cast within the grace period.
     store.cast_ballot(cast(1, close - 10.seconds(), close + 30.seconds())).await.unwrap();
     // Verified after the close, past the grace, or before the opening: refused.
     assert!(outside(store.cast_ballot(cast(2, close + 5.seconds(), close + 30.seconds())).await));
     assert!(outside(store.cast_ballot(cast(3, close - 10.seconds(), close + 2.minutes())).await));
-    assert!(outside(store.cast_ballot(cast(4, opens - 1.minute(), opens - 1.minute())).await));
+    let early = store.cast_ballot(cast(4, opens - 1.minute(), opens - 1.minute())).await;
+    assert!(refused_as(early, turnout_core::ErrorCode::WindowNotOpen));
     // The store's window is the latest word: an extension counts at once ...
     let now = Timestamp::now();
     store.extend_close(&e, close + 1.hour(), &audit("extend", &e), now).await.unwrap();
