@@ -121,19 +121,6 @@ fn host_of(authority: &str) -> &str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hosts_are_compared_without_ports() {
-        use super::host_of;
-        assert_eq!(host_of("vote.example.edu"), "vote.example.edu");
-        assert_eq!(host_of("vote.example.edu:8443"), "vote.example.edu");
-        assert_eq!(host_of("127.0.0.1:8080/"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:8080"), "[::1]");
-        assert_eq!(host_of("[::1]"), "[::1]");
-    }
-}
-
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -190,4 +177,17 @@ pub async fn request_context(
         tracing::info!(event = "request", method = %method, route, election = election.as_deref(), status = status.as_u16(), latency_ms);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hosts_are_compared_without_ports() {
+        use super::host_of;
+        assert_eq!(host_of("vote.example.edu"), "vote.example.edu");
+        assert_eq!(host_of("vote.example.edu:8443"), "vote.example.edu");
+        assert_eq!(host_of("127.0.0.1:8080/"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:8080"), "[::1]");
+        assert_eq!(host_of("[::1]"), "[::1]");
+    }
 }
