@@ -27,7 +27,9 @@ const INVALID_CREDENTIALS: u32 = 49;
 pub struct DirectoryUser {
     pub username: Username,
     pub dn: String,
-    pub email: VoterEmail,
+    /// The directory's address: read only when the login asked for it (or when the
+    /// user search returned it anyway).
+    pub email: Option<VoterEmail>,
     /// Normalised DNs of the groups the user belongs to (when asked for).
     pub groups: Vec<String>,
     /// The eligibility filters (of those asked) the user's entry matches.
@@ -40,6 +42,10 @@ pub struct LoginChecks {
     /// Normalised DNs of the groups whose membership matters (roles, eligibility).
     pub groups: Vec<String>,
     pub filters: Vec<String>,
+    /// Whether to read the entry's mail attribute after the bind. A login whose address
+    /// is already known (from the voter roll) skips it: one directory operation instead
+    /// of two, which is what lets sign-ins use most of the directory's bind capacity.
+    pub read_mail: bool,
 }
 
 /// Group member lists, refreshed at most once a minute: a login checks membership in
@@ -71,8 +77,6 @@ pub enum DirectoryError {
     /// Wrong password, unknown user, or a value that can't be a user: all look the same.
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("the directory entry has no usable email address")]
-    NoEmail,
     /// Every connection is in use: the directory is at the load we allow it.
     #[error("all directory connections are busy")]
     Busy,
@@ -219,7 +223,7 @@ impl Directory {
             BindStrategy::DnTemplate(template) => {
                 let dn = template.replace("{username}", &dn_escape(username.as_str()));
                 bind(ldap, op, &dn, password.expose_secret()).await?;
-                let email = read_mail(ldap, op, &dn, mail_attr).await?;
+                let email = if checks.read_mail { read_mail(ldap, op, &dn, mail_attr).await? } else { None };
                 (dn, email)
             }
             BindStrategy::SearchThenBind { base, filter, service_dn, service_password } => {
@@ -233,7 +237,6 @@ impl Directory {
                 (dn, email)
             }
         };
-        let email = email.ok_or(DirectoryError::NoEmail)?;
         let groups = self.groups_of(ldap, &dn, username, &checks.groups).await?;
         let mut matched_filters = Vec::new();
         for filter in &checks.filters {

@@ -94,6 +94,18 @@ impl Login {
             _ => return Err(self.failed(&key, "malformed", now).await),
         };
         let elections = self.open_elections(now).await?;
+        // The roll is read before the directory: when it gives this voter's address for
+        // every open election, the directory is asked for the password check only.
+        let roll_elections: Vec<ElectionId> =
+            elections.iter().filter(|e| e.eligibility == Eligibility::Roll).map(|e| e.id.clone()).collect();
+        let on_roll = if roll_elections.is_empty() {
+            Vec::new()
+        } else {
+            self.store.roll_memberships(&username, &roll_elections).await?
+        };
+        let roll_gives_address = !on_roll.is_empty()
+            && on_roll.iter().all(|(_, email)| email.is_some())
+            && roll_elections.len() == elections.len();
         let mut groups: Vec<String> = self.admin_group.iter().chain(self.officer_group.iter()).cloned().collect();
         for e in &elections {
             if let Eligibility::LdapGroup { group_dn } = &e.eligibility {
@@ -111,17 +123,11 @@ impl Login {
                     _ => None,
                 })
                 .collect(),
+            read_mail: !roll_gives_address,
         };
         let user = match self.directory.authenticate(&username, password, &checks).await {
             Ok(user) => user,
             Err(DirectoryError::InvalidCredentials) => return Err(self.failed(&key, "invalid_credentials", now).await),
-            Err(DirectoryError::NoEmail) => {
-                tracing::info!(event = "login", outcome = "no_email");
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "Your directory entry has no email address, so no code can be sent. Contact the election office.",
-                ));
-            }
             Err(DirectoryError::Busy) => {
                 tracing::info!(event = "login", outcome = "directory_busy");
                 return Err(ApiError::new(
@@ -144,7 +150,7 @@ impl Login {
             self.store.login_succeeded(&key).await?;
         }
         let roles = self.roles_of(&user);
-        let eligible = self.eligible_for(&user, &elections).await?;
+        let eligible = eligible_for(&user, &elections, &on_roll);
         if eligible.is_empty() && roles.is_empty() {
             tracing::info!(event = "login", outcome = "not_eligible");
             return Err(ApiError::new(
@@ -152,9 +158,18 @@ impl Login {
                 "You are not on the voter list of any open election. If you think this is wrong, contact the election office.",
             ));
         }
+        // The directory's address, else the roll's (the OTP service still prefers the
+        // roll's address for that roll's election).
+        let Some(email) = user.email.clone().or_else(|| on_roll.iter().find_map(|(_, email)| email.clone())) else {
+            tracing::info!(event = "login", outcome = "no_email");
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "Your directory entry has no email address, so no code can be sent. Contact the election office.",
+            ));
+        };
         tracing::info!(event = "login", outcome = "ok", eligible = eligible.len(), roles = roles.len());
         self.signed_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Session::new(user.username, user.email, roles, now, self.session_ttl).with_eligible(eligible))
+        Ok(Session::new(user.username, email, roles, now, self.session_ttl).with_eligible(eligible))
     }
 
     /// Every second, adds the sign-ins counted since the last flush to the dashboard's
@@ -234,30 +249,6 @@ impl Login {
         }
     }
 
-    async fn eligible_for(
-        &self,
-        user: &DirectoryUser,
-        elections: &[ElectionSummary],
-    ) -> Result<Vec<ElectionId>, ApiError> {
-        let roll_elections: Vec<ElectionId> =
-            elections.iter().filter(|e| e.eligibility == Eligibility::Roll).map(|e| e.id.clone()).collect();
-        let on_roll = if roll_elections.is_empty() {
-            Vec::new()
-        } else {
-            self.store.roll_memberships(&user.username, &roll_elections).await?
-        };
-        Ok(elections
-            .iter()
-            .filter(|e| match &e.eligibility {
-                Eligibility::Everyone => true,
-                Eligibility::Roll => on_roll.iter().any(|(id, _)| id == &e.id),
-                Eligibility::LdapGroup { group_dn } => user.groups.contains(&normalize_dn(group_dn)),
-                Eligibility::LdapFilter { filter } => user.matched_filters.contains(filter),
-            })
-            .map(|e| e.id.clone())
-            .collect())
-    }
-
     fn roles_of(&self, user: &DirectoryUser) -> Vec<Role> {
         let uid = user.username.as_str();
         let in_group = |group: &Option<String>| group.as_ref().is_some_and(|g| user.groups.contains(g));
@@ -270,6 +261,25 @@ impl Login {
         }
         roles
     }
+}
+
+/// The open elections this user may vote in: the roll from the store, groups and
+/// filters from the directory.
+fn eligible_for(
+    user: &DirectoryUser,
+    elections: &[ElectionSummary],
+    on_roll: &[(ElectionId, Option<turnout_core::domain::VoterEmail>)],
+) -> Vec<ElectionId> {
+    elections
+        .iter()
+        .filter(|e| match &e.eligibility {
+            Eligibility::Everyone => true,
+            Eligibility::Roll => on_roll.iter().any(|(id, _)| id == &e.id),
+            Eligibility::LdapGroup { group_dn } => user.groups.contains(&normalize_dn(group_dn)),
+            Eligibility::LdapFilter { filter } => user.matched_filters.contains(filter),
+        })
+        .map(|e| e.id.clone())
+        .collect()
 }
 
 #[cfg(test)]

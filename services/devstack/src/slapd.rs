@@ -127,7 +127,9 @@ fn config(dir: &Path, tls: Option<&DirectoryTls<'_>>) -> String {
          index uid eq\n\
          index member,uniqueMember,memberUid eq\n\
          access to attrs=userPassword by anonymous auth by self write by * none\n\
-         access to * by users read by * none\n"
+         access to * by users read by * none\n\
+         database monitor\n\
+         access to * by * read\n"
     )
 }
 
@@ -196,6 +198,32 @@ impl Slapd {
             .args(["-Htn", "state", "established", &format!("( sport = :{} )", self.port)])
             .output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.trim().is_empty()).count()).unwrap_or(0)
+    }
+
+    /// Operations slapd has completed so far, from its monitor backend: `(binds,
+    /// searches)`. Reading them is itself an anonymous bind and a search, so compare
+    /// differences against a baseline taken the same way.
+    pub fn operations(&self) -> anyhow::Result<(u64, u64)> {
+        let out = Command::new("/usr/bin/ldapsearch")
+            .args(["-x", "-LLL", "-H", &self.url(), "-b", "cn=Operations,cn=Monitor", "-s", "one"])
+            .args(["(|(cn=Bind)(cn=Search))", "monitorOpCompleted"])
+            .output()
+            .context("running ldapsearch")?;
+        if !out.status.success() {
+            anyhow::bail!("ldapsearch on cn=Monitor failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (mut binds, mut searches) = (None, None);
+        let mut current = "";
+        for line in text.lines() {
+            if let Some(dn) = line.strip_prefix("dn: ") {
+                current = if dn.starts_with("cn=Bind,") { "bind" } else { "search" };
+            } else if let Some(n) = line.strip_prefix("monitorOpCompleted: ") {
+                let n: u64 = n.trim().parse()?;
+                if current == "bind" { binds = Some(n) } else { searches = Some(n) }
+            }
+        }
+        Ok((binds.context("no bind counter")?, searches.context("no search counter")?))
     }
 
     pub fn restart(&mut self) -> anyhow::Result<()> {

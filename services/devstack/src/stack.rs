@@ -30,6 +30,8 @@ pub struct StackOptions {
     /// Also serve HTTPS (certificate from a private CA made on the spot): on this port, or
     /// a free one when `Some(None)`.
     pub tls: Option<Option<u16>>,
+    /// Who may vote in the demo election (an `eligibility` object); everyone when `None`.
+    pub demo_eligibility: Option<serde_json::Value>,
 }
 
 impl StackOptions {
@@ -43,6 +45,7 @@ impl StackOptions {
             mail_pool: None,
             login_rate: 50,
             tls: None,
+            demo_eligibility: None,
         }
     }
 }
@@ -120,10 +123,13 @@ impl Stack {
 
         // The demo election, through the same command an operator would use.
         let now = jiff::Timestamp::now();
-        let demo = demo_election(
+        let mut demo = demo_election(
             now - jiff::SignedDuration::from_mins(1),
             now + jiff::SignedDuration::from_mins(opts.demo_minutes),
         );
+        if let Some(eligibility) = &opts.demo_eligibility {
+            demo["eligibility"] = eligibility.clone();
+        }
         let demo_file = dir.join("demo-election.json");
         std::fs::write(&demo_file, demo.to_string())?;
         run_cli(&bin_dir, &env, &["create-election", &demo_file.display().to_string()])?;

@@ -18,7 +18,8 @@ async fn five_hundred_concurrent_logins_never_hold_more_than_the_pool_on_slapd()
     settings.push(("TURNOUT_LDAP_POOL_SIZE", "16".into()));
     let app = spawn_app(&as_refs(&settings)).await;
 
-    // Sample slapd's established connections every 5 ms during the run.
+    // Sample slapd's established connections all through the run (each `ss` takes a
+    // few ms; the whole burst now takes well under a second).
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicUsize::new(0));
     let sampler = {
@@ -28,7 +29,7 @@ async fn five_hundred_concurrent_logins_never_hold_more_than_the_pool_on_slapd()
             while !stop.load(Ordering::Relaxed) {
                 peak.fetch_max(slapd.established_connections(), Ordering::Relaxed);
                 samples += 1;
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(1));
             }
             samples
         })
@@ -54,7 +55,7 @@ async fn five_hundred_concurrent_logins_never_hold_more_than_the_pool_on_slapd()
     );
     assert_eq!(ok + busy, 500, "every answer is 200 or 503 with Retry-After: {answers:?}");
     assert!(ok > 0);
-    assert!(samples > 10, "the sampler ran");
+    assert!(samples >= 3, "the sampler ran ({samples} samples)");
     assert!(peak.load(Ordering::Relaxed) <= 16, "slapd held {} connections", peak.load(Ordering::Relaxed));
     // The directory answers normally afterwards.
     assert_eq!(app.login(&student_uid(3), &student_password(3)).await.status(), StatusCode::OK);

@@ -207,3 +207,98 @@ async fn hostile_and_awkward_usernames_get_4xx() {
     let huge = app.login(&"c".repeat(40_000), "x").await.status();
     assert_eq!(huge, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Logins per case in the directory-operation test (the test directory has 20 students).
+const LOGINS: u32 = 20;
+
+async fn roll_of(app: &TestApp, id: &str, students: std::ops::RangeInclusive<u32>, with_email: bool) {
+    let roll = ElectionId::parse(id).unwrap();
+    let entries: Vec<RollEntry> = students
+        .map(|n| RollEntry {
+            uid: Username::parse(&student_uid(n)).unwrap(),
+            email: with_email.then(|| VoterEmail::parse(&format!("{}@roll.turnout.test", student_uid(n))).unwrap()),
+            name: None,
+        })
+        .collect();
+    app.store.import_roll(&roll, &entries).await.unwrap();
+}
+
+fn masked(email: &str) -> String {
+    VoterEmail::parse(email).unwrap().masked()
+}
+
+/// Directory binds and searches made by `LOGINS` sign-ins of students 1..=LOGINS, net of
+/// what reading the counters costs (and of the readiness probe's occasional search).
+async fn directory_ops(app: &TestApp, slapd: &turnout_devstack::slapd::Slapd) -> (u64, u64) {
+    let s0 = slapd.operations().unwrap();
+    let s1 = slapd.operations().unwrap();
+    for n in 1..=LOGINS {
+        let (status, body) = login_json(app, &student_uid(n), &student_password(n)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let s2 = slapd.operations().unwrap();
+    let reading = (s1.0 - s0.0, s1.1 - s0.1);
+    (s2.0 - s1.0 - reading.0, s2.1 - s1.1 - reading.1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_that_gives_the_address_makes_sign_in_one_directory_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = directory(dir.path());
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("turnout.db").display().to_string();
+    let mut settings = template_settings(&slapd);
+    settings.push(("TURNOUT_DATABASE", db));
+    // Only a roll election is open, and its roll has every voter's address.
+    let app = crate::helpers::spawn_app_without_demo(&as_refs(&settings)).await;
+    election(&app, "council", json!({"kind": "roll"})).await;
+    roll_of(&app, "council", 1..=LOGINS, true).await;
+
+    let (binds, searches) = directory_ops(&app, &slapd).await;
+    assert_eq!(binds, u64::from(LOGINS), "one bind per sign-in");
+    assert!(searches <= 2, "no mail read when the roll gives the address: {searches} searches");
+    let (_, body) = login_json(&app, &student_uid(1), &student_password(1)).await;
+    assert_eq!(body["email"], masked(&format!("{}@roll.turnout.test", student_uid(1))), "{body}");
+
+    // Once an election the roll does not cover opens, the directory's address is read again.
+    election(&app, "everyone", json!({"kind": "everyone"})).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the open-elections cache
+    let (binds, searches) = directory_ops(&app, &slapd).await;
+    assert_eq!(binds, u64::from(LOGINS));
+    assert!(searches >= u64::from(LOGINS), "{searches} searches");
+    let (_, body) = login_json(&app, &student_uid(1), &student_password(1)).await;
+    assert_eq!(body["email"], masked(&turnout_devstack::slapd::student_email(1)), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_address_lets_a_voter_without_directory_mail_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = directory(dir.path());
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("turnout.db").display().to_string();
+    let mut settings = template_settings(&slapd);
+    settings.push(("TURNOUT_DATABASE", db));
+    let app = crate::helpers::spawn_app_without_demo(&as_refs(&settings)).await;
+    election(&app, "council", json!({"kind": "roll"})).await;
+    let nomail = |email: Option<&str>| RollEntry {
+        uid: Username::parse("nomail").unwrap(),
+        email: email.map(|e| VoterEmail::parse(e).unwrap()),
+        name: None,
+    };
+
+    // On the roll without an address, and none in the directory: no code could be sent.
+    app.store.import_roll(&ElectionId::parse("council").unwrap(), &[nomail(None)]).await.unwrap();
+    let (status, body) = login_json(&app, "nomail", "vote-nomail").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no email address"), "{body}");
+
+    // The roll gains the address: the same voter signs in, and codes go there.
+    app.store
+        .import_roll(&ElectionId::parse("council").unwrap(), &[nomail(Some("no.mail@roll.turnout.test"))])
+        .await
+        .unwrap();
+    let (status, body) = login_json(&app, "nomail", "vote-nomail").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["email"], masked("no.mail@roll.turnout.test"));
+    assert_eq!(eligible(&body), ["council"]);
+}

@@ -317,6 +317,21 @@ pub struct SqliteStore {
     pool: Pool,
     /// Casts go through one group-committing writer (see `sqlite_ballots`).
     ballots: BallotWriter,
+    /// For the per-request point reads that run on the caller's thread (`read_here`).
+    path: std::path::PathBuf,
+    id: u64,
+}
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// Stores a thread keeps a reading connection for (tests open many; a service, one).
+const READERS_PER_THREAD: usize = 4;
+/// How long a read on the caller's thread waits on a busy database. In WAL mode readers
+/// do not wait for writers; only a rare recovery or checkpoint makes one wait at all.
+const READ_HERE_BUSY: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Each thread's reading connections, by store id.
+    static READERS: std::cell::RefCell<Vec<(u64, Connection)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl SqliteStore {
@@ -340,7 +355,8 @@ impl SqliteStore {
             .build()
             .context("building the sqlite pool")?;
         let ballots = BallotWriter::start(path).context("starting the ballot writer")?;
-        let store = Self { pool, ballots };
+        let id = NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = Self { pool, ballots, path: path.to_path_buf(), id };
         store.run(|conn| migrate(conn).map_err(StoreError::from)).await?;
         Ok(store)
     }
@@ -366,6 +382,47 @@ impl SqliteStore {
         crate::metrics::store_operation(op, started.elapsed().as_secs_f64());
         result
     }
+
+    /// Runs a short read (one or two indexed lookups) right here, on the calling thread's
+    /// own connection, with cached statements. The blocking pool costs two thread
+    /// switches per call, more than such a read itself: a sign-in makes two of them.
+    /// Only for reads: a write here would hold the database lock on an async thread.
+    fn read_here<R, E>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<StoreError>,
+    {
+        let op = crate::metrics::op_name(std::any::type_name_of_val(&f));
+        let started = std::time::Instant::now();
+        let result = READERS.with(|cell| {
+            let mut readers = cell.borrow_mut();
+            let at = match readers.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => at,
+                None => {
+                    let conn = open_reader(&self.path).map_err(|e| E::from(StoreError::from(e)))?;
+                    if readers.len() >= READERS_PER_THREAD {
+                        readers.remove(0);
+                    }
+                    readers.push((self.id, conn));
+                    readers.len() - 1
+                }
+            };
+            f(&readers[at].1)
+        });
+        crate::metrics::store_operation(op, started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    conn.busy_timeout(READ_HERE_BUSY)?;
+    conn.execute_batch("PRAGMA query_only=ON;")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }
 
 #[async_trait::async_trait]
@@ -431,8 +488,8 @@ impl Store for SqliteStore {
 
     async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError> {
         let id = id.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
+        self.read_here(move |conn| {
+            let tx = conn.unchecked_transaction()?;
             let head = tx
                 .query_row(
                     "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility,
@@ -469,7 +526,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let mut contests: Vec<Contest> = tx
-                .prepare("SELECT id, title FROM contests WHERE election_id = ?1 ORDER BY position")?
+                .prepare_cached("SELECT id, title FROM contests WHERE election_id = ?1 ORDER BY position")?
                 .query_map([id.as_str()], |r| {
                     Ok(Contest {
                         id: parsed(0, r.get(0)?, ContestId::parse)?,
@@ -478,7 +535,7 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT contest_id, id, name, statement, status FROM candidates
                  WHERE election_id = ?1 ORDER BY contest_id, position",
             )?;
@@ -516,7 +573,6 @@ impl Store for SqliteStore {
                 otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
             }))
         })
-        .await
     }
 
     async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError> {
@@ -560,31 +616,26 @@ impl Store for SqliteStore {
         uid: &Username,
         elections: &[ElectionId],
     ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
-        let uid = uid.clone();
-        let wanted: Vec<ElectionId> = elections.to_vec();
-        self.run(move |conn| {
-            let mut stmt = conn.prepare("SELECT election_id, email FROM voter_roll WHERE uid = ?1")?;
+        self.read_here(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT election_id, email FROM voter_roll WHERE uid = ?1")?;
             let rows =
                 stmt.query_map([uid.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
             let mut found = Vec::new();
             for row in rows {
                 let (election, email) = row?;
-                if let Some(id) = wanted.iter().find(|w| w.as_str() == election) {
+                if let Some(id) = elections.iter().find(|w| w.as_str() == election) {
                     found.push((id.clone(), email.and_then(|m| VoterEmail::parse(&m).ok())));
                 }
             }
             Ok(found)
         })
-        .await
     }
 
     async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
-        let key = key.to_owned();
-        self.run(move |conn| {
+        self.read_here(|conn| {
             let row: Option<(u32, i64)> = conn
-                .query_row("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1", [&key], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .prepare_cached("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1")?
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             Ok(match row {
                 None => LoginThrottle { failures: 0, next_allowed_at: None },
@@ -593,7 +644,6 @@ impl Store for SqliteStore {
                 }
             })
         })
-        .await
     }
 
     async fn login_failed(
@@ -1147,8 +1197,8 @@ impl Store for SqliteStore {
 
     async fn otp_status(&self, election: &ElectionId, voter: &Username) -> Result<Option<OtpStatus>, StoreError> {
         let (election, voter) = (election.clone(), voter.clone());
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
+        self.read_here(move |conn| {
+            let tx = conn.unchecked_transaction()?;
             let code = tx
                 .query_row(
                     "SELECT last_request_at, sends, locked_until FROM otp_codes WHERE election_id = ?1 AND voter = ?2",
@@ -1185,7 +1235,6 @@ impl Store for SqliteStore {
                 locked_until: (locked_until > Timestamp::now().as_second()).then(|| ts(locked_until)),
             }))
         })
-        .await
     }
 
     async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {

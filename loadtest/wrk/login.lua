@@ -1,0 +1,31 @@
+-- wrk: sign in as the dev directory's students, each request the next student of this
+-- thread (student00001 / vote-00001, ... as seeded by the dev stack).
+--   wrk -t2 -c50 -d5s --latency -s loadtest/wrk/login.lua URL/auth/login -- STUDENTS [NTHREADS]
+-- Threads take disjoint students, so no two threads sign in the same one at once.
+package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
+local common = require("common")
+setup = common.setup
+
+local students, nthreads, n
+function init(args)
+  statuses = {}
+  students = tonumber(args[1] or "2000")
+  nthreads = tonumber(args[2] or "2")
+  n = id
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Accept"] = "application/json"
+end
+
+function request()
+  n = n + nthreads
+  local student = n % students + 1
+  local body = string.format('{"username":"student%05d","password":"vote-%05d"}', student, student)
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status)
+  common.count(status)
+end
+
+done = common.done
