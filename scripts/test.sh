@@ -18,6 +18,22 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 command -v "${compose[0]}" >/dev/null 2>&1 || { echo "Missing: docker-compose (sudo apt-get install -y docker-compose)" >&2; exit 1; }
 "${compose[@]}" --env-file .env.example --profile monitoring --profile mongodb config -q
+# The MongoDB adapter's tests need a MongoDB-wire server. Given TURNOUT_TEST_MONGODB_URI
+# (e.g. a real replica set), they use it; otherwise SecantusDB (PyPI, pinned, in its own
+# venv under target/) serves them for this run.
+if [ -z "${TURNOUT_TEST_MONGODB_URI:-}" ]; then
+  [ -x target/secantus/bin/python ] || {
+    python3 -m venv target/secantus &&
+      target/secantus/bin/pip install -q --disable-pip-version-check 'secantusdb==0.7.0b3'
+  }
+  target/secantus/bin/python scripts/lib/mongo_test_server.py >target/secantus/uri 2>target/secantus/server.log &
+  mongo_server=$!
+  trap 'kill "$mongo_server" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do [ -s target/secantus/uri ] && break; sleep 0.2; done
+  [ -s target/secantus/uri ] || { echo "the MongoDB test server did not start:" >&2; cat target/secantus/server.log >&2; exit 1; }
+  TURNOUT_TEST_MONGODB_URI="$(head -n1 target/secantus/uri)"
+  export TURNOUT_TEST_MONGODB_URI
+fi
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The end-to-end tests start the service binaries as separate processes.

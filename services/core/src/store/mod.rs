@@ -3,10 +3,12 @@
 //!
 //! Layout:
 //! - `mod.rs`: the trait and the values it speaks in;
-//! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes).
+//! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes);
+//! - `mongo/`: the MongoDB adapter (in progress).
 
 mod cache;
 pub mod console;
+pub mod mongo;
 mod sqlite;
 mod sqlite_ballots;
 mod sqlite_console;
