@@ -217,3 +217,87 @@ async fn login_failures_slow_a_username_down_and_a_success_clears_them() {
     assert_eq!(store.login_throttle("k", now).await.unwrap().failures, 0);
     drop_db(&store).await;
 }
+
+fn email(n: u32) -> VoterEmail {
+    VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap()
+}
+
+fn otp_policy() -> turnout_core::store::OtpPolicy {
+    turnout_core::store::OtpPolicy {
+        validity: Duration::from_secs(600),
+        cooldown: Duration::from_secs(60),
+        max_sends: 3,
+        max_attempts: 5,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codes_are_resent_while_half_valid_and_honour_cooldown_cap_and_attempts() {
+    use turnout_core::store::{AttemptError, IssueError, LockPolicy};
+    let Some(store) = fresh("codes_are_resent_while_half_valid_and_honour_cooldown_cap_and_attempts").await else {
+        return;
+    };
+    store.create_election(&open_now("council"), Timestamp::now()).await.unwrap();
+    let id = ElectionId::parse("council").unwrap();
+    let t0 = Timestamp::now();
+    let first = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0).await.unwrap();
+    assert!(!first.resent);
+    let too_soon = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(10)).await;
+    assert!(matches!(too_soon, Err(IssueError::Cooldown { retry_after_secs: 50 })), "{too_soon:?}");
+    let second = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(61)).await.unwrap();
+    assert!(second.resent);
+    assert_eq!((second.generation, second.issued_at), (first.generation, first.issued_at));
+    assert_ne!(second.mail_id, first.mail_id);
+    let third = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(400)).await.unwrap();
+    assert_eq!((third.resent, third.generation), (false, first.generation + 1));
+    let capped = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(520)).await;
+    assert!(matches!(capped, Err(IssueError::SendLimit)), "{capped:?}");
+    let status = store.otp_status(&id, &voter(1)).await.unwrap().unwrap();
+    assert_eq!(status.sends, 3);
+    assert_eq!(
+        status.mail.unwrap().queued_at.as_second(),
+        (t0 + Duration::from_secs(400)).as_second(),
+        "the latest mail is shown"
+    );
+
+    // Attempts: 20 at once, exactly 5 counted; a consumed code is gone.
+    assert!(matches!(store.begin_otp_attempt(&id, &voter(2), 5, t0).await, Err(AttemptError::NoActiveCode)));
+    let issue = store.issue_otp(&id, &voter(2), &email(2), otp_policy(), Timestamp::now()).await.unwrap();
+    let tries = (0..20).map(|_| {
+        let (store, id) = (store.clone(), id.clone());
+        tokio::spawn(async move { store.begin_otp_attempt(&id, &voter(2), 5, Timestamp::now()).await })
+    });
+    let mut counted = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Ok(a) => {
+                assert_eq!(a.generation, issue.generation);
+                counted += 1;
+            }
+            Err(AttemptError::TooManyAttempts) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(counted, 5);
+    let issue = store.issue_otp(&id, &voter(3), &email(3), otp_policy(), Timestamp::now()).await.unwrap();
+    assert_eq!(store.begin_otp_attempt(&id, &voter(3), 5, Timestamp::now()).await.unwrap().attempts_used, 1);
+    store.consume_otp(&id, &voter(3), issue.generation).await.unwrap();
+    assert!(matches!(
+        store.begin_otp_attempt(&id, &voter(3), 5, Timestamp::now()).await,
+        Err(AttemptError::NoActiveCode)
+    ));
+
+    // Voided codes: the third locks the voter for the period.
+    let lock = LockPolicy { after_voids: 3, period: Duration::from_secs(900) };
+    let now = Timestamp::now();
+    assert_eq!(store.record_otp_void(&id, &voter(3), lock, now).await.unwrap(), None);
+    assert_eq!(store.record_otp_void(&id, &voter(3), lock, now).await.unwrap(), None);
+    let until = store.record_otp_void(&id, &voter(3), lock, now).await.unwrap().unwrap();
+    assert_eq!(until.as_second(), now.as_second() + 900);
+    assert!(matches!(store.begin_otp_attempt(&id, &voter(3), 5, now).await, Err(AttemptError::Locked { .. })));
+    assert!(matches!(
+        store.issue_otp(&id, &voter(3), &email(3), otp_policy(), now + Duration::from_secs(120)).await,
+        Err(IssueError::Locked { .. })
+    ));
+    drop_db(&store).await;
+}

@@ -16,6 +16,7 @@
 
 pub mod docs;
 pub mod errors;
+mod otp;
 
 use std::time::Duration;
 
@@ -423,7 +424,7 @@ pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -
 
 /// Documents back into domain values; a field that does not decode is reported as an
 /// error (the data was edited by hand), never a panic.
-mod decode {
+pub(super) mod decode {
     use super::*;
 
     pub fn bad(e: impl std::fmt::Display) -> StoreError {
