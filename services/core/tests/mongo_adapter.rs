@@ -301,3 +301,61 @@ async fn codes_are_resent_while_half_valid_and_honour_cooldown_cap_and_attempts(
     ));
     drop_db(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_leases_are_exclusive_expire_and_only_the_holder_settles() {
+    use turnout_core::store::{MailOutcome, MailResult, MailState};
+    let Some(store) = fresh("outbox_leases_are_exclusive_expire_and_only_the_holder_settles").await else { return };
+    store.create_election(&open_now("council"), Timestamp::now()).await.unwrap();
+    let id = ElectionId::parse("council").unwrap();
+    let now = Timestamp::now();
+    for n in 1..=30 {
+        store.issue_otp(&id, &voter(n), &email(n), otp_policy(), now).await.unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let (a, b) =
+        tokio::join!(store.claim_mail("worker-a", 20, lease, now), store.claim_mail("worker-b", 20, lease, now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 30, "every message claimed once");
+    let ids_a: std::collections::HashSet<_> = a.iter().map(|m| m.id).collect();
+    assert!(b.iter().all(|m| !ids_a.contains(&m.id)), "a message was leased to two workers");
+
+    let sent: Vec<MailOutcome> = a
+        .iter()
+        .map(|m| MailOutcome { id: m.id, result: MailResult::Sent { account: "e1".into(), from: "e1@u.test".into() } })
+        .collect();
+    store.record_outcomes("worker-a", &sent, now).await.unwrap();
+    assert!(store.claim_mail("worker-c", 100, lease, now).await.unwrap().is_empty(), "nothing due while leases hold");
+    let shown = store.otp_status(&id, &a[0].voter).await.unwrap().unwrap().mail.unwrap();
+    assert_eq!((shown.state, shown.from.as_deref(), shown.attempts), (MailState::Sent, Some("e1@u.test"), 1));
+
+    // B's lease runs out: its messages go to C, uncounted; B's late outcome is ignored.
+    let later = now + Duration::from_secs(31);
+    let reclaimed = store.claim_mail("worker-c", 100, lease, later).await.unwrap();
+    assert_eq!(reclaimed.len(), b.len());
+    assert!(reclaimed.iter().all(|m| m.attempts == 0));
+    let late: Vec<MailOutcome> = b
+        .iter()
+        .map(|m| MailOutcome { id: m.id, result: MailResult::Failed { account: "e1".into(), error: "late".into() } })
+        .collect();
+    store.record_outcomes("worker-b", &late, later).await.unwrap();
+    let shown = store.otp_status(&id, &b[0].voter).await.unwrap().unwrap().mail.unwrap();
+    assert_eq!(shown.state, MailState::Sending, "a lost lease must not overwrite the new owner's state");
+
+    // Deferred comes back when due; released goes back at once, uncounted.
+    let deferred = MailOutcome {
+        id: reclaimed[0].id,
+        result: MailResult::Deferred {
+            account: "e1".into(),
+            error: "421 busy".into(),
+            retry_at: later + Duration::from_secs(10),
+        },
+    };
+    let released = MailOutcome { id: reclaimed[1].id, result: MailResult::Released };
+    store.record_outcomes("worker-c", &[deferred, released], later).await.unwrap();
+    let again = store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(5)).await.unwrap();
+    assert_eq!(again.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(reclaimed[1].id, 0)]);
+    let due = store.claim_mail("worker-e", 100, lease, later + Duration::from_secs(10)).await.unwrap();
+    assert_eq!(due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(reclaimed[0].id, 1)]);
+    drop_db(&store).await;
+}

@@ -17,6 +17,7 @@
 pub mod docs;
 pub mod errors;
 mod otp;
+mod outbox;
 
 use std::time::Duration;
 

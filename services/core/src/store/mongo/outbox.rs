@@ -1,0 +1,158 @@
+//! The mail outbox in MongoDB. A worker claims due messages one `find_one_and_update`
+//! at a time: each claim sets `state: sending` with the worker's lease on exactly one
+//! document, atomically, so two workers never hold the same message, and a lease that
+//! runs out makes the message claimable again. Outcomes only land while the worker
+//! still holds the lease.
+
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+
+use super::decode::{self, bad, int};
+use super::*;
+
+/// Due: queued or deferred and its time has come, or sending with an expired lease.
+pub(super) fn due(now_s: i64) -> Document {
+    doc! { "$or": [
+        { "state": { "$in": ["queued", "deferred"] }, "next_attempt_at": { "$lte": now_s } },
+        { "state": "sending", "lease_until": { "$lte": now_s } },
+    ] }
+}
+
+pub(super) fn lease(worker: &str, until_s: i64, now_s: i64) -> Document {
+    doc! { "$set": { "state": "sending", "lease_owner": worker, "lease_until": until_s, "updated_at": now_s } }
+}
+
+/// Still this worker's to settle.
+pub(super) fn held_by(id: &uuid::Uuid, worker: &str) -> Document {
+    doc! { "_id": id.to_string(), "lease_owner": worker, "state": "sending" }
+}
+
+/// Not tried: back to the queue without counting an attempt (an update pipeline, so the
+/// new state can depend on the attempts so far).
+pub(super) fn released(now_s: i64) -> Document {
+    doc! { "$set": {
+        "state": { "$cond": [{ "$eq": ["$attempts", 0] }, "queued", "deferred"] },
+        "lease_owner": Bson::Null, "lease_until": Bson::Null, "updated_at": now_s,
+    } }
+}
+
+/// What an outcome writes (`None`: released, handled apart).
+pub(super) fn settle(result: &MailResult, now_s: i64) -> Option<Document> {
+    let (state, account, from, sent_at, error, retry_at) = match result {
+        MailResult::Sent { account, from } => ("sent", account, Some(from), Some(now_s), None, None),
+        MailResult::Deferred { account, error, retry_at } => {
+            ("deferred", account, None, None, Some(error), Some(retry_at.as_second()))
+        }
+        MailResult::Failed { account, error } => ("failed", account, None, None, Some(error), None),
+        MailResult::Released => return None,
+    };
+    let mut set = doc! {
+        "state": state, "account": account.as_str(), "sent_at": sent_at, "last_error": error.map(String::as_str),
+        "lease_owner": Bson::Null, "lease_until": Bson::Null, "updated_at": now_s,
+    };
+    if let Some(from) = from {
+        set.insert("sender", from.as_str());
+    }
+    if let Some(at) = retry_at {
+        set.insert("next_attempt_at", at);
+    }
+    Some(doc! { "$set": set, "$inc": { "attempts": 1_i64 } })
+}
+
+impl MongoStore {
+    pub async fn claim_mail(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_for: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        let now_s = now.as_second();
+        let outbox = self.coll::<Document>("outbox");
+        let mut claimed = Vec::new();
+        for _ in 0..limit.clamp(1, 500) {
+            let next = self
+                .timed(
+                    outbox
+                        .find_one_and_update(due(now_s), lease(worker, now_s + lease_for.as_secs() as i64, now_s))
+                        .sort(doc! { "next_attempt_at": 1 })
+                        .return_document(ReturnDocument::After),
+                )
+                .await?;
+            let Some(m) = next else { break };
+            claimed.push(OutboxMail {
+                id: uuid::Uuid::parse_str(m.get_str("_id").map_err(bad)?).map_err(bad)?,
+                election: ElectionId::parse(m.get_str("e").map_err(bad)?).map_err(bad)?,
+                voter: Username::parse(m.get_str("v").map_err(bad)?).map_err(bad)?,
+                to: VoterEmail::parse(m.get_str("recipient").map_err(bad)?).map_err(bad)?,
+                generation: int(&m, "generation")? as u32,
+                issued_at: decode::ts(int(&m, "issued_at")?),
+                attempts: int(&m, "attempts")? as u32,
+                last_account: m.get_str("account").ok().map(str::to_owned),
+                queued_at: decode::ts(int(&m, "created_at")?),
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Records outcomes (ignoring messages whose lease was lost) in one transaction.
+    pub async fn record_outcomes(
+        &self,
+        worker: &str,
+        outcomes: &[MailOutcome],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (worker, outcomes) = (worker.to_owned(), outcomes.to_vec());
+        self.in_transaction(|store, session| {
+            let (worker, outcomes) = (worker.clone(), outcomes.clone());
+            Box::pin(async move {
+                let outbox = store.coll::<Document>("outbox");
+                let now_s = now.as_second();
+                for o in &outcomes {
+                    let filter = held_by(&o.id, &worker);
+                    match settle(&o.result, now_s) {
+                        Some(update) => outbox.update_one(filter, update).session(&mut *session).await?,
+                        None => outbox.update_one(filter, vec![released(now_s)]).session(&mut *session).await?,
+                    };
+                }
+                Ok(Ok::<(), StoreError>(()))
+            })
+        })
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_takes_due_or_abandoned_messages_and_leases_them() {
+        assert_eq!(
+            due(100),
+            doc! { "$or": [
+                { "state": { "$in": ["queued", "deferred"] }, "next_attempt_at": { "$lte": 100_i64 } },
+                { "state": "sending", "lease_until": { "$lte": 100_i64 } },
+            ] }
+        );
+        assert_eq!(
+            lease("w1", 130, 100),
+            doc! { "$set": { "state": "sending", "lease_owner": "w1", "lease_until": 130_i64, "updated_at": 100_i64 } }
+        );
+    }
+
+    #[test]
+    fn outcomes_land_only_under_the_lease_and_count_an_attempt() {
+        let id = uuid::Uuid::nil();
+        assert_eq!(held_by(&id, "w1"), doc! { "_id": id.to_string(), "lease_owner": "w1", "state": "sending" });
+        let sent = settle(&MailResult::Sent { account: "a".into(), from: "a@x".into() }, 5).unwrap();
+        assert_eq!(sent.get_document("$inc").unwrap(), &doc! { "attempts": 1_i64 });
+        let set = sent.get_document("$set").unwrap();
+        assert_eq!((set.get_str("state").unwrap(), set.get_str("sender").unwrap()), ("sent", "a@x"));
+        let deferred =
+            settle(&MailResult::Deferred { account: "a".into(), error: "421".into(), retry_at: decode::ts(50) }, 5)
+                .unwrap();
+        assert_eq!(deferred.get_document("$set").unwrap().get_i64("next_attempt_at").unwrap(), 50);
+        assert!(settle(&MailResult::Released, 5).is_none());
+    }
+}
