@@ -17,7 +17,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     with tempfile.TemporaryDirectory(prefix="turnout-mongo-") as data:
-        with SecantusDBServer(storage_path=data) as server:
+        # WiredTiger sessions: one per open transaction and cursor; the conformance suite
+        # runs 1,000 concurrent casts, far past the default 1,000 sessions.
+        with SecantusDBServer(storage_path=data, session_max=20000) as server:
             print(server.uri, flush=True)
             while True:
                 signal.pause()

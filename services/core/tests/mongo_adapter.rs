@@ -5,37 +5,16 @@
 //! test prints a SKIP line naming the variable. Each test uses a database of its own and
 //! drops it after.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
-use turnout_core::store::mongo::{MongoSettings, MongoStore};
 use turnout_core::store::{CastBallot, CastError, Choices, NewElection, RollEntry, StoreError};
 
-const VAR: &str = "TURNOUT_TEST_MONGODB_URI";
-
-/// A store on a database of its own, or `None` (after a SKIP line) without a server.
-async fn fresh(test: &str) -> Option<Arc<MongoStore>> {
-    let Ok(base) = std::env::var(VAR) else {
-        println!(
-            "SKIP {test}: set {VAR} to a MongoDB replica set (or run scripts/test.sh) to test the MongoDB adapter"
-        );
-        return None;
-    };
-    let mut name = [0u8; 6];
-    getrandom::fill(&mut name).unwrap();
-    let db: String = format!("turnout_test_{}", name.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let (main, query) = base.split_once('?').map_or((base.as_str(), None), |(m, q)| (m, Some(q)));
-    let hosts = main.strip_prefix("mongodb://").expect("a mongodb:// URI").split('/').next().unwrap_or_default();
-    let uri = format!("mongodb://{hosts}/{db}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
-    Some(Arc::new(MongoStore::open(&MongoSettings::new(uri)).await.expect("the MongoDB adapter opens")))
-}
-
-async fn drop_db(store: &MongoStore) {
-    store.database().drop().await.unwrap();
-}
+#[path = "support/mongo.rs"]
+mod support;
+use support::{drop_db, fresh};
 
 fn election(id: &str, opens: &str, closes: &str) -> NewElection {
     serde_json::from_value(serde_json::json!({

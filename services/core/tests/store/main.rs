@@ -15,17 +15,38 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-macro_rules! sqlite_conformance {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $name() {
-            let (store, _dir) = sqlite().await;
-            $module::$name(store).await;
+#[path = "../support/mongo.rs"]
+mod mongo_support;
+
+/// Each rule, once per adapter: `sqlite::rule` always, `mongodb::rule` when
+/// `TURNOUT_TEST_MONGODB_URI` names a server (otherwise a SKIP line).
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite_adapter {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _dir) = sqlite().await;
+                    $module::$name(store).await;
+                }
+            )*
         }
-    )*};
+        mod mongodb_adapter {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(store) = mongo_support::fresh(stringify!($name)).await else { return };
+                    $module::$name(store.clone()).await;
+                    mongo_support::drop_db(&store).await;
+                }
+            )*
+        }
+    };
 }
 
-sqlite_conformance!(
+conformance!(
     conformance::elections_round_trip_and_ids_are_unique,
     conformance::one_voter_one_ballot_under_1000_concurrent_submissions,
     conformance::receipts_are_checkable_per_election,

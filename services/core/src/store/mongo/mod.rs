@@ -14,10 +14,13 @@
 //! document holding both would link the ballot to the voter, which is exactly what the
 //! ballot box must never do (see `docs.rs` for what each collection holds).
 
+mod console;
 pub mod docs;
 pub mod errors;
 mod otp;
 mod outbox;
+mod senders;
+mod store_impl;
 
 use std::time::Duration;
 
@@ -28,8 +31,8 @@ use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use super::*;
 use errors::{Class, classify};
 
-/// Transactions retried after a write conflict, at most.
-const TXN_RETRIES: u32 = 8;
+/// Runs of a transaction after write conflicts, at most (with a growing pause between).
+const TXN_RETRIES: u32 = 20;
 
 #[derive(Debug, Clone)]
 pub struct MongoSettings {
@@ -181,25 +184,7 @@ impl MongoStore {
         let election = election.clone();
         self.in_transaction(|store, session| {
             let (entries, election) = (entries.clone(), election.clone());
-            Box::pin(async move {
-                let roll = store.coll::<Document>("voter_roll");
-                let mut stats = RollImport::default();
-                for e in &entries {
-                    let id = docs::roll_id(&election, &e.uid);
-                    let fields = docs::roll_fields(e);
-                    let before = roll.find_one(id.clone()).session(&mut *session).await?;
-                    match before {
-                        Some(d) if d.get("email") == fields.get("email") && d.get("name") == fields.get("name") => {
-                            stats.unchanged += 1;
-                        }
-                        before => {
-                            roll.update_one(id, doc! { "$set": fields }).upsert(true).session(&mut *session).await?;
-                            if before.is_some() { stats.updated += 1 } else { stats.added += 1 }
-                        }
-                    }
-                }
-                Ok(Ok(stats))
-            })
+            Box::pin(async move { Ok(Ok(console::upsert_roll_in(store, session, &election, &entries).await?)) })
         })
         .await?
     }
@@ -274,6 +259,15 @@ impl MongoStore {
 
     /// The window as stored now, the one-ballot rule and the ballot, in one transaction.
     pub async fn cast_ballot(&self, cast: CastBallot) -> Result<Receipt, CastError> {
+        // A voter who already voted (a double click, a retry after a lost answer) is
+        // answered from one read, without a transaction that could only conflict. The
+        // transaction below stays the rule: this is only the early answer.
+        let voted = self
+            .timed(self.coll::<Document>("participation").find_one(docs::participation(&cast.election, &cast.voter)))
+            .await?;
+        if voted.is_some() {
+            return Err(CastError::AlreadyVoted);
+        }
         let outcome = self
             .in_transaction(|store, session| {
                 let cast = cast.clone();
@@ -311,10 +305,10 @@ impl MongoStore {
                 })
             })
             .await;
-        match outcome {
-            Ok(inner) => inner,
-            Err(e) => Err(CastError::Store(e)),
-        }
+        let receipt = outcome.map_err(CastError::Store)??;
+        // Counted once the ballot is durable (see `console.rs` on activity counts).
+        self.bump_activity(cast.election.as_str(), Activity::Ballot, 1, cast.now.as_second().div_euclid(60)).await?;
+        Ok(receipt)
     }
 
     pub async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError> {
@@ -350,12 +344,16 @@ impl MongoStore {
     /// with a domain refusal, `Err(db error)` to abort; a write conflict runs it again.
     async fn in_transaction<T, E, F>(&self, body: F) -> Result<Result<T, E>, StoreError>
     where
-        F: for<'s> Fn(
-            &'s Self,
-            &'s mut ClientSession,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = mongodb::error::Result<Result<T, E>>> + Send + 's>,
-        >,
+        T: Send,
+        E: Send,
+        F: Send
+            + Sync
+            + for<'s> Fn(
+                &'s Self,
+                &'s mut ClientSession,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = mongodb::error::Result<Result<T, E>>> + Send + 's>,
+            >,
     {
         let deadline = tokio::time::Instant::now() + self.op_timeout;
         let mut session = self.timed(self.client.start_session()).await?;
@@ -385,7 +383,13 @@ impl MongoStore {
                 }
                 Ok(Ok(outcome)) => return Ok(outcome),
                 Ok(Err(e)) => match classify(&errors::Facts::of(&e)) {
-                    Class::Retry if tries < TXN_RETRIES => continue,
+                    Class::Retry if tries < TXN_RETRIES => {
+                        // Conflicting transactions back off a little, apart, before the rerun.
+                        let mut jitter = [0u8; 1];
+                        let _ = getrandom::fill(&mut jitter);
+                        let pause = (1u64 << tries.min(6)) + u64::from(jitter[0] % 16);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
                     _ => return Err(errors::store_error(&e)),
                 },
             }

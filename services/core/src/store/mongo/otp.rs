@@ -92,6 +92,7 @@ impl MongoStore {
                             // Orders a voter's mails queued in the same second (ObjectIds
                             // from one process only grow).
                             "order": mongodb::bson::oid::ObjectId::new(),
+                            "seq": super::console::outbox_seq(Timestamp::now().as_millisecond()),
                         })
                         .session(&mut *session)
                         .await?;
@@ -99,7 +100,9 @@ impl MongoStore {
                 })
             })
             .await;
-        outcome.map_err(IssueError::Store)?
+        let issue = outcome.map_err(IssueError::Store)??;
+        self.bump_activity(election.as_str(), Activity::CodeRequested, 1, now.as_second().div_euclid(60)).await?;
+        Ok(issue)
     }
 
     pub async fn begin_otp_attempt(
@@ -146,9 +149,14 @@ impl MongoStore {
     ) -> Result<(), StoreError> {
         let mut filter = code_id(election, voter);
         filter.extend(doc! { "generation": i64::from(generation), "consumed": false });
-        self.timed(self.coll::<Document>("otp_codes").update_one(filter, doc! { "$set": { "consumed": true } }))
-            .await
-            .map(|_| ())
+        let done = self
+            .timed(self.coll::<Document>("otp_codes").update_one(filter, doc! { "$set": { "consumed": true } }))
+            .await?;
+        if done.modified_count > 0 {
+            let minute = Timestamp::now().as_second().div_euclid(60);
+            self.bump_activity(election.as_str(), Activity::CodeVerified, 1, minute).await?;
+        }
+        Ok(())
     }
 
     pub async fn record_otp_void(

@@ -103,23 +103,60 @@ impl MongoStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (worker, outcomes) = (worker.to_owned(), outcomes.to_vec());
-        self.in_transaction(|store, session| {
-            let (worker, outcomes) = (worker.clone(), outcomes.clone());
-            Box::pin(async move {
-                let outbox = store.coll::<Document>("outbox");
-                let now_s = now.as_second();
-                for o in &outcomes {
-                    let filter = held_by(&o.id, &worker);
-                    match settle(&o.result, now_s) {
-                        Some(update) => outbox.update_one(filter, update).session(&mut *session).await?,
-                        None => outbox.update_one(filter, vec![released(now_s)]).session(&mut *session).await?,
-                    };
-                }
-                Ok(Ok::<(), StoreError>(()))
+        let counted = self
+            .in_transaction(|store, session| {
+                let (worker, outcomes) = (worker.clone(), outcomes.clone());
+                Box::pin(async move {
+                    Ok(Ok::<_, StoreError>(write_outcomes(store, session, &worker, &outcomes, now).await?))
+                })
             })
-        })
-        .await?
+            .await??;
+        self.count_mail(&counted, now).await
     }
+
+    /// Counts sent and failed mail on the dashboard, once their outcomes committed.
+    pub(super) async fn count_mail(&self, counted: &[(String, Activity)], now: Timestamp) -> Result<(), StoreError> {
+        for (election, kind) in counted {
+            self.bump_activity(election, *kind, 1, now.as_second().div_euclid(60)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes outcomes inside the caller's transaction; returns what to count on the
+/// dashboard (sent or failed, per election) once it commits.
+pub(super) async fn write_outcomes(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    worker: &str,
+    outcomes: &[MailOutcome],
+    now: Timestamp,
+) -> mongodb::error::Result<Vec<(String, Activity)>> {
+    let outbox = store.coll::<Document>("outbox");
+    let now_s = now.as_second();
+    let mut counted = Vec::new();
+    for o in outcomes {
+        let filter = held_by(&o.id, worker);
+        match settle(&o.result, now_s) {
+            Some(update) => {
+                let landed = outbox.find_one_and_update(filter, update).session(&mut *session).await?;
+                let kind = match o.result {
+                    MailResult::Sent { .. } => Some(Activity::CodeSent),
+                    MailResult::Failed { .. } => Some(Activity::CodeFailed),
+                    _ => None,
+                };
+                if let (Some(d), Some(kind)) = (landed, kind)
+                    && let Ok(e) = d.get_str("e")
+                {
+                    counted.push((e.to_owned(), kind));
+                }
+            }
+            None => {
+                outbox.update_one(filter, vec![released(now_s)]).session(&mut *session).await?;
+            }
+        }
+    }
+    Ok(counted)
 }
 
 #[cfg(test)]
