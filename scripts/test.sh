@@ -17,7 +17,7 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 # The deployment file validates (compose v2 if present, else Debian's docker-compose).
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 command -v "${compose[0]}" >/dev/null 2>&1 || { echo "Missing: docker-compose (sudo apt-get install -y docker-compose)" >&2; exit 1; }
-"${compose[@]}" --env-file .env.example --profile monitoring --profile mongodb config -q
+"${compose[@]}" --env-file .env.example --profile monitoring config -q
 # The MongoDB adapter's tests need a MongoDB-wire server. Given TURNOUT_TEST_MONGODB_URI
 # (e.g. a real replica set), they use it; otherwise SecantusDB (PyPI, pinned, in its own
 # venv under target/) serves them for this run.

@@ -1,16 +1,13 @@
-use std::sync::Arc;
-
 use anyhow::Context;
 use turnout_auth::Application;
 use turnout_core::Settings;
-use turnout_core::store::SqliteStore;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     turnout_core::telemetry::init("auth");
     let settings = Settings::from_env()?;
-    let store = SqliteStore::open(&settings.database).await.context("opening the store")?;
-    let app = Application::build(&settings, Arc::new(store))?;
+    let store = turnout_core::store::open(&settings).await.context("opening the store")?;
+    let app = Application::build(&settings, store)?;
     tracing::info!(event = "listening", port = app.port());
     app.run_until_stopped().await.context("auth server")
 }

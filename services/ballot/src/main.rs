@@ -1,9 +1,6 @@
-use std::sync::Arc;
-
 use anyhow::Context;
 use turnout_ballot::{Application, seed};
 use turnout_core::Settings;
-use turnout_core::store::{SqliteStore, Store};
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
        turnout-ballot create-election FILE.json
@@ -13,7 +10,7 @@ const USAGE: &str = "usage: turnout-ballot            serve the ballot service
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = Settings::from_env()?;
-    let store = Arc::new(SqliteStore::open(&settings.database).await.context("opening the store")?);
+    let store = turnout_core::store::open(&settings).await.context("opening the store")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {
             turnout_core::telemetry::init("ballot");

@@ -11,6 +11,20 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// `TURNOUT_STORE`: `sqlite` (the default, the file `TURNOUT_DATABASE`) or `mongodb`
+/// (`TURNOUT_MONGODB_URI`, a replica set; transactions need one).
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    Sqlite,
+    MongoDb {
+        /// May carry a password: never printed.
+        uri: SecretString,
+        min_pool: u32,
+        max_pool: u32,
+        op_timeout: Duration,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
@@ -18,6 +32,8 @@ pub struct Settings {
     /// Root secret: session tokens and OTP keys are derived from it (never used directly).
     pub secret: SecretString,
     pub database: PathBuf,
+    /// Which store adapter: the embedded SQLite file (`database`) or MongoDB.
+    pub store: StoreChoice,
     /// Where roll uploads wait until imported (default: `imports/` beside the database).
     pub import_dir: PathBuf,
     pub session_ttl: Duration,
@@ -314,6 +330,32 @@ impl Settings {
         };
 
         let database = PathBuf::from(r.string("TURNOUT_DATABASE", "turnout.db"));
+        let store = match r.string("TURNOUT_STORE", "sqlite").trim() {
+            "sqlite" => StoreChoice::Sqlite,
+            "mongodb" => {
+                let uri = r.optional("TURNOUT_MONGODB_URI").unwrap_or_default();
+                if uri.starts_with("mongodb+srv://") {
+                    r.problems.push(
+                        "TURNOUT_MONGODB_URI: mongodb+srv:// needs DNS SRV lookups, which this build leaves out; list the hosts in a mongodb:// URI".into(),
+                    );
+                } else if !uri.starts_with("mongodb://") {
+                    r.problems.push("TURNOUT_MONGODB_URI: required with TURNOUT_STORE=mongodb, a mongodb://host:port/db?replicaSet=... URI".into());
+                }
+                let min_pool = r.parsed("TURNOUT_MONGODB_MIN_POOL", 8u32);
+                let max_pool = r.parsed("TURNOUT_MONGODB_MAX_POOL", 64u32);
+                if max_pool == 0 || min_pool > max_pool || max_pool > 1000 {
+                    r.problems
+                        .push("TURNOUT_MONGODB_MIN_POOL / _MAX_POOL: 0 <= min <= max, max between 1 and 1000".into());
+                }
+                let op_timeout =
+                    Duration::from_millis(r.parsed("TURNOUT_MONGODB_TIMEOUT_MS", 5000u64).clamp(100, 120_000));
+                StoreChoice::MongoDb { uri: SecretString::from(uri), min_pool, max_pool, op_timeout }
+            }
+            other => {
+                r.problems.push(format!("TURNOUT_STORE={other}: sqlite or mongodb"));
+                StoreChoice::Sqlite
+            }
+        };
         let default_imports = database.parent().unwrap_or(std::path::Path::new(".")).join("imports");
         let import_dir = PathBuf::from(r.string("TURNOUT_IMPORT_DIR", &default_imports.display().to_string()));
         let settings = Settings {
@@ -321,6 +363,7 @@ impl Settings {
             port: r.parsed("TURNOUT_PORT", 8080),
             secret: SecretString::from(secret),
             database,
+            store,
             import_dir,
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
@@ -404,5 +447,30 @@ mod tests {
         assert_eq!(s.mail.accounts.len(), 2);
         assert_eq!(s.mail.accounts[1].per_minute, 30);
         assert!(matches!(s.ldap.bind, BindStrategy::SearchThenBind { .. }));
+    }
+
+    #[test]
+    fn the_store_is_sqlite_unless_mongodb_is_asked_for_with_a_usable_uri() {
+        let secret = ("TURNOUT_SECRET", "0123456789abcdef0123456789abcdef");
+        let s = Settings::from_lookup(vars(&[secret])).unwrap();
+        assert!(matches!(s.store, StoreChoice::Sqlite));
+
+        let uri = "mongodb://turnout:hunter2@mongo:27017/turnout?replicaSet=rs0";
+        let s =
+            Settings::from_lookup(vars(&[secret, ("TURNOUT_STORE", "mongodb"), ("TURNOUT_MONGODB_URI", uri)])).unwrap();
+        let StoreChoice::MongoDb { uri: got, min_pool, max_pool, op_timeout } = &s.store else {
+            panic!("{:?}", s.store)
+        };
+        assert_eq!((got.expose_secret(), *min_pool, *max_pool, *op_timeout), (uri, 8, 64, Duration::from_secs(5)));
+        assert!(!format!("{s:?}").contains("hunter2"), "the URI's password is printed");
+
+        for (vars_, problem) in [
+            (vec![secret, ("TURNOUT_STORE", "mongodb")], "TURNOUT_MONGODB_URI: required"),
+            (vec![secret, ("TURNOUT_STORE", "mongodb"), ("TURNOUT_MONGODB_URI", "mongodb+srv://x")], "mongodb+srv"),
+            (vec![secret, ("TURNOUT_STORE", "postgres")], "TURNOUT_STORE=postgres"),
+        ] {
+            let err = Settings::from_lookup(vars(&vars_)).unwrap_err().to_string();
+            assert!(err.contains(problem), "{err}");
+        }
     }
 }

@@ -1,9 +1,6 @@
-use std::sync::Arc;
-
 use anyhow::Context;
 use turnout_core::Settings;
 use turnout_core::domain::ElectionId;
-use turnout_core::store::{SqliteStore, Store};
 use turnout_otp::{Application, admin};
 
 const USAGE: &str = "usage: turnout-otp                                   serve the code service and its mail worker
@@ -15,7 +12,7 @@ const USAGE: &str = "usage: turnout-otp                                   serve 
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = Settings::from_env()?;
-    let store = Arc::new(SqliteStore::open(&settings.database).await.context("opening the store")?);
+    let store = turnout_core::store::open(&settings).await.context("opening the store")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {
             turnout_core::telemetry::init("otp");

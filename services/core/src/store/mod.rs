@@ -586,6 +586,20 @@ pub enum AttemptError {
     Store(#[from] StoreError),
 }
 
+/// The store the settings choose (`TURNOUT_STORE`), opened and ready: SQLite by default,
+/// MongoDB when asked for.
+pub async fn open(settings: &crate::Settings) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use secrecy::ExposeSecret;
+    Ok(match &settings.store {
+        crate::config::StoreChoice::Sqlite => std::sync::Arc::new(SqliteStore::open(&settings.database).await?),
+        crate::config::StoreChoice::MongoDb { uri, min_pool, max_pool, op_timeout } => {
+            let mut m = mongo::MongoSettings::new(uri.expose_secret());
+            (m.min_pool_size, m.max_pool_size, m.op_timeout) = (*min_pool, *max_pool, *op_timeout);
+            std::sync::Arc::new(mongo::MongoStore::open(&m).await?)
+        }
+    })
+}
+
 /// The election named in a URL, or the one "unknown election" error (also for ids that
 /// can't be election ids, so probing reveals nothing).
 pub async fn election_or_404(store: &dyn Store, raw: &str) -> Result<Election, ApiError> {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use turnout_core::domain::{ElectionId, Receipt};
-use turnout_core::store::Store;
 
 use crate::helpers::TestStack;
 

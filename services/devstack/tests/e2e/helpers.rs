@@ -16,6 +16,11 @@ pub struct TestStack {
 
 impl TestStack {
     pub async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// The same stack with more `TURNOUT_*` settings (e.g. another store).
+    pub async fn start_with(extra: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = StackOptions::in_dir(dir.path());
         opts.students = 400;
@@ -29,6 +34,7 @@ impl TestStack {
             // A short send timeout keeps the outbox lease (and so the crash test) short.
             ("TURNOUT_MAIL_SEND_TIMEOUT_SECS".into(), "2".into()),
         ];
+        opts.env.extend(extra);
         let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await.unwrap().expect("the stack starts");
         Self { stack, codes_seen: std::sync::Mutex::new(Vec::new()), _dir: dir }
     }
@@ -96,8 +102,11 @@ impl TestStack {
         client
     }
 
-    pub async fn store(&self) -> turnout_core::store::SqliteStore {
-        turnout_core::store::SqliteStore::open(&self.stack.dir.join("turnout.db")).await.unwrap()
+    /// The store the services use (as their settings choose it).
+    pub async fn store(&self) -> std::sync::Arc<dyn turnout_core::store::Store> {
+        let env: std::collections::HashMap<String, String> = self.stack.env.iter().cloned().collect();
+        let settings = turnout_core::Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        turnout_core::store::open(&settings).await.unwrap()
     }
 }
 

@@ -8,6 +8,7 @@ mod disk_full;
 mod helpers;
 mod hostile;
 mod https;
+mod mongodb;
 mod observability;
 mod scenarios;
 mod security;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use turnout_core::store::{Store, Turnout};
+use turnout_core::store::Turnout;
 use turnout_devstack::slapd::{student_email, student_password, student_uid};
 use turnout_devstack::unix_now;
 
