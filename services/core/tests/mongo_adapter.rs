@@ -1,16 +1,16 @@
-//! The MongoDB adapter against a real MongoDB-wire server: the operations done so far
-//! (elections, the roll, login throttling, the ballot box). Runs when
-//! `TURNOUT_TEST_MONGODB_URI` is set (`scripts/test.sh` starts a SecantusDB server for
-//! it; point it at a MongoDB replica set to run against MongoDB itself). Otherwise each
-//! test prints a SKIP line naming the variable. Each test uses a database of its own and
-//! drops it after.
+//! What only the MongoDB adapter has to prove (the Store's rules run against it in the
+//! conformance suite, `tests/store`): the documents hold no voter beside a ballot, roll
+//! entries carry their address, a released message goes back uncounted, and indexes are
+//! made at start from any number of processes. Runs when `TURNOUT_TEST_MONGODB_URI` is
+//! set (`scripts/test.sh` starts a SecantusDB server for it); otherwise each test prints
+//! a SKIP line naming the variable. Each test uses a database of its own and drops it.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
-use turnout_core::store::{CastBallot, CastError, Choices, NewElection, RollEntry, StoreError};
+use turnout_core::store::{CastBallot, CastError, Choices, NewElection, RollEntry};
 
 #[path = "support/mongo.rs"]
 mod support;
@@ -49,65 +49,6 @@ fn cast(election: &ElectionId, voter: &Username) -> CastBallot {
     let choices: Choices =
         [(ContestId::parse("pres").unwrap(), CandidateId::parse("ada").unwrap())].into_iter().collect();
     CastBallot { election: election.clone(), voter: voter.clone(), choices, verified_at: now, now }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn elections_round_trip_are_unique_and_page() {
-    let Some(store) = fresh("elections_round_trip_are_unique_and_page").await else { return };
-    store.ping().await.unwrap();
-    for id in ["c", "a", "b"] {
-        store.create_election(&open_now(id), Timestamp::now()).await.unwrap();
-    }
-    let again = store.create_election(&open_now("a"), Timestamp::now()).await;
-    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-
-    let e = store.election(&ElectionId::parse("a").unwrap()).await.unwrap().unwrap();
-    assert_eq!(e.title, "Student Union 2026");
-    assert_eq!(e.schedule.grace, Duration::from_secs(60));
-    assert_eq!(e.contests[0].candidates.len(), 2);
-    assert_eq!(e.contests[0].candidates[1].status.as_str(), "pending");
-    assert!(store.election(&ElectionId::parse("zz").unwrap()).await.unwrap().is_none());
-
-    let first = store.list_elections(None, 2).await.unwrap();
-    let ids: Vec<&str> = first.iter().map(|e| e.id.as_str()).collect();
-    assert_eq!(ids, ["a", "b"]);
-    let rest = store.list_elections(Some(&first[1].id), 2).await.unwrap();
-    assert_eq!(rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c"]);
-    drop_db(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_voter_one_ballot_under_200_concurrent_submissions() {
-    let Some(store) = fresh("one_voter_one_ballot_under_200_concurrent_submissions").await else { return };
-    store.create_election(&open_now("council"), Timestamp::now()).await.unwrap();
-    let id = ElectionId::parse("council").unwrap();
-    let tries = (0..200).map(|_| {
-        let (store, id) = (store.clone(), id.clone());
-        tokio::spawn(async move { store.cast_ballot(cast(&id, &voter(1))).await })
-    });
-    let mut receipts = Vec::new();
-    let mut already = 0;
-    for t in tries {
-        match t.await.unwrap() {
-            Ok(r) => receipts.push(r),
-            Err(CastError::AlreadyVoted) => already += 1,
-            Err(other) => panic!("unexpected: {other:?}"),
-        }
-    }
-    assert_eq!((receipts.len(), already), (1, 199));
-    assert!(store.receipt_in_box(&id, &receipts[0]).await.unwrap());
-    assert!(!store.receipt_in_box(&id, &Receipt::generate()).await.unwrap());
-    // Other voters, at once: every one stored once, and the counts agree.
-    let others = (2..52).map(|n| {
-        let (store, id) = (store.clone(), id.clone());
-        tokio::spawn(async move { store.cast_ballot(cast(&id, &voter(n))).await })
-    });
-    for t in others {
-        t.await.unwrap().unwrap();
-    }
-    let turnout = store.turnout(&id).await.unwrap();
-    assert_eq!((turnout.participation, turnout.ballots), (51, 51));
-    drop_db(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -175,28 +116,6 @@ async fn roll_imports_are_idempotent_and_memberships_carry_the_address() {
     drop_db(&store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn login_failures_slow_a_username_down_and_a_success_clears_them() {
-    let Some(store) = fresh("login_failures_slow_a_username_down_and_a_success_clears_them").await else { return };
-    let now = Timestamp::now();
-    let max = Duration::from_secs(300);
-    for expected in [0, 0, 0] {
-        let t = store.login_failed("k", 3, max, now).await.unwrap();
-        assert_eq!(t.next_allowed_at.map(|at| at.as_millisecond() - now.as_millisecond()).unwrap_or(0), expected);
-    }
-    let fourth = store.login_failed("k", 3, max, now).await.unwrap();
-    assert_eq!(fourth.failures, 4);
-    assert_eq!(fourth.next_allowed_at.unwrap().as_millisecond() - now.as_millisecond(), 1000);
-    let fifth = store.login_failed("k", 3, max, now).await.unwrap();
-    assert_eq!(fifth.next_allowed_at.unwrap().as_millisecond() - now.as_millisecond(), 2000);
-    let seen = store.login_throttle("k", now).await.unwrap();
-    assert_eq!((seen.failures, seen.next_allowed_at), (5, fifth.next_allowed_at));
-    assert_eq!(store.login_throttle("other", now).await.unwrap().failures, 0);
-    store.login_succeeded("k").await.unwrap();
-    assert_eq!(store.login_throttle("k", now).await.unwrap().failures, 0);
-    drop_db(&store).await;
-}
-
 fn email(n: u32) -> VoterEmail {
     VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap()
 }
@@ -211,130 +130,48 @@ fn otp_policy() -> turnout_core::store::OtpPolicy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn codes_are_resent_while_half_valid_and_honour_cooldown_cap_and_attempts() {
-    use turnout_core::store::{AttemptError, IssueError, LockPolicy};
-    let Some(store) = fresh("codes_are_resent_while_half_valid_and_honour_cooldown_cap_and_attempts").await else {
-        return;
-    };
+async fn a_released_message_goes_back_at_once_without_counting_an_attempt() {
+    use turnout_core::store::{MailOutcome, MailResult, MailState};
+    let Some(store) = fresh("a_released_message_goes_back_at_once_without_counting_an_attempt").await else { return };
     store.create_election(&open_now("council"), Timestamp::now()).await.unwrap();
     let id = ElectionId::parse("council").unwrap();
-    let t0 = Timestamp::now();
-    let first = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0).await.unwrap();
-    assert!(!first.resent);
-    let too_soon = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(10)).await;
-    assert!(matches!(too_soon, Err(IssueError::Cooldown { retry_after_secs: 50 })), "{too_soon:?}");
-    let second = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(61)).await.unwrap();
-    assert!(second.resent);
-    assert_eq!((second.generation, second.issued_at), (first.generation, first.issued_at));
-    assert_ne!(second.mail_id, first.mail_id);
-    let third = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(400)).await.unwrap();
-    assert_eq!((third.resent, third.generation), (false, first.generation + 1));
-    let capped = store.issue_otp(&id, &voter(1), &email(1), otp_policy(), t0 + Duration::from_secs(520)).await;
-    assert!(matches!(capped, Err(IssueError::SendLimit)), "{capped:?}");
-    let status = store.otp_status(&id, &voter(1)).await.unwrap().unwrap();
-    assert_eq!(status.sends, 3);
-    assert_eq!(
-        status.mail.unwrap().queued_at.as_second(),
-        (t0 + Duration::from_secs(400)).as_second(),
-        "the latest mail is shown"
-    );
-
-    // Attempts: 20 at once, exactly 5 counted; a consumed code is gone.
-    assert!(matches!(store.begin_otp_attempt(&id, &voter(2), 5, t0).await, Err(AttemptError::NoActiveCode)));
-    let issue = store.issue_otp(&id, &voter(2), &email(2), otp_policy(), Timestamp::now()).await.unwrap();
-    let tries = (0..20).map(|_| {
-        let (store, id) = (store.clone(), id.clone());
-        tokio::spawn(async move { store.begin_otp_attempt(&id, &voter(2), 5, Timestamp::now()).await })
-    });
-    let mut counted = 0;
-    for t in tries {
-        match t.await.unwrap() {
-            Ok(a) => {
-                assert_eq!(a.generation, issue.generation);
-                counted += 1;
-            }
-            Err(AttemptError::TooManyAttempts) => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert_eq!(counted, 5);
-    let issue = store.issue_otp(&id, &voter(3), &email(3), otp_policy(), Timestamp::now()).await.unwrap();
-    assert_eq!(store.begin_otp_attempt(&id, &voter(3), 5, Timestamp::now()).await.unwrap().attempts_used, 1);
-    store.consume_otp(&id, &voter(3), issue.generation).await.unwrap();
-    assert!(matches!(
-        store.begin_otp_attempt(&id, &voter(3), 5, Timestamp::now()).await,
-        Err(AttemptError::NoActiveCode)
-    ));
-
-    // Voided codes: the third locks the voter for the period.
-    let lock = LockPolicy { after_voids: 3, period: Duration::from_secs(900) };
     let now = Timestamp::now();
-    assert_eq!(store.record_otp_void(&id, &voter(3), lock, now).await.unwrap(), None);
-    assert_eq!(store.record_otp_void(&id, &voter(3), lock, now).await.unwrap(), None);
-    let until = store.record_otp_void(&id, &voter(3), lock, now).await.unwrap().unwrap();
-    assert_eq!(until.as_second(), now.as_second() + 900);
-    assert!(matches!(store.begin_otp_attempt(&id, &voter(3), 5, now).await, Err(AttemptError::Locked { .. })));
-    assert!(matches!(
-        store.issue_otp(&id, &voter(3), &email(3), otp_policy(), now + Duration::from_secs(120)).await,
-        Err(IssueError::Locked { .. })
-    ));
+    store.issue_otp(&id, &voter(1), &email(1), otp_policy(), now).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = store.claim_mail("worker-a", 10, lease, now).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    store
+        .record_outcomes("worker-a", &[MailOutcome { id: claimed[0].id, result: MailResult::Released }], now)
+        .await
+        .unwrap();
+    let shown = store.otp_status(&id, &voter(1)).await.unwrap().unwrap().mail.unwrap();
+    assert_eq!((shown.state, shown.attempts), (MailState::Queued, 0));
+    let again = store.claim_mail("worker-b", 10, lease, now).await.unwrap();
+    assert_eq!(again.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(claimed[0].id, 0)]);
     drop_db(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn outbox_leases_are_exclusive_expire_and_only_the_holder_settles() {
-    use turnout_core::store::{MailOutcome, MailResult, MailState};
-    let Some(store) = fresh("outbox_leases_are_exclusive_expire_and_only_the_holder_settles").await else { return };
-    store.create_election(&open_now("council"), Timestamp::now()).await.unwrap();
-    let id = ElectionId::parse("council").unwrap();
-    let now = Timestamp::now();
-    for n in 1..=30 {
-        store.issue_otp(&id, &voter(n), &email(n), otp_policy(), now).await.unwrap();
-    }
-    let lease = Duration::from_secs(30);
-    let (a, b) =
-        tokio::join!(store.claim_mail("worker-a", 20, lease, now), store.claim_mail("worker-b", 20, lease, now));
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.len() + b.len(), 30, "every message claimed once");
-    let ids_a: std::collections::HashSet<_> = a.iter().map(|m| m.id).collect();
-    assert!(b.iter().all(|m| !ids_a.contains(&m.id)), "a message was leased to two workers");
-
-    let sent: Vec<MailOutcome> = a
-        .iter()
-        .map(|m| MailOutcome { id: m.id, result: MailResult::Sent { account: "e1".into(), from: "e1@u.test".into() } })
-        .collect();
-    store.record_outcomes("worker-a", &sent, now).await.unwrap();
-    assert!(store.claim_mail("worker-c", 100, lease, now).await.unwrap().is_empty(), "nothing due while leases hold");
-    let shown = store.otp_status(&id, &a[0].voter).await.unwrap().unwrap().mail.unwrap();
-    assert_eq!((shown.state, shown.from.as_deref(), shown.attempts), (MailState::Sent, Some("e1@u.test"), 1));
-
-    // B's lease runs out: its messages go to C, uncounted; B's late outcome is ignored.
-    let later = now + Duration::from_secs(31);
-    let reclaimed = store.claim_mail("worker-c", 100, lease, later).await.unwrap();
-    assert_eq!(reclaimed.len(), b.len());
-    assert!(reclaimed.iter().all(|m| m.attempts == 0));
-    let late: Vec<MailOutcome> = b
-        .iter()
-        .map(|m| MailOutcome { id: m.id, result: MailResult::Failed { account: "e1".into(), error: "late".into() } })
-        .collect();
-    store.record_outcomes("worker-b", &late, later).await.unwrap();
-    let shown = store.otp_status(&id, &b[0].voter).await.unwrap().unwrap().mail.unwrap();
-    assert_eq!(shown.state, MailState::Sending, "a lost lease must not overwrite the new owner's state");
-
-    // Deferred comes back when due; released goes back at once, uncounted.
-    let deferred = MailOutcome {
-        id: reclaimed[0].id,
-        result: MailResult::Deferred {
-            account: "e1".into(),
-            error: "421 busy".into(),
-            retry_at: later + Duration::from_secs(10),
-        },
+async fn indexes_are_created_at_start_idempotently_from_every_process() {
+    let Some(store) = fresh("indexes_are_created_at_start_idempotently_from_every_process").await else { return };
+    // Two more processes starting at once on the same database.
+    let same = support::with_database(&std::env::var(support::VAR).unwrap(), store.database().name());
+    let settings = turnout_core::store::mongo::MongoSettings::new(same);
+    let (a, b) = tokio::join!(
+        turnout_core::store::mongo::MongoStore::open(&settings),
+        turnout_core::store::mongo::MongoStore::open(&settings)
+    );
+    a.unwrap();
+    b.unwrap();
+    let names = |c: &'static str| {
+        let store = store.clone();
+        async move { store.database().collection::<Document>(c).list_index_names().await.unwrap() }
     };
-    let released = MailOutcome { id: reclaimed[1].id, result: MailResult::Released };
-    store.record_outcomes("worker-c", &[deferred, released], later).await.unwrap();
-    let again = store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(5)).await.unwrap();
-    assert_eq!(again.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(reclaimed[1].id, 0)]);
-    let due = store.claim_mail("worker-e", 100, lease, later + Duration::from_secs(10)).await.unwrap();
-    assert_eq!(due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(reclaimed[0].id, 1)]);
+    let outbox = names("outbox").await;
+    for wanted in ["due", "leases", "by_voter", "by_election"] {
+        assert!(outbox.iter().any(|n| n == wanted), "outbox lacks {wanted}: {outbox:?}");
+    }
+    assert!(names("login_failures").await.iter().any(|n| n == "expiry"), "no TTL index on login failures");
+    assert!(names("voter_roll").await.iter().any(|n| n == "by_uid"));
     drop_db(&store).await;
 }

@@ -437,6 +437,113 @@ impl AccountLimits {
     }
 }
 
+/// One account as a reservation found it in the store (either adapter).
+pub(crate) struct AccountState {
+    /// GCRA: the theoretical time of the account's next send (unix seconds).
+    pub tat: f64,
+    /// Sends counted today (already 0 when the stored day is not today).
+    pub sent_today: u32,
+    pub quarantined_until: i64,
+    /// SMTP sessions other instances hold now.
+    pub held_slots: u32,
+}
+
+/// An account that can send in this reservation, and the start times planned on it.
+pub(crate) struct SendCandidate<'a> {
+    pub limits: &'a AccountLimits,
+    pub next: f64,
+    pub daily_left: u32,
+    pub sent_today: u32,
+    pub free_slots: u32,
+    pub times: Vec<f64>,
+}
+
+/// The reservation rules both adapters share: which accounts can send, and on which
+/// each send goes. The adapters read and write the accounts and slots around it.
+pub(crate) struct SendPlanner<'a> {
+    now_f: f64,
+    now_s: i64,
+    horizon: Duration,
+    candidates: Vec<SendCandidate<'a>>,
+    /// When nothing can be granted: the earliest moment some account can send.
+    next_capacity: Option<f64>,
+}
+
+impl<'a> SendPlanner<'a> {
+    pub fn new(now: Timestamp, horizon: Duration) -> Self {
+        Self {
+            now_f: now.as_duration().as_secs_f64(),
+            now_s: now.as_second(),
+            horizon,
+            candidates: Vec::new(),
+            next_capacity: None,
+        }
+    }
+
+    fn capacity_at(&mut self, at: f64) {
+        self.next_capacity = Some(self.next_capacity.map_or(at, |n| n.min(at)));
+    }
+
+    /// Quarantined, out of today's cap, or with every session held: not a candidate.
+    pub fn consider(&mut self, limits: &'a AccountLimits, state: AccountState) {
+        if state.quarantined_until > self.now_s {
+            self.capacity_at(state.quarantined_until as f64);
+            return;
+        }
+        let daily_left = limits.daily_cap.saturating_sub(state.sent_today);
+        let free_slots = limits.max_concurrent.saturating_sub(state.held_slots);
+        if daily_left == 0 {
+            return;
+        }
+        if free_slots == 0 {
+            self.capacity_at(self.now_f + 1.0);
+            return;
+        }
+        let next = state.tat.max(self.now_f);
+        self.candidates.push(SendCandidate {
+            limits,
+            next,
+            daily_left,
+            sent_today: state.sent_today,
+            free_slots,
+            times: Vec::new(),
+        });
+    }
+
+    /// Earliest start first: each send goes to the account that can start it soonest,
+    /// so a few messages go out at once on several accounts rather than queueing on one,
+    /// and a burst fills every account's horizon evenly. Returns the accounts that got
+    /// sends (the others only move the next-capacity time).
+    pub fn plan(&mut self, wanted: u32) -> Vec<SendCandidate<'a>> {
+        let horizon_end = self.now_f + self.horizon.as_secs_f64();
+        for _ in 0..wanted {
+            let best = self
+                .candidates
+                .iter_mut()
+                .filter(|c| c.next <= horizon_end && (c.times.len() as u32) < c.daily_left)
+                .min_by(|a, b| a.next.total_cmp(&b.next));
+            let Some(c) = best else { break };
+            c.times.push(c.next);
+            c.next += c.limits.interval_secs();
+        }
+        let (planned, idle): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.candidates).into_iter().partition(|c| !c.times.is_empty());
+        for c in idle {
+            self.capacity_at(c.next - self.horizon.as_secs_f64());
+        }
+        planned
+    }
+
+    /// When nothing was granted: the earliest moment an account will have capacity.
+    pub fn next_capacity_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.next_capacity.map(|f| secs_to_timestamp(f.max(self.now_f), now))
+    }
+}
+
+pub(crate) fn secs_to_timestamp(f: f64, fallback: Timestamp) -> Timestamp {
+    Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(f)).unwrap_or(fallback)
+}
+
 /// Sends granted on one account: start each at its time, at most `slots` at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendGrant {

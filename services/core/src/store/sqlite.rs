@@ -1009,22 +1009,9 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_s = now.as_second();
-            let now_f = now.as_duration().as_secs_f64();
             let today = now.strftime("%Y-%m-%d").to_string();
-            let horizon_end = now_f + horizon.as_secs_f64();
-            let mut next_capacity: Option<f64> = None;
+            let mut planner = SendPlanner::new(now, horizon);
             tx.execute("DELETE FROM sender_slots WHERE lease_until <= ?1", [now_s])?;
-
-            // Every usable account with its next free send time.
-            struct Candidate<'a> {
-                limits: &'a AccountLimits,
-                next: f64,
-                daily_left: u32,
-                sent_today: u32,
-                free_slots: u32,
-                times: Vec<f64>,
-            }
-            let mut candidates = Vec::new();
             for limits in &accounts {
                 tx.execute("INSERT OR IGNORE INTO sender_accounts (name) VALUES (?1)", [&limits.name])?;
                 let (tat, day, sent_today, quarantined_until): (f64, String, u32, i64) = tx.query_row(
@@ -1032,46 +1019,15 @@ impl Store for SqliteStore {
                     [&limits.name],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?;
-                if quarantined_until > now_s {
-                    let at = quarantined_until as f64;
-                    next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
-                    continue;
-                }
-                let sent_today = if day == today { sent_today } else { 0 };
-                let daily_left = limits.daily_cap.saturating_sub(sent_today);
-                let held: u32 =
+                let held_slots: u32 =
                     tx.query_row("SELECT COUNT(*) FROM sender_slots WHERE account = ?1", [&limits.name], |r| r.get(0))?;
-                let free_slots = limits.max_concurrent.saturating_sub(held);
-                if daily_left == 0 {
-                    continue;
-                }
-                if free_slots == 0 {
-                    next_capacity = Some(next_capacity.map_or(now_f + 1.0, |n| n.min(now_f + 1.0)));
-                    continue;
-                }
-                candidates.push(Candidate { limits, next: tat.max(now_f), daily_left, sent_today, free_slots, times: Vec::new() });
+                let sent_today = if day == today { sent_today } else { 0 };
+                planner.consider(limits, AccountState { tat, sent_today, quarantined_until, held_slots });
             }
-
-            // Earliest start first: each send goes to the account that can start it
-            // soonest, so a few messages go out at once on several accounts rather than
-            // queueing on one, and a burst fills every account's horizon evenly.
-            for _ in 0..wanted {
-                let best = candidates
-                    .iter_mut()
-                    .filter(|c| c.next <= horizon_end && (c.times.len() as u32) < c.daily_left)
-                    .min_by(|a, b| a.next.total_cmp(&b.next));
-                let Some(c) = best else { break };
-                c.times.push(c.next);
-                c.next += c.limits.interval_secs();
-            }
+            let candidates = planner.plan(wanted);
 
             let mut grants = Vec::new();
             for c in candidates {
-                if c.times.is_empty() {
-                    let at = c.next - horizon.as_secs_f64();
-                    next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
-                    continue;
-                }
                 let slots = c.free_slots.min(c.times.len() as u32);
                 let mut taken = 0;
                 let mut slot_no = 0;
@@ -1089,20 +1045,12 @@ impl Store for SqliteStore {
                 grants.push(SendGrant {
                     account: c.limits.name.clone(),
                     slots: taken,
-                    send_at: c
-                        .times
-                        .iter()
-                        .map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(*f)).unwrap_or(now))
-                        .collect(),
+                    send_at: c.times.iter().map(|f| secs_to_timestamp(*f, now)).collect(),
                     tat_after: c.next,
                 });
             }
             tx.commit()?;
-            let next_capacity_at = if grants.is_empty() {
-                next_capacity.map(|f| Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(f.max(now_f))).unwrap_or(now))
-            } else {
-                None
-            };
+            let next_capacity_at = if grants.is_empty() { planner.next_capacity_at(now) } else { None };
             Ok(Reservation { grants, next_capacity_at })
         })
         .await

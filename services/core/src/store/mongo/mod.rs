@@ -107,9 +107,22 @@ impl MongoStore {
                 .build()
         };
         // `_id` already makes participation (election, voter) and ballots (election,
-        // receipt) unique.
-        self.timed(self.coll::<Document>("voter_roll").create_index(index(doc! { "_id.u": 1 }, false, "by_uid")))
-            .await?;
+        // receipt) unique, and keys the roll, codes, accounts and slots.
+        let indexes = [
+            ("voter_roll", doc! { "_id.u": 1 }, "by_uid"),
+            // The worker's claim: due messages, and abandoned leases.
+            ("outbox", doc! { "state": 1, "next_attempt_at": 1 }, "due"),
+            ("outbox", doc! { "state": 1, "lease_until": 1 }, "leases"),
+            // A voter's latest mail; the console's pages; the dashboard's counts.
+            ("outbox", doc! { "e": 1, "v": 1, "created_at": -1 }, "by_voter"),
+            ("outbox", doc! { "e": 1, "seq": -1 }, "by_election"),
+            ("outbox", doc! { "e": 1, "state": 1, "created_at": 1 }, "by_state"),
+            ("sender_slots", doc! { "holder": 1 }, "by_holder"),
+            ("roll_imports", doc! { "state": 1, "created_at": 1 }, "running"),
+        ];
+        for (collection, keys, name) in indexes {
+            self.timed(self.coll::<Document>(collection).create_index(index(keys, false, name))).await?;
+        }
         let ttl = IndexModel::builder()
             .keys(doc! { "expires_at": 1 })
             .options(IndexOptions::builder().expire_after(Duration::ZERO).name("expiry".to_owned()).build())

@@ -20,10 +20,6 @@ fn float(d: &Document, key: &str) -> f64 {
     }
 }
 
-fn from_secs_f64(f: f64, fallback: Timestamp) -> Timestamp {
-    Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(f)).unwrap_or(fallback)
-}
-
 impl MongoStore {
     pub async fn reserve_sends(
         &self,
@@ -41,21 +37,9 @@ impl MongoStore {
                 let senders = store.coll::<Document>("sender_accounts");
                 let slots = store.coll::<Document>("sender_slots");
                 let now_s = now.as_second();
-                let now_f = now.as_duration().as_secs_f64();
                 let today = now.strftime("%Y-%m-%d").to_string();
-                let horizon_end = now_f + horizon.as_secs_f64();
-                let mut next_capacity: Option<f64> = None;
+                let mut planner = SendPlanner::new(now, horizon);
                 slots.delete_many(doc! { "lease_until": { "$lte": now_s } }).session(&mut *session).await?;
-
-                struct Candidate<'a> {
-                    limits: &'a AccountLimits,
-                    next: f64,
-                    daily_left: u32,
-                    sent_today: u32,
-                    free_slots: u32,
-                    times: Vec<f64>,
-                }
-                let mut candidates = Vec::new();
                 for limits in &accounts {
                     let a = senders
                         .find_one_and_update(
@@ -71,50 +55,23 @@ impl MongoStore {
                         .session(&mut *session)
                         .await?
                         .unwrap_or_default();
-                    let quarantined_until = int(&a, "quarantined_until").unwrap_or(0);
-                    if quarantined_until > now_s {
-                        let at = quarantined_until as f64;
-                        next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
-                        continue;
-                    }
                     let sent_today =
                         if a.get_str("day").unwrap_or("") == today { int(&a, "sent_today").unwrap_or(0) as u32 } else { 0 };
-                    let daily_left = limits.daily_cap.saturating_sub(sent_today);
-                    let held = slots.count_documents(doc! { "_id.a": &limits.name }).session(&mut *session).await? as u32;
-                    let free_slots = limits.max_concurrent.saturating_sub(held);
-                    if daily_left == 0 {
-                        continue;
-                    }
-                    if free_slots == 0 {
-                        next_capacity = Some(next_capacity.map_or(now_f + 1.0, |n| n.min(now_f + 1.0)));
-                        continue;
-                    }
-                    candidates.push(Candidate {
+                    let held_slots =
+                        slots.count_documents(doc! { "_id.a": &limits.name }).session(&mut *session).await? as u32;
+                    planner.consider(
                         limits,
-                        next: float(&a, "tat").max(now_f),
-                        daily_left,
-                        sent_today,
-                        free_slots,
-                        times: Vec::new(),
-                    });
+                        AccountState {
+                            tat: float(&a, "tat"),
+                            sent_today,
+                            quarantined_until: int(&a, "quarantined_until").unwrap_or(0),
+                            held_slots,
+                        },
+                    );
                 }
-                // Earliest start first, as in the SQLite adapter.
-                for _ in 0..wanted {
-                    let best = candidates
-                        .iter_mut()
-                        .filter(|c| c.next <= horizon_end && (c.times.len() as u32) < c.daily_left)
-                        .min_by(|a, b| a.next.total_cmp(&b.next));
-                    let Some(c) = best else { break };
-                    c.times.push(c.next);
-                    c.next += c.limits.interval_secs();
-                }
+                let candidates = planner.plan(wanted);
                 let mut grants = Vec::new();
                 for c in candidates {
-                    if c.times.is_empty() {
-                        let at = c.next - horizon.as_secs_f64();
-                        next_capacity = Some(next_capacity.map_or(at, |n| n.min(at)));
-                        continue;
-                    }
                     let wanted_slots = c.free_slots.min(c.times.len() as u32);
                     let mut taken = 0;
                     let mut slot_no = 0;
@@ -139,12 +96,11 @@ impl MongoStore {
                     grants.push(SendGrant {
                         account: c.limits.name.clone(),
                         slots: taken,
-                        send_at: c.times.iter().map(|f| from_secs_f64(*f, now)).collect(),
+                        send_at: c.times.iter().map(|f| secs_to_timestamp(*f, now)).collect(),
                         tat_after: c.next,
                     });
                 }
-                let next_capacity_at =
-                    if grants.is_empty() { next_capacity.map(|f| from_secs_f64(f.max(now_f), now)) } else { None };
+                let next_capacity_at = if grants.is_empty() { planner.next_capacity_at(now) } else { None };
                 Ok(Ok::<Reservation, StoreError>(Reservation { grants, next_capacity_at }))
             })
         })
