@@ -4,7 +4,7 @@
 //! Layout:
 //! - `mod.rs`: the trait and the values it speaks in;
 //! - `sqlite.rs`: the embedded default adapter (WAL, one file shared by all processes);
-//! - `mongo/`: the MongoDB adapter (in progress).
+//! - `mongo/`: the MongoDB adapter (`TURNOUT_STORE=mongodb`; a replica set).
 
 mod cache;
 pub mod console;

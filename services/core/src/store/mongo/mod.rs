@@ -1,5 +1,7 @@
-//! The MongoDB adapter (work in progress: the operations below are done and tested
-//! against a server; the `Store` impl follows once every operation is).
+//! The MongoDB adapter: every Store operation with the SQLite adapter's semantics (the
+//! conformance suite runs against both). Layout: this file (connection, indexes,
+//! transactions, elections, roll, throttle, the ballot box), `otp`, `outbox`, `senders`,
+//! `console`, the pure `docs` and `errors`, and `store_impl` (the port).
 //!
 //! - Every multi-document change runs in a transaction (so MongoDB must be a replica set,
 //!   even a one-member one), with write concern majority + journal: an acknowledged vote
