@@ -347,8 +347,11 @@ impl Settings {
                     r.problems
                         .push("TURNOUT_MONGODB_MIN_POOL / _MAX_POOL: 0 <= min <= max, max between 1 and 1000".into());
                 }
-                let op_timeout =
-                    Duration::from_millis(r.parsed("TURNOUT_MONGODB_TIMEOUT_MS", 5000u64).clamp(100, 120_000));
+                let timeout_ms = r.parsed("TURNOUT_MONGODB_TIMEOUT_MS", 5000u64);
+                if !(100..=120_000).contains(&timeout_ms) {
+                    r.problems.push(format!("TURNOUT_MONGODB_TIMEOUT_MS={timeout_ms}: between 100 and 120000"));
+                }
+                let op_timeout = Duration::from_millis(timeout_ms);
                 StoreChoice::MongoDb { uri: SecretString::from(uri), min_pool, max_pool, op_timeout }
             }
             other => {
@@ -468,6 +471,15 @@ mod tests {
             (vec![secret, ("TURNOUT_STORE", "mongodb")], "TURNOUT_MONGODB_URI: required"),
             (vec![secret, ("TURNOUT_STORE", "mongodb"), ("TURNOUT_MONGODB_URI", "mongodb+srv://x")], "mongodb+srv"),
             (vec![secret, ("TURNOUT_STORE", "postgres")], "TURNOUT_STORE=postgres"),
+            (
+                vec![
+                    secret,
+                    ("TURNOUT_STORE", "mongodb"),
+                    ("TURNOUT_MONGODB_URI", uri),
+                    ("TURNOUT_MONGODB_TIMEOUT_MS", "5"),
+                ],
+                "TURNOUT_MONGODB_TIMEOUT_MS=5",
+            ),
         ] {
             let err = Settings::from_lookup(vars(&vars_)).unwrap_err().to_string();
             assert!(err.contains(problem), "{err}");

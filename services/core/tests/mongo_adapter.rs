@@ -155,7 +155,9 @@ async fn a_released_message_goes_back_at_once_without_counting_an_attempt() {
 async fn indexes_are_created_at_start_idempotently_from_every_process() {
     let Some(store) = fresh("indexes_are_created_at_start_idempotently_from_every_process").await else { return };
     // Two more processes starting at once on the same database.
-    let same = support::with_database(&std::env::var(support::VAR).unwrap(), store.database().name());
+    let same =
+        turnout_core::store::mongo::uri_with_database(&std::env::var(support::VAR).unwrap(), store.database().name())
+            .unwrap();
     let settings = turnout_core::store::mongo::MongoSettings::new(same);
     let (a, b) = tokio::join!(
         turnout_core::store::mongo::MongoStore::open(&settings),
@@ -174,4 +176,26 @@ async fn indexes_are_created_at_start_idempotently_from_every_process() {
     assert!(names("login_failures").await.iter().any(|n| n == "expiry"), "no TTL index on login failures");
     assert!(names("voter_roll").await.iter().any(|n| n == "by_uid"));
     drop_db(&store).await;
+}
+
+/// Fault injection (no server needed): a MongoDB that accepts connections and never
+/// answers costs the caller its deadline, then "store unavailable" (a 503), not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_unavailable_within_the_deadline() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket); // accepted, never read or answered
+        }
+    });
+    let mut settings = turnout_core::store::mongo::MongoSettings::new(format!("mongodb://127.0.0.1:{port}/turnout"));
+    settings.op_timeout = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let opened = turnout_core::store::mongo::MongoStore::open(&settings).await;
+    let waited = started.elapsed();
+    assert!(matches!(opened, Err(turnout_core::store::StoreError::Unavailable(_))), "{:?}", opened.err());
+    assert!(waited < Duration::from_secs(5), "waited {waited:?} for a silent server");
+    held.abort();
 }

@@ -208,6 +208,13 @@ async fn hostile_and_awkward_usernames_get_4xx() {
     assert_eq!(huge, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// An auth service whose only open election, "council", takes its voters from the roll.
+async fn roll_election_only(slapd: &turnout_devstack::slapd::Slapd) -> TestApp {
+    let app = crate::helpers::spawn_app_without_demo(&as_refs(&template_settings(slapd))).await;
+    election(&app, "council", json!({"kind": "roll"})).await;
+    app
+}
+
 /// Logins per case in the directory-operation test (the test directory has 20 students).
 const LOGINS: u32 = 20;
 
@@ -245,13 +252,8 @@ async fn directory_ops(app: &TestApp, slapd: &turnout_devstack::slapd::Slapd) ->
 async fn a_roll_that_gives_the_address_makes_sign_in_one_directory_operation() {
     let dir = tempfile::tempdir().unwrap();
     let slapd = directory(dir.path());
-    let db_dir = tempfile::tempdir().unwrap();
-    let db = db_dir.path().join("turnout.db").display().to_string();
-    let mut settings = template_settings(&slapd);
-    settings.push(("TURNOUT_DATABASE", db));
     // Only a roll election is open, and its roll has every voter's address.
-    let app = crate::helpers::spawn_app_without_demo(&as_refs(&settings)).await;
-    election(&app, "council", json!({"kind": "roll"})).await;
+    let app = roll_election_only(&slapd).await;
     roll_of(&app, "council", 1..=LOGINS, true).await;
 
     let (binds, searches) = directory_ops(&app, &slapd).await;
@@ -274,12 +276,7 @@ async fn a_roll_that_gives_the_address_makes_sign_in_one_directory_operation() {
 async fn a_roll_address_lets_a_voter_without_directory_mail_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let slapd = directory(dir.path());
-    let db_dir = tempfile::tempdir().unwrap();
-    let db = db_dir.path().join("turnout.db").display().to_string();
-    let mut settings = template_settings(&slapd);
-    settings.push(("TURNOUT_DATABASE", db));
-    let app = crate::helpers::spawn_app_without_demo(&as_refs(&settings)).await;
-    election(&app, "council", json!({"kind": "roll"})).await;
+    let app = roll_election_only(&slapd).await;
     let nomail = |email: Option<&str>| RollEntry {
         uid: Username::parse("nomail").unwrap(),
         email: email.map(|e| VoterEmail::parse(e).unwrap()),

@@ -9,6 +9,7 @@
 mod cache;
 pub mod console;
 pub mod mongo;
+mod shared;
 mod sqlite;
 mod sqlite_ballots;
 mod sqlite_console;

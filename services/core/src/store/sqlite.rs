@@ -14,9 +14,9 @@ use deadpool_sqlite::rusqlite::{
 };
 use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime};
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::shared::{audit_hash, throttle_delay_ms, ts, ts_ms};
 use super::sqlite_ballots::BallotWriter;
 use super::sqlite_console;
 use super::*;
@@ -293,14 +293,6 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
     )
-}
-
-pub(super) fn ts(secs: i64) -> Timestamp {
-    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-fn ts_ms(millis: i64) -> Timestamp {
-    Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Decodes a column that went in through a domain type; a failure means the file was
@@ -663,11 +655,7 @@ impl Store for SqliteStore {
                 [&key],
                 |r| r.get(0),
             )?;
-            let delay_ms = if failures <= free {
-                0
-            } else {
-                ((1u64 << (failures - free - 1).min(20)) * 1000).min(max_delay.as_millis() as u64) as i64
-            };
+            let delay_ms = throttle_delay_ms(failures, free, max_delay);
             let next = now.as_millisecond() + delay_ms;
             tx.execute("UPDATE login_failures SET next_allowed_ms = ?2 WHERE key = ?1", params![key, next])?;
             tx.commit()?;
@@ -1444,16 +1432,6 @@ pub(super) fn append_audit_in(
         params![now.as_second(), entry.actor, entry.action, election, detail, prev, hash],
     )?;
     Ok(())
-}
-
-/// An audit entry's hash: the previous hash and every field, NUL-separated.
-pub(super) fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
-    let mut hasher = Sha256::new();
-    for part in [prev, &at.to_string(), actor, action, election, detail] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Adds or updates roll entries inside the caller's transaction, counting what changed.

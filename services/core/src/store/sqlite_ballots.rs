@@ -173,8 +173,8 @@ fn schedule(tx: &rusqlite::Transaction<'_>, election: &ElectionId) -> rusqlite::
     tx.prepare_cached("SELECT opens_at, closes_at, grace_secs, time_zone FROM elections WHERE id = ?1")?
         .query_row([election.as_str()], |r| {
             Ok(Schedule {
-                opens_at: super::sqlite::ts(r.get(0)?),
-                closes_at: super::sqlite::ts(r.get(1)?),
+                opens_at: super::shared::ts(r.get(0)?),
+                closes_at: super::shared::ts(r.get(1)?),
                 grace: std::time::Duration::from_secs(r.get::<_, i64>(2)?.max(0) as u64),
                 time_zone: r.get(3)?,
             })

@@ -6,7 +6,8 @@
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
 
-use super::sqlite::{append_audit_in, audit_hash, is_unique_violation, parsed, ts};
+use super::shared::{audit_hash, delivery_percentiles, ts};
+use super::sqlite::{append_audit_in, is_unique_violation, parsed};
 use super::*;
 
 /// The election's window, read inside the caller's transaction.
@@ -593,19 +594,14 @@ pub fn outbox_summary(
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .map(|oldest| (now.as_second() - oldest).max(0));
-        let mut latencies: Vec<i64> = tx
+        let latencies: Vec<i64> = tx
             .prepare(
                 "SELECT sent_at - created_at FROM outbox
                  WHERE election_id = ?1 AND state = 'sent' AND sent_at >= ?2 ORDER BY 1 LIMIT 100000",
             )?
             .query_map(params![election.as_str(), now.as_second() - 600], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        latencies.sort_unstable();
-        let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
-        if !latencies.is_empty() {
-            summary.latency_p50_secs = at(0.5);
-            summary.latency_p95_secs = at(0.95);
-        }
+        (summary.latency_p50_secs, summary.latency_p95_secs) = delivery_percentiles(latencies);
     }
     Ok(summary)
 }

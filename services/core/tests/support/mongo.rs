@@ -37,7 +37,7 @@ pub async fn fresh(test: &str) -> Option<Fresh> {
     let mut name = [0u8; 6];
     getrandom::fill(&mut name).unwrap();
     let db: String = format!("turnout_test_{}", name.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let uri = with_database(&base, &db);
+    let uri = turnout_core::store::mongo::uri_with_database(&base, &db).expect("a mongodb:// URI");
     // SecantusDB is a Python server, far slower than mongod: about 15 ms a transaction,
     // so the last of 2,000 concurrent casts waits ~30 s for its turn on a fresh server.
     // These tests check the rules, not latency: each operation gets 5 minutes here
@@ -53,11 +53,4 @@ pub async fn fresh(test: &str) -> Option<Fresh> {
 
 pub async fn drop_db(store: &MongoStore) {
     store.database().drop().await.unwrap();
-}
-
-/// `base` (a `mongodb://` URI) pointed at database `db`, its options kept.
-pub fn with_database(base: &str, db: &str) -> String {
-    let (main, query) = base.split_once('?').map_or((base, None), |(m, q)| (m, Some(q)));
-    let hosts = main.strip_prefix("mongodb://").expect("a mongodb:// URI").split('/').next().unwrap_or_default();
-    format!("mongodb://{hosts}/{db}{}", query.map(|q| format!("?{q}")).unwrap_or_default())
 }

@@ -13,12 +13,10 @@ async fn a_student_votes_end_to_end_on_the_mongodb_store() {
         );
         return;
     };
-    let (main, query) = base.split_once('?').map_or((base.as_str(), None), |(m, q)| (m, Some(q)));
-    let hosts = main.strip_prefix("mongodb://").expect("a mongodb:// URI").split('/').next().unwrap_or_default();
     let mut tag = [0u8; 6];
     getrandom::fill(&mut tag).unwrap();
     let db: String = format!("turnout_e2e_{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let uri = format!("mongodb://{hosts}/{db}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
+    let uri = turnout_core::store::mongo::uri_with_database(&base, &db).expect("a mongodb:// URI");
     let stack = TestStack::start_with(vec![
         ("TURNOUT_STORE".into(), "mongodb".into()),
         ("TURNOUT_MONGODB_URI".into(), uri),

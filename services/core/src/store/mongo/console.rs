@@ -20,6 +20,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use super::decode::{self, bad, int};
 use super::*;
+use crate::store::shared;
 
 /// Changes are refused with these, as in the SQLite adapter.
 fn refused(why: impl Into<String>) -> ChangeError {
@@ -41,7 +42,7 @@ pub(super) async fn append_audit_in(
     };
     let detail = entry.detail.to_string();
     let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
-    let hash = crate::store::sqlite::audit_hash(
+    let hash = shared::audit_hash(
         &prev,
         now.as_second(),
         &entry.actor,
@@ -239,7 +240,7 @@ impl MongoStore {
                 return Ok(broken(seq, entries, "does not link to the entry before it"));
             }
             let at = int(&d, "at")?;
-            if crate::store::sqlite::audit_hash(&prev, at, &actor, &action, &election, &detail) != hash {
+            if shared::audit_hash(&prev, at, &actor, &action, &election, &detail) != hash {
                 return Ok(broken(seq, entries, "its content does not match its hash (edited)"));
             }
             entries += 1;
@@ -502,42 +503,15 @@ impl MongoStore {
         else {
             return Ok(Vec::new());
         };
-        let e = decode::election(&d)?;
-        let reasons: BTreeMap<(String, String), Option<String>> = d
-            .get_array("contests")
-            .map_err(bad)?
-            .iter()
-            .filter_map(Bson::as_document)
-            .flat_map(|c| {
-                let cid = c.get_str("id").unwrap_or("").to_owned();
-                c.get_array("candidates")
-                    .map(|k| k.iter().filter_map(Bson::as_document).cloned().collect::<Vec<_>>())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(move |k| {
-                        (
-                            (cid.clone(), k.get_str("id").unwrap_or("").to_owned()),
-                            k.get_str("reason").ok().map(str::to_owned),
-                        )
-                    })
-            })
-            .collect();
-        let mut rows: Vec<CandidateRow> = e
-            .contests
-            .into_iter()
-            .flat_map(|c| {
-                let contest = c.id.clone();
-                c.candidates.into_iter().map(move |k| (contest.clone(), k))
-            })
-            .map(|(contest, k)| CandidateRow {
-                reason: reasons.get(&(contest.to_string(), k.id.to_string())).cloned().flatten(),
-                contest,
-                id: k.id,
-                name: k.name,
-                statement: k.statement,
-                status: k.status,
-            })
-            .collect();
+        let mut rows = Vec::new();
+        for c in d.get_array("contests").map_err(bad)?.iter().filter_map(Bson::as_document) {
+            let contest = ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?;
+            for k in c.get_array("candidates").map_err(bad)?.iter().filter_map(Bson::as_document) {
+                let Candidate { id, name, statement, status } = decode::candidate(k)?;
+                let reason = k.get_str("reason").ok().map(str::to_owned);
+                rows.push(CandidateRow { contest: contest.clone(), id, name, statement, status, reason });
+            }
+        }
         rows.sort_by(|a, b| (a.contest.as_str(), a.id.as_str()).cmp(&(b.contest.as_str(), b.id.as_str())));
         let after = after.map(|(c, k)| (c.as_str().to_owned(), k.as_str().to_owned()));
         Ok(rows
@@ -630,16 +604,7 @@ impl MongoStore {
         self.in_transaction(|store, session| {
             let election = election.clone();
             Box::pin(async move {
-                let participation = store
-                    .coll::<Document>("participation")
-                    .count_documents(docs::of_election(&election))
-                    .session(&mut *session)
-                    .await?;
-                let ballots = store
-                    .coll::<Document>("ballots")
-                    .count_documents(docs::of_election(&election))
-                    .session(&mut *session)
-                    .await?;
+                let (participation, ballots) = super::counts_in(store, session, &election).await?;
                 let mut contests: BTreeMap<String, ContestTally> = BTreeMap::new();
                 if let Some(d) = store
                     .coll::<Document>("elections")
@@ -928,14 +893,9 @@ impl MongoStore {
             )
             .await?;
         let recent: Vec<Document> = self.timed(recent.try_collect()).await?;
-        let mut latencies: Vec<i64> =
+        let latencies: Vec<i64> =
             recent.iter().filter_map(|d| Some(int(d, "sent_at").ok()? - int(d, "created_at").ok()?)).collect();
-        latencies.sort_unstable();
-        let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
-        if !latencies.is_empty() {
-            summary.latency_p50_secs = at(0.5);
-            summary.latency_p95_secs = at(0.95);
-        }
+        (summary.latency_p50_secs, summary.latency_p95_secs) = shared::delivery_percentiles(latencies);
         Ok(summary)
     }
 

@@ -59,6 +59,14 @@ impl MongoSettings {
     }
 }
 
+/// `base` (a `mongodb://` URI) pointed at database `db`, its hosts and options kept:
+/// the test suites give every test a database of its own on one server.
+pub fn uri_with_database(base: &str, db: &str) -> Option<String> {
+    let (main, query) = base.split_once('?').map_or((base, None), |(m, q)| (m, Some(q)));
+    let hosts = main.strip_prefix("mongodb://")?.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("mongodb://{hosts}/{db}{}", query.map(|q| format!("?{q}")).unwrap_or_default()))
+}
+
 pub struct MongoStore {
     client: Client,
     db: Database,
@@ -256,7 +264,7 @@ impl MongoStore {
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("upsert returned no document")))?;
         let failures = decode::int(&d, "failures")? as u32;
-        let delay_ms = throttle_delay_ms(failures, free, max_delay);
+        let delay_ms = super::shared::throttle_delay_ms(failures, free, max_delay);
         let next = now.as_millisecond() + delay_ms;
         self.timed(
             self.coll::<Document>("login_failures")
@@ -338,16 +346,7 @@ impl MongoStore {
         self.in_transaction(|store, session| {
             let election = election.clone();
             Box::pin(async move {
-                let participation = store
-                    .coll::<Document>("participation")
-                    .count_documents(docs::of_election(&election))
-                    .session(&mut *session)
-                    .await?;
-                let ballots = store
-                    .coll::<Document>("ballots")
-                    .count_documents(docs::of_election(&election))
-                    .session(&mut *session)
-                    .await?;
+                let (participation, ballots) = counts_in(store, session, &election).await?;
                 Ok(Ok(Turnout { participation, ballots }))
             })
         })
@@ -412,6 +411,23 @@ impl MongoStore {
     }
 }
 
+/// Participation and ballots of one election, inside the caller's transaction (one
+/// snapshot, so the two can be compared).
+pub(super) async fn counts_in(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    election: &ElectionId,
+) -> mongodb::error::Result<(u64, u64)> {
+    let participation = store
+        .coll::<Document>("participation")
+        .count_documents(docs::of_election(election))
+        .session(&mut *session)
+        .await?;
+    let ballots =
+        store.coll::<Document>("ballots").count_documents(docs::of_election(election)).session(&mut *session).await?;
+    Ok((participation, ballots))
+}
+
 /// Majority of the replica set, in the journal: an acknowledged vote survives a crash of
 /// the primary and of the machine.
 fn durable() -> WriteConcern {
@@ -430,15 +446,6 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
             Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 3 => tries += 1,
             other => return other,
         }
-    }
-}
-
-/// After `free` failures, each one doubles the wait (1 s, 2 s, 4 s, ...) up to `max_delay`.
-pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -> i64 {
-    if failures <= free {
-        0
-    } else {
-        ((1u64 << (failures - free - 1).min(20)) * 1000).min(max_delay.as_millis() as u64) as i64
     }
 }
 
@@ -461,13 +468,7 @@ pub(super) mod decode {
         }
     }
 
-    pub fn ts(secs: i64) -> Timestamp {
-        Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
-    }
-
-    pub fn ts_ms(ms: i64) -> Timestamp {
-        Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
-    }
+    pub(crate) use crate::store::shared::{ts, ts_ms};
 
     pub fn schedule(d: &Document) -> Result<Schedule, StoreError> {
         Ok(Schedule {
@@ -498,6 +499,15 @@ pub(super) mod decode {
         })
     }
 
+    pub fn candidate(k: &Document) -> Result<Candidate, StoreError> {
+        Ok(Candidate {
+            id: CandidateId::parse(k.get_str("id").map_err(bad)?).map_err(bad)?,
+            name: k.get_str("name").map_err(bad)?.to_owned(),
+            statement: k.get_str("statement").map_err(bad)?.to_owned(),
+            status: CandidateStatus::parse(k.get_str("status").map_err(bad)?).unwrap_or(CandidateStatus::Pending),
+        })
+    }
+
     pub fn election(d: &Document) -> Result<Election, StoreError> {
         let mut contests = Vec::new();
         for c in d.get_array("contests").map_err(bad)? {
@@ -505,13 +515,7 @@ pub(super) mod decode {
             let mut candidates = Vec::new();
             for k in c.get_array("candidates").map_err(bad)? {
                 let k = k.as_document().ok_or_else(|| bad("a candidate is not a document"))?;
-                candidates.push(Candidate {
-                    id: CandidateId::parse(k.get_str("id").map_err(bad)?).map_err(bad)?,
-                    name: k.get_str("name").map_err(bad)?.to_owned(),
-                    statement: k.get_str("statement").map_err(bad)?.to_owned(),
-                    status: CandidateStatus::parse(k.get_str("status").map_err(bad)?)
-                        .unwrap_or(CandidateStatus::Pending),
-                });
+                candidates.push(candidate(k)?);
             }
             contests.push(Contest {
                 id: ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?,
@@ -530,5 +534,24 @@ pub(super) mod decode {
             quorum_pct: d.get_f64("quorum_pct").map_err(bad)?,
             otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_with_database;
+
+    #[test]
+    fn a_test_database_keeps_the_hosts_and_options() {
+        assert_eq!(
+            uri_with_database("mongodb://127.0.0.1:4242/", "t1").as_deref(),
+            Some("mongodb://127.0.0.1:4242/t1")
+        );
+        assert_eq!(
+            uri_with_database("mongodb://a:1,b:2/turnout?replicaSet=rs0", "t2").as_deref(),
+            Some("mongodb://a:1,b:2/t2?replicaSet=rs0")
+        );
+        assert_eq!(uri_with_database("postgres://x/", "t"), None);
+        assert_eq!(uri_with_database("mongodb:///", "t"), None);
     }
 }

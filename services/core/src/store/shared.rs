@@ -1,0 +1,62 @@
+//! Rules and conversions both store adapters apply the same way, so they cannot drift:
+//! stored times, the audit hash, the login throttle's delay, and the delivery
+//! percentiles officers see.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+/// A stored unix second (an out-of-range one, from a hand-edited store, reads as 1970).
+pub(crate) fn ts(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub(crate) fn ts_ms(millis: i64) -> Timestamp {
+    Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// An audit entry's hash: the previous hash and every field, NUL-separated.
+pub(crate) fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [prev, &at.to_string(), actor, action, election, detail] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// After `free` failures, each one doubles the wait (1 s, 2 s, 4 s, ...) up to `max_delay`.
+pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -> i64 {
+    if failures <= free {
+        0
+    } else {
+        ((1u64 << (failures - free - 1).min(20)) * 1000).min(max_delay.as_millis() as u64) as i64
+    }
+}
+
+/// p50 and p95 of queue-to-sent seconds (nearest rank), `None` without samples.
+pub(crate) fn delivery_percentiles(mut latencies: Vec<i64>) -> (Option<i64>, Option<i64>) {
+    latencies.sort_unstable();
+    let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
+    if latencies.is_empty() { (None, None) } else { (at(0.5), at(0.95)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_doubles_after_the_free_failures_up_to_the_cap() {
+        let max = Duration::from_secs(300);
+        let delays: Vec<i64> = (1..=7).map(|f| throttle_delay_ms(f, 3, max)).collect();
+        assert_eq!(delays, [0, 0, 0, 1000, 2000, 4000, 8000]);
+        assert_eq!(throttle_delay_ms(100, 3, max), 300_000);
+    }
+
+    #[test]
+    fn delivery_percentiles_use_the_nearest_rank() {
+        assert_eq!(delivery_percentiles(Vec::new()), (None, None));
+        assert_eq!(delivery_percentiles((1..=100).rev().collect()), (Some(51), Some(95)));
+    }
+}
