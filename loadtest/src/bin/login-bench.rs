@@ -181,7 +181,8 @@ fn print_run(run: usize, what: &str, l: &LoginRun) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
-    let opts = options(&["runs", "secs", "pool"])?;
+    let opts = options(&["runs", "secs", "pool", "workers"])?;
+    let workers: usize = opts.get("workers", 0)?;
     let pool: usize = opts.get("pool", 16)?;
     let runs: usize = opts.get("runs", 3)?;
     let secs: u64 = opts.get("secs", 5)?;
@@ -191,6 +192,9 @@ async fn main() -> anyhow::Result<()> {
     stack_opts.students = STUDENTS;
     stack_opts.login_rate = 1_000_000; // measure Turnout, not nginx's per-address limit
     stack_opts.env = vec![("TURNOUT_LOG".into(), "warn".into()), ("TURNOUT_LDAP_POOL_SIZE".into(), pool.to_string())];
+    if workers > 0 {
+        stack_opts.env.push(("TURNOUT_HTTP_WORKERS".into(), workers.to_string()));
+    }
     stack_opts.demo_eligibility = Some(serde_json::json!({ "kind": "roll" }));
     let stack = tokio::task::spawn_blocking(move || Stack::start(stack_opts)).await??;
     roll_with_addresses(&stack).await?;

@@ -19,6 +19,7 @@ use turnout_core::config::{BindStrategy, LdapSettings};
 use turnout_core::domain::{Username, VoterEmail};
 
 use crate::breaker::{Admission, Breaker};
+use crate::shares::Sharded;
 
 /// LDAP result code for a wrong DN or password.
 const INVALID_CREDENTIALS: u32 = 49;
@@ -89,6 +90,7 @@ pub enum DirectoryError {
 #[error("{0}")]
 pub struct ConnectError(String);
 
+#[derive(Clone)]
 pub struct Manager {
     settings: LdapSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -121,7 +123,8 @@ impl managed::Manager for Manager {
 pub struct Directory {
     settings: LdapSettings,
     groups: GroupCache,
-    pool: Pool<Manager>,
+    /// One share per HTTP worker thread (see `shares`).
+    pool: Sharded<Manager>,
     breaker: Breaker,
     /// Logins allowed to wait for a connection at once; beyond it, 503 without waiting.
     max_waiting: usize,
@@ -143,17 +146,20 @@ fn tls_config(settings: &LdapSettings) -> anyhow::Result<Option<Arc<rustls::Clie
 }
 
 impl Directory {
-    pub fn new(settings: LdapSettings) -> anyhow::Result<Self> {
+    /// `workers`: the HTTP worker threads that will each claim a share of the pool.
+    pub fn new(settings: LdapSettings, workers: usize) -> anyhow::Result<Self> {
         let manager = Manager { settings: settings.clone(), tls: tls_config(&settings)? };
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size)
-            .timeouts(Timeouts {
-                wait: Some(settings.pool_wait),
-                create: Some(settings.connect_timeout),
-                recycle: Some(Duration::from_secs(1)),
-            })
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()?;
+        let pool = Sharded::new(settings.pool_size, workers, |size| {
+            Pool::builder(manager.clone())
+                .max_size(size)
+                .timeouts(Timeouts {
+                    wait: Some(settings.pool_wait),
+                    create: Some(settings.connect_timeout),
+                    recycle: Some(Duration::from_secs(1)),
+                })
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+        })?;
         let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open, settings.op_timeout * 3);
         Ok(Self { max_waiting: settings.max_waiting, settings, groups: GroupCache::default(), pool, breaker })
     }
@@ -192,12 +198,17 @@ impl Directory {
         }
     }
 
+    /// Gives the calling thread (an HTTP worker, as it starts) its own share of the pool.
+    pub fn claim_share(&self) {
+        self.pool.claim();
+    }
+
     /// A pooled connection, or a fast refusal: breaker open, too many waiting, none free.
     async fn connection(&self) -> Result<Object<Manager>, DirectoryError> {
         if let Admission::Rejected { retry_after } = self.breaker.admit(Instant::now()) {
             return Err(DirectoryError::Unavailable { reason: "circuit breaker open".into(), retry_after });
         }
-        if self.pool.status().waiting >= self.max_waiting {
+        if self.pool.usage().waiting >= self.max_waiting {
             return Err(DirectoryError::Busy);
         }
         match self.pool.get().await {
@@ -311,12 +322,12 @@ impl Directory {
 
     /// The pool's and breaker's state now, from memory (for metrics).
     pub fn gauges(&self) -> PoolGauges {
-        let status = self.pool.status();
+        let usage = self.pool.usage();
         PoolGauges {
-            max: status.max_size,
-            open: status.size,
-            idle: status.available,
-            waiting: status.waiting,
+            max: usage.max,
+            open: usage.open,
+            idle: usage.idle,
+            waiting: usage.waiting,
             breaker: self.breaker.state_name(Instant::now()),
         }
     }
@@ -324,10 +335,10 @@ impl Directory {
     /// Directory status for readiness: breaker, pool, and one cheap round trip.
     pub async fn status(&self) -> Result<serde_json::Value, String> {
         let now = Instant::now();
-        let status = self.pool.status();
+        let usage = self.pool.usage();
         let detail = json!({
             "breaker": self.breaker.state_name(now),
-            "pool": { "max": status.max_size, "open": status.size, "idle": status.available, "waiting": status.waiting },
+            "pool": { "max": usage.max, "open": usage.open, "idle": usage.idle, "waiting": usage.waiting, "shares": self.pool.shares() },
         });
         if self.breaker.state_name(now) == "open" {
             return Err(format!("directory unavailable, circuit breaker open ({detail})"));

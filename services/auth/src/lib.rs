@@ -10,6 +10,7 @@ mod directory;
 mod login;
 mod metrics;
 mod routes;
+mod shares;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,9 @@ impl Application {
             web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
         let checks = vec![Box::new(DirectoryCheck(login.clone().into_inner())) as Box<dyn ReadinessCheck>];
         let (port, server) = serve_with(settings, store, checks, move |cfg: &mut web::ServiceConfig| {
+            // Runs once on each HTTP worker thread as it starts: that worker's sign-ins
+            // use directory connections it opened itself.
+            login.directory.claim_share();
             cfg.app_data(login.clone())
                 .app_data(config.clone())
                 .route("/auth/login", web::get().to(routes::login_page))

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use turnout_core::config::{LoginSettings, RoleLists};
 use turnout_core::domain::{ElectionId, Username};
 use turnout_core::session::{Role, Session};
-use turnout_core::store::{ElectionSummary, Eligibility, Store};
+use turnout_core::store::{ElectionSummary, Eligibility, LoginThrottle, SignInFacts, Store};
 use turnout_core::{ApiError, ErrorCode, Settings};
 
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
@@ -34,6 +34,20 @@ pub struct Login {
     signed_in: std::sync::atomic::AtomicU64,
 }
 
+/// The refusal for a username still waiting out its failures, if it is.
+fn throttled(throttle: &LoginThrottle, now: Timestamp) -> Option<ApiError> {
+    let until = throttle.next_allowed_at?;
+    let secs = (until.duration_since(now).as_millis().max(1) as u64).div_ceil(1000);
+    tracing::info!(event = "login", outcome = "throttled");
+    Some(
+        ApiError::new(
+            ErrorCode::LoginThrottled,
+            format!("Too many failed sign-ins for this username. Try again in {secs} seconds."),
+        )
+        .retry_after(secs),
+    )
+}
+
 fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
 }
@@ -41,16 +55,13 @@ fn invalid_credentials() -> ApiError {
 /// The throttle key: a hash, since any string can be submitted as a username.
 fn throttle_key(raw_username: &str) -> String {
     let name: String = raw_username.trim().to_lowercase().chars().take(256).collect();
-    turnout_core::keys::derive_with(b"login-throttle", "username", &[name.as_bytes()])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    turnout_core::keys::hex(&turnout_core::keys::derive_with(b"login-throttle", "username", &[name.as_bytes()]))
 }
 
 impl Login {
     pub fn new(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         Ok(Self {
-            directory: Directory::new(settings.ldap.clone())?,
+            directory: Directory::new(settings.ldap.clone(), settings.http_worker_count())?,
             store,
             throttle: settings.login.clone(),
             roles: settings.roles.clone(),
@@ -78,31 +89,27 @@ impl Login {
     async fn attempt(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
         let now = Timestamp::now();
         let key = throttle_key(raw_username);
-        let throttle = self.store.login_throttle(&key, now).await?;
-        if let Some(until) = throttle.next_allowed_at {
-            let secs = (until.duration_since(now).as_millis().max(1) as u64).div_ceil(1000);
-            tracing::info!(event = "login", outcome = "throttled");
-            return Err(ApiError::new(
-                ErrorCode::LoginThrottled,
-                format!("Too many failed sign-ins for this username. Try again in {secs} seconds."),
-            )
-            .retry_after(secs));
-        }
         // Checked before any network call: an empty password is an anonymous bind.
         let username = match Username::parse(raw_username) {
             Ok(u) if !password.expose_secret().trim().is_empty() => u,
-            _ => return Err(self.failed(&key, "malformed", now).await),
+            _ => {
+                let throttle = self.store.login_throttle(&key, now).await?;
+                return Err(match throttled(&throttle, now) {
+                    Some(refusal) => refusal,
+                    None => self.failed(&key, "malformed", now).await,
+                });
+            }
         };
         let elections = self.open_elections(now).await?;
-        // The roll is read before the directory: when it gives this voter's address for
-        // every open election, the directory is asked for the password check only.
+        // The roll is read before the directory (with the throttle, in one store read):
+        // when it gives this voter's address for every open election, the directory is
+        // asked for the password check only.
         let roll_elections: Vec<ElectionId> =
             elections.iter().filter(|e| e.eligibility == Eligibility::Roll).map(|e| e.id.clone()).collect();
-        let on_roll = if roll_elections.is_empty() {
-            Vec::new()
-        } else {
-            self.store.roll_memberships(&username, &roll_elections).await?
-        };
+        let SignInFacts { throttle, on_roll } = self.store.sign_in_facts(&key, &username, &roll_elections, now).await?;
+        if let Some(refusal) = throttled(&throttle, now) {
+            return Err(refusal);
+        }
         let roll_gives_address = !on_roll.is_empty()
             && on_roll.iter().all(|(_, email)| email.is_some())
             && roll_elections.len() == elections.len();

@@ -41,6 +41,8 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Largest request body any endpoint reads, in bytes.
     pub body_limit: usize,
+    /// HTTP worker threads (`TURNOUT_HTTP_WORKERS`); `None`: one per CPU core.
+    pub http_workers: Option<usize>,
     pub otp: OtpSettings,
     pub ldap: LdapSettings,
     pub roles: RoleLists,
@@ -359,6 +361,16 @@ impl Settings {
                 StoreChoice::Sqlite
             }
         };
+        let http_workers = match r.optional("TURNOUT_HTTP_WORKERS") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => Some(n),
+                _ => {
+                    r.problems.push(format!("TURNOUT_HTTP_WORKERS={raw:?}: a number of threads from 1 to 256"));
+                    None
+                }
+            },
+        };
         let default_imports = database.parent().unwrap_or(std::path::Path::new(".")).join("imports");
         let import_dir = PathBuf::from(r.string("TURNOUT_IMPORT_DIR", &default_imports.display().to_string()));
         let settings = Settings {
@@ -371,6 +383,7 @@ impl Settings {
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),
+            http_workers,
             otp,
             ldap,
             roles,
@@ -389,6 +402,12 @@ impl Settings {
                 .collect();
         vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Self::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+    }
+
+    /// How many HTTP worker threads a service runs: `TURNOUT_HTTP_WORKERS`, else one per
+    /// CPU (actix's own default).
+    pub fn http_worker_count(&self) -> usize {
+        self.http_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
     }
 
     /// A key for one purpose, derived from the root secret (which never leaves here).
@@ -435,6 +454,20 @@ mod tests {
             assert!(text.contains(var), "{var} missing from: {text}");
         }
         assert!(!text.contains("hunter2"), "a password leaked into the error: {text}");
+    }
+
+    #[test]
+    fn http_workers_default_to_one_per_core_and_bad_counts_are_reported() {
+        let secret = ("TURNOUT_SECRET", "test-secret-test-secret-test-secret-0123");
+        let default = Settings::from_lookup(vars(&[secret])).unwrap();
+        assert_eq!(default.http_workers, None);
+        assert_eq!(default.http_worker_count(), std::thread::available_parallelism().unwrap().get());
+        let one = Settings::from_lookup(vars(&[secret, ("TURNOUT_HTTP_WORKERS", "1")])).unwrap();
+        assert_eq!(one.http_worker_count(), 1);
+        for bad in ["0", "-2", "many", "257"] {
+            let err = Settings::from_lookup(vars(&[secret, ("TURNOUT_HTTP_WORKERS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("TURNOUT_HTTP_WORKERS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("OS random source");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    turnout_core::keys::hex(&buf)
 }
 
 impl Stack {

@@ -459,7 +459,7 @@ fn transport_for(account: &SenderAccount, timeout: Duration) -> anyhow::Result<A
 fn random_id() -> String {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).expect("OS random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    turnout_core::keys::hex(&bytes)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ async fn five_hundred_concurrent_logins_never_hold_more_than_the_pool_on_slapd()
     let slapd = Arc::new(directory(dir.path()));
     let mut settings = template_settings(&slapd);
     settings.push(("TURNOUT_LDAP_POOL_SIZE", "16".into()));
+    // Four workers, so the pool is four shares of 4: together still at most 16.
+    settings.push(("TURNOUT_HTTP_WORKERS", "4".into()));
     let app = spawn_app(&as_refs(&settings)).await;
 
     // Sample slapd's established connections all through the run (each `ss` takes a
@@ -59,6 +61,10 @@ async fn five_hundred_concurrent_logins_never_hold_more_than_the_pool_on_slapd()
     assert!(peak.load(Ordering::Relaxed) <= 16, "slapd held {} connections", peak.load(Ordering::Relaxed));
     // The directory answers normally afterwards.
     assert_eq!(app.login(&student_uid(3), &student_password(3)).await.status(), StatusCode::OK);
+    let ready: Value = app.http.get(format!("{}/health/ready", app.url)).send().await.unwrap().json().await.unwrap();
+    let pool = &ready["checks"]["ldap"]["detail"]["pool"];
+    assert_eq!((pool["max"].as_u64(), pool["shares"].as_u64()), (Some(16), Some(4)), "{ready}");
+    assert!(pool["open"].as_u64().unwrap() <= 16, "{ready}");
 }
 
 fn fast_breaker(settings: &mut Vec<(&'static str, String)>) {

@@ -61,6 +61,7 @@ where
     readiness.0.extend(extra_checks);
     let readiness = web::Data::new(readiness);
     let body_limit = BodyLimit(settings.body_limit);
+    let workers = settings.http_worker_count();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(request_context))
@@ -75,6 +76,7 @@ where
     // that closes an idle connection, or a request it sends on a connection the service
     // is closing at that instant fails with a 502 (and a POST is not retried).
     .keep_alive(std::time::Duration::from_secs(UPSTREAM_KEEPALIVE_SECS))
+    .workers(workers)
     .listen(listener)?
     .run();
     Ok((port, server))

@@ -23,7 +23,7 @@ pub(crate) fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, electio
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::keys::hex(&hasher.finalize())
 }
 
 /// After `free` failures, each one doubles the wait (1 s, 2 s, 4 s, ...) up to `max_delay`.

@@ -405,6 +405,36 @@ impl SqliteStore {
     }
 }
 
+fn read_roll_memberships(
+    conn: &Connection,
+    uid: &Username,
+    elections: &[ElectionId],
+) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT election_id, email FROM voter_roll WHERE uid = ?1")?;
+    let rows = stmt.query_map([uid.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (election, email) = row?;
+        if let Some(id) = elections.iter().find(|w| w.as_str() == election) {
+            found.push((id.clone(), email.and_then(|m| VoterEmail::parse(&m).ok())));
+        }
+    }
+    Ok(found)
+}
+
+fn read_login_throttle(conn: &Connection, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
+    let row: Option<(u32, i64)> = conn
+        .prepare_cached("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        None => LoginThrottle { failures: 0, next_allowed_at: None },
+        Some((failures, next)) => {
+            LoginThrottle { failures, next_allowed_at: (next > now.as_millisecond()).then(|| ts_ms(next)) }
+        }
+    })
+}
+
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -608,33 +638,27 @@ impl Store for SqliteStore {
         uid: &Username,
         elections: &[ElectionId],
     ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
-        self.read_here(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT election_id, email FROM voter_roll WHERE uid = ?1")?;
-            let rows =
-                stmt.query_map([uid.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
-            let mut found = Vec::new();
-            for row in rows {
-                let (election, email) = row?;
-                if let Some(id) = elections.iter().find(|w| w.as_str() == election) {
-                    found.push((id.clone(), email.and_then(|m| VoterEmail::parse(&m).ok())));
-                }
-            }
-            Ok(found)
-        })
+        self.read_here(|conn| read_roll_memberships(conn, uid, elections))
     }
 
     async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
+        self.read_here(|conn| read_login_throttle(conn, key, now))
+    }
+
+    async fn sign_in_facts(
+        &self,
+        key: &str,
+        uid: &Username,
+        elections: &[ElectionId],
+        now: Timestamp,
+    ) -> Result<SignInFacts, StoreError> {
         self.read_here(|conn| {
-            let row: Option<(u32, i64)> = conn
-                .prepare_cached("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1")?
-                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            Ok(match row {
-                None => LoginThrottle { failures: 0, next_allowed_at: None },
-                Some((failures, next)) => {
-                    LoginThrottle { failures, next_allowed_at: (next > now.as_millisecond()).then(|| ts_ms(next)) }
-                }
-            })
+            // One read transaction: one snapshot, one shared-memory lock for both reads.
+            let tx = conn.unchecked_transaction()?;
+            let throttle = read_login_throttle(&tx, key, now)?;
+            let on_roll = if elections.is_empty() { Vec::new() } else { read_roll_memberships(&tx, uid, elections)? };
+            tx.commit()?;
+            Ok(SignInFacts { throttle, on_roll })
         })
     }
 

@@ -412,6 +412,45 @@ pub async fn login_failures_slow_a_username_down_to_the_millisecond(store: Arc<d
     assert_eq!(store.login_throttle("k", t0).await.unwrap().failures, 0);
 }
 
+pub async fn sign_in_facts_give_the_throttle_and_the_roll_in_one_read(store: Arc<dyn Store>) {
+    let (a, b) = (ElectionId::parse("a").unwrap(), ElectionId::parse("b").unwrap());
+    for id in [&a, &b] {
+        let mut e = new_election(id.as_str());
+        e.eligibility = Eligibility::Roll;
+        store.create_election(&e, Timestamp::now()).await.unwrap();
+    }
+    let roll_address = VoterEmail::parse("one@roll.example").unwrap();
+    let entry = |uid: Username, email: Option<VoterEmail>| RollEntry { uid, email, name: None };
+    store.import_roll(&a, &[entry(voter(1), Some(roll_address.clone())), entry(voter(2), None)]).await.unwrap();
+    store.import_roll(&b, &[entry(voter(1), None)]).await.unwrap();
+    let t0: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+
+    // A voter on both rolls, never failed: no throttle, both entries, the roll's address.
+    let mut facts = store.sign_in_facts("k1", &voter(1), &[a.clone(), b.clone()], t0).await.unwrap();
+    facts.on_roll.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+    assert_eq!(facts.throttle, LoginThrottle { failures: 0, next_allowed_at: None });
+    assert_eq!(facts.on_roll, [(a.clone(), Some(roll_address)), (b.clone(), None)]);
+    // Only the elections asked about; none asked, none read.
+    let only_b = store.sign_in_facts("k1", &voter(1), std::slice::from_ref(&b), t0).await.unwrap();
+    assert_eq!(only_b.on_roll, [(b.clone(), None)]);
+    assert!(store.sign_in_facts("k1", &voter(1), &[], t0).await.unwrap().on_roll.is_empty());
+    // Not on any roll.
+    assert!(store.sign_in_facts("k3", &voter(3), &[a.clone(), b.clone()], t0).await.unwrap().on_roll.is_empty());
+
+    // The throttle is the same as `login_throttle` reads, key by key.
+    for _ in 0..4 {
+        store.login_failed("k2", 3, Duration::from_secs(300), t0).await.unwrap();
+    }
+    let facts = store.sign_in_facts("k2", &voter(2), &[a.clone(), b.clone()], t0).await.unwrap();
+    assert_eq!(facts.throttle, store.login_throttle("k2", t0).await.unwrap());
+    assert_eq!(facts.throttle.failures, 4);
+    assert_eq!(facts.throttle.next_allowed_at, Some(t0 + Duration::from_secs(1)));
+    assert_eq!(facts.on_roll, [(a.clone(), None)]);
+    let later = store.sign_in_facts("k2", &voter(2), &[a], t0 + Duration::from_secs(2)).await.unwrap();
+    assert_eq!(later.throttle.next_allowed_at, None, "the wait is over");
+    assert_eq!(store.sign_in_facts("k1", &voter(1), &[b], t0).await.unwrap().throttle.failures, 0, "per key");
+}
+
 pub async fn a_burst_of_voters_casting_twice_stores_each_ballot_once(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
     let mut tasks = Vec::new();

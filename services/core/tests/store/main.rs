@@ -61,6 +61,7 @@ conformance!(
     conformance::widened_code_acceptance_is_stored_and_audited,
     conformance::a_few_sends_start_at_once_on_several_idle_accounts,
     conformance::login_failures_slow_a_username_down_to_the_millisecond,
+    conformance::sign_in_facts_give_the_throttle_and_the_roll_in_one_read,
     conformance::a_burst_of_voters_casting_twice_stores_each_ballot_once,
     console::the_window_is_checked_as_the_ballot_is_recorded,
     console::candidates_are_nominated_decided_and_locked_once_voting_opens,
