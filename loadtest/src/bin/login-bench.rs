@@ -12,7 +12,8 @@
 //! bind. Part 2 adds an election open to everyone, where a sign-in also reads `mail`,
 //! and compares that with raw bind + read. Every measure runs `--secs` (default 5) on
 //! warm connections; each run is repeated `--runs` times (default 3); medians are
-//! printed with every run's value. `--pool N` sets Turnout's LDAP pool (default 16).
+//! printed with every run's value. `--pool N` sets Turnout's LDAP pool (default 16);
+//! `--workers N` the services' HTTP worker threads (default: one per CPU).
 //! Needs `wrk`.
 //! Usage: `cargo run --release -p turnout-loadtest --bin login-bench`.
 
@@ -199,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let stack = tokio::task::spawn_blocking(move || Stack::start(stack_opts)).await??;
     roll_with_addresses(&stack).await?;
     println!(
-        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool 16\n\
+        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}\n\
          part 1: the open election's roll gives every voter's address, so a sign-in is one bind"
     );
 
