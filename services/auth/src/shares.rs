@@ -53,7 +53,9 @@ impl<M: Manager> Sharded<M> {
     }
 
     /// Gives the calling thread the next share, round robin. Called once by each HTTP
-    /// worker as it starts; a thread that never claims one uses the first share.
+    /// worker as it starts. A thread that never claims one (the status reporter) uses the
+    /// first share, and a connection it opens there keeps its reader on that thread: the
+    /// first worker pays the old cross-thread wake-ups on that one connection.
     pub fn claim(&self) {
         let share = self.claims.fetch_add(1, Ordering::Relaxed) % self.shares.len();
         CLAIMED.with(|c| {
