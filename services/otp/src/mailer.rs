@@ -132,7 +132,10 @@ impl Mailer {
         tracing::info!(event = "mailer_started", worker = %self.worker_id, accounts = self.accounts.len());
         while !*shutdown.borrow() {
             let pause = match self.drain_once().await {
-                Ok(Round { claimed, .. }) if claimed > 0 => continue,
+                // Only a round that settled something goes straight on: one whose messages
+                // all went back for want of capacity (every account quarantined, say) would
+                // otherwise claim them again at once, in a loop, and show them "sending".
+                Ok(Round { settled, .. }) if settled > 0 => continue,
                 Ok(Round { next_capacity_at: Some(at), .. }) => {
                     let until = at.duration_since(Timestamp::now());
                     Duration::try_from(until)
@@ -201,6 +204,7 @@ impl Mailer {
             .collect();
         // Outcomes are recorded as they come, coalesced over a few milliseconds: a crash
         // then re-sends only what was in flight, not the whole round.
+        let settled = AtomicUsize::new(outcomes.len());
         let pending = Mutex::new(outcomes);
         let produced = Notify::new();
         let done = AtomicBool::new(false);
@@ -213,6 +217,9 @@ impl Mailer {
                     }
                     Step::NoCapacity { mail } => MailOutcome { id: mail.id, result: MailResult::Released },
                 };
+                if !matches!(outcome.result, MailResult::Released) {
+                    settled.fetch_add(1, Ordering::Relaxed);
+                }
                 pending.lock().expect("not poisoned").push(outcome);
                 produced.notify_one();
             }))
@@ -255,7 +262,11 @@ impl Mailer {
             .finish_batch(&self.worker_id, &outcomes, &reports, self.quarantine, Timestamp::now())
             .await
             .context("recording the batch")?;
-        Ok(Round { claimed: batch.len(), next_capacity_at: reservation.next_capacity_at })
+        Ok(Round {
+            claimed: batch.len(),
+            settled: settled.into_inner(),
+            next_capacity_at: reservation.next_capacity_at,
+        })
     }
 
     async fn elections_of(&self, batch: &[OutboxMail]) -> anyhow::Result<HashMap<ElectionId, Option<Election>>> {
@@ -381,6 +392,9 @@ impl Mailer {
 #[derive(Debug, Default)]
 pub struct Round {
     pub claimed: usize,
+    /// Messages that left the round sent, deferred or failed; the rest went back
+    /// unsent, for want of capacity.
+    pub settled: usize,
     /// Set when no account had capacity: sleep until then.
     pub next_capacity_at: Option<Timestamp>,
 }

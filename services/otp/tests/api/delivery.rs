@@ -167,8 +167,15 @@ async fn a_refused_login_quarantines_the_account_and_the_voter_sees_retrying() {
     assert_eq!(ready["checks"]["smtp_pool"]["ok"], false, "{ready}");
     assert_eq!(ready["checks"]["smtp_pool"]["critical"], false, "{ready}");
     assert!(ready["checks"]["smtp_pool"]["error"].as_str().unwrap().contains("every sender account is quarantined"));
+    // With no account able to send, the message rests as deferred: the worker does not
+    // claim it again and again (the voter would see it flicker to "sending").
+    let rest_until = std::time::Instant::now() + Duration::from_millis(2100);
+    while std::time::Instant::now() < rest_until {
+        let status = app.status(&voter).await;
+        assert_eq!(status["state"], "deferred", "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The code has waited past the (1 s) lag alert: reported, still not critical.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
     let ready: Value = reqwest::get(format!("{}/health/ready", app.url)).await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["checks"]["outbox_lag"]["ok"], false, "{ready}");
