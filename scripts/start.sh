@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the whole Turnout stack on this machine: a real slapd seeded with students, the
 # SMTP mail sink, the SQLite store, the auth/otp/ballot services and nginx in front.
-# Prints where to open it. Ctrl-C stops every process it started.
+# Prints where to open it. Ctrl-C (or SIGTERM) stops every process it started.
 #
 # Settings (environment): TURNOUT_DEV_PORT (nginx, default 8080), TURNOUT_DEV_STUDENTS
 # (default 5000), TURNOUT_DEV_MINUTES (demo election length, default 120),

@@ -5,6 +5,35 @@ pub mod flow;
 
 use std::time::Duration;
 
+use anyhow::Context;
+
+/// Runs a load tool's body until it finishes or the process is asked to stop (Ctrl-C,
+/// SIGTERM, SIGHUP). On a signal the body is dropped at its next await point, and with it
+/// the stack it started: slapd, nginx, the services and the mail sink stop too, instead
+/// of running on after the tool has gone. (A body inside a blocking call, such as a
+/// running wrk, is dropped when that call returns.)
+pub async fn until_stopped<F>(body: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut task = tokio::spawn(body);
+    tokio::select! {
+        done = &mut task => match done {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(e).context("the load tool's task"),
+        },
+        signal = turnout_devstack::process::stop_requested() => {
+            let signal = signal.context("listening for signals")?;
+            eprintln!("{signal}: stopping the stack ...");
+            task.abort();
+            // Wait until the body, and the stack it owns, has been dropped.
+            let _ = task.await;
+            anyhow::bail!("stopped by {signal}")
+        }
+    }
+}
+
 /// Latency percentiles over a set of samples.
 pub struct Summary {
     pub count: usize,

@@ -18,6 +18,11 @@ use turnout_loadtest::{WrkRun, median, options};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A signal stops the stack this tool started, too.
+    turnout_loadtest::until_stopped(run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
     let o = options(&["runs", "secs", "concurrency", "threads", "sessions", "profile"])?;
     let runs = o.get("runs", 3)?;
     let secs = o.get("secs", 5)?;

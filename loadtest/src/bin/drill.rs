@@ -175,6 +175,11 @@ fn a_code(body: &serde_json::Value) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A signal stops the stack this tool started, too.
+    turnout_loadtest::until_stopped(run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
     let o = options(&[
         "voters",
         "window-secs",
@@ -328,10 +333,8 @@ async fn main() -> anyhow::Result<()> {
     print_summary(&report);
     println!("report: {} and {}", out.join("report.json").display(), out.join("drill.png").display());
     let failed = report["checks"]["failed"].as_bool().unwrap_or(true);
-    if failed {
-        eprintln!("drill FAILED: {}", report["checks"]);
-        std::process::exit(1);
-    }
+    // An error, not `process::exit`: returning drops the local stack, so it stops too.
+    anyhow::ensure!(!failed, "drill FAILED: {}", report["checks"]);
     Ok(())
 }
 

@@ -181,6 +181,11 @@ fn print_run(run: usize, what: &str, l: &LoginRun) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A signal stops the stack this tool started, too.
+    turnout_loadtest::until_stopped(run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
     let opts = options(&["runs", "secs", "pool", "workers"])?;
     let workers: usize = opts.get("workers", 0)?;

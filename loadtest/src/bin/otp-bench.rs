@@ -113,6 +113,11 @@ async fn wait_delivered(stack: &Stack, n: u64, timeout: Duration) -> anyhow::Res
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A signal stops the stack this tool started, too.
+    turnout_loadtest::until_stopped(run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
     let a = args()?;
     let capacity_per_sec = f64::from(a.accounts * a.per_minute) / 60.0;
     println!(

@@ -56,6 +56,11 @@ async fn import(http: &reqwest::Client, base: &str, token: &str, csv: &Arc<Vec<u
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // A signal stops the stack this tool started, too.
+    turnout_loadtest::until_stopped(run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
     let rows: u32 = turnout_loadtest::options(&["rows"])?.get("rows", 100_000)?;
     let dir = tempfile::tempdir()?;
     let mut opts = StackOptions::in_dir(dir.path());

@@ -1,6 +1,4 @@
-//! `turnout-dev`: the whole stack on this machine, until Ctrl-C.
-
-use std::time::Duration;
+//! `turnout-dev`: the whole stack on this machine, until Ctrl-C or SIGTERM.
 
 use turnout_devstack::slapd::{student_email, student_password, student_uid};
 use turnout_devstack::{Stack, StackOptions};
@@ -53,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
     let url = &stack.base_url;
     println!(
-        "\nTurnout is running.\n\n  Open        {url}/{}\n  Demo ballot {url}/e/demo/ballot\n  Sign in as  {} / {}   (any student00001..{:05}, password vote-NNNNN)\n  Mail sink   {}/   (every code email lands here)\n  Read a code curl -s '{}/messages/latest?to={}'\n  Logs        {}/{{auth,otp,ballot}}.log\n\nPress Ctrl-C to stop everything.",
+        "\nTurnout is running.\n\n  Open        {url}/{}\n  Demo ballot {url}/e/demo/ballot\n  Sign in as  {} / {}   (any student00001..{:05}, password vote-NNNNN)\n  Mail sink   {}/   (every code email lands here)\n  Read a code curl -s '{}/messages/latest?to={}'\n  Logs        {}/{{auth,otp,ballot}}.log\n\nPress Ctrl-C (or send SIGTERM) to stop everything.",
         stack
             .https
             .as_ref()
@@ -67,14 +65,8 @@ async fn main() -> anyhow::Result<()> {
         student_email(1),
         stack.dir.display(),
     );
-    let mut ticker = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = ticker.tick() => {}
-        }
-    }
-    println!("\nStopping ...");
+    let signal = turnout_devstack::process::stop_requested().await?;
+    println!("\n{signal}: stopping ...");
     drop(stack);
     println!("Stopped.");
     Ok(())

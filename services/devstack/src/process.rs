@@ -96,6 +96,22 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     anyhow::bail!("nothing listening on 127.0.0.1:{port} after {timeout:?}")
 }
 
+/// Resolves when this process is asked to stop: Ctrl-C (SIGINT), SIGTERM (`kill`, a
+/// service manager, a CI timeout) or SIGHUP (its terminal closed). The caller then drops
+/// its stack, so slapd, nginx, the services and the mail sink stop with it instead of
+/// running on, orphaned. Gives the signal's name.
+pub async fn stop_requested() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+        _ = hangup.recv() => "SIGHUP",
+    })
+}
+
 /// Fails with an install hint when a required program is missing.
 pub fn require(program: &str, package: &str) -> anyhow::Result<()> {
     if Path::new(program).exists() {
