@@ -31,12 +31,13 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the server and resumes roll imports a stopped process left running. Call
-    /// from inside a Tokio runtime.
+    /// Builds the server and starts the roll importer's sweep, which resumes imports a
+    /// stopped process left running. Call from inside a Tokio runtime.
     pub async fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let store_data = web::Data::new(store.clone());
-        let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone())?;
-        importer.resume_all().await?;
+        let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone(), settings.import_lease)?;
+        importer.resume_abandoned().await?;
+        importer.spawn_sweeper();
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         metrics::register(store.clone());

@@ -3,6 +3,13 @@
 //! so memory stays flat however large the roll; each chunk commits together with the
 //! job's progress, so a restart resumes after the last committed chunk, and re-importing
 //! the same file changes nothing.
+//!
+//! Each run of an import holds a lease in the store ([`ImportLease`]), renewed by every
+//! chunk. Every ballot process sweeps for running imports whose lease has passed (their
+//! process stopped) and takes them over, one process per import; the old run's writes
+//! are refused from then on. So two replicas never import the same file at once, and an
+//! import left by a crash resumes within the lease (`TURNOUT_IMPORT_LEASE_SECS`) plus
+//! half of it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use turnout_core::domain::{Username, VoterEmail};
-use turnout_core::store::{ImportChunk, ImportJob, ImportState, RollEntry, RowError, Store};
+use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, RollEntry, RowError, Store};
 
 /// Rows per committed chunk.
 pub const CHUNK_ROWS: usize = 1000;
@@ -80,12 +87,22 @@ pub fn count_rows(path: &Path) -> anyhow::Result<u64> {
 pub struct Importer {
     store: Arc<dyn Store>,
     dir: PathBuf,
+    lease_for: std::time::Duration,
 }
 
 impl Importer {
-    pub fn new(store: Arc<dyn Store>, dir: PathBuf) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn Store>, dir: PathBuf, lease_for: std::time::Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating the import directory {}", dir.display()))?;
-        Ok(Self { store, dir })
+        Ok(Self { store, dir, lease_for })
+    }
+
+    /// A lease for a new run of an import: its own owner id, valid for `lease_for`.
+    pub fn new_lease(&self) -> ImportLease {
+        ImportLease { owner: uuid::Uuid::new_v4().simple().to_string(), until: self.lease_until() }
+    }
+
+    fn lease_until(&self) -> Timestamp {
+        Timestamp::now() + self.lease_for
     }
 
     /// Where the upload of `job` is kept until its import ends.
@@ -93,53 +110,80 @@ impl Importer {
         self.dir.join(format!("{job}.csv"))
     }
 
-    pub fn start(&self, job: ImportJob) {
+    /// Runs `job` under `lease` (from `create_import` or `claim_import`) in the background.
+    pub fn start(&self, job: ImportJob, lease: ImportLease) {
         let this = self.clone();
         tokio::spawn(async move {
             let id = job.id.clone();
-            let outcome = this.run(job).await;
+            let outcome = this.run(job, &lease).await;
             let (state, message) = match &outcome {
                 Ok(()) => (ImportState::Done, None),
                 Err(e) => (ImportState::Failed, Some(format!("{e:#}"))),
             };
-            if let Err(e) = &outcome {
-                tracing::error!(event = "roll_import_failed", import = %id, error = format!("{e:#}"));
-            }
-            match this.store.finish_import(&id, state, message.as_deref(), Timestamp::now()).await {
-                Ok(done) => tracing::info!(
-                    event = "roll_import_finished",
-                    import = %id,
-                    state = state.as_str(),
-                    rows = done.rows_done,
-                    added = done.added,
-                    rejected = done.rejected
-                ),
+            // Refused unless this run still holds the import: a run that was taken over
+            // leaves the job, and its file, to the run that took it.
+            match this.store.finish_import(&id, &lease.owner, state, message.as_deref(), Timestamp::now()).await {
+                Ok(done) => {
+                    if let Err(e) = &outcome {
+                        tracing::error!(event = "roll_import_failed", import = %id, error = format!("{e:#}"));
+                    }
+                    tracing::info!(
+                        event = "roll_import_finished",
+                        import = %id,
+                        state = state.as_str(),
+                        rows = done.rows_done,
+                        added = done.added,
+                        rejected = done.rejected
+                    );
+                    let _ = std::fs::remove_file(this.file_of(&id));
+                }
+                Err(turnout_core::store::StoreError::Conflict(why)) => {
+                    tracing::warn!(event = "roll_import_handed_over", import = %id, reason = %why)
+                }
                 Err(e) => tracing::error!(event = "roll_import_unrecorded", import = %id, error = %e),
             }
-            let _ = std::fs::remove_file(this.file_of(&id));
         });
     }
 
-    /// Imports left running by a stopped process continue from their last chunk.
-    pub async fn resume_all(&self) -> anyhow::Result<usize> {
-        let jobs = self.store.running_imports().await?;
-        let n = jobs.len();
-        for job in jobs {
-            tracing::info!(event = "roll_import_resumed", import = %job.id, from_row = job.rows_done);
-            self.start(job);
+    /// Takes over every running import whose lease has passed (its process stopped) and
+    /// continues it from its last chunk. Returns how many this process took.
+    pub async fn resume_abandoned(&self) -> anyhow::Result<usize> {
+        let mut taken = 0;
+        for job in self.store.running_imports().await? {
+            let lease = self.new_lease();
+            if let Some(job) = self.store.claim_import(&job.id, &lease, Timestamp::now()).await? {
+                tracing::info!(event = "roll_import_resumed", import = %job.id, from_row = job.rows_done);
+                self.start(job, lease);
+                taken += 1;
+            }
         }
-        Ok(n)
+        Ok(taken)
     }
 
-    async fn run(&self, job: ImportJob) -> anyhow::Result<()> {
+    /// Sweeps for abandoned imports every half lease, for as long as the process runs.
+    pub fn spawn_sweeper(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(this.lease_for / 2).await;
+                if let Err(e) = this.resume_abandoned().await {
+                    tracing::warn!(event = "roll_import_sweep_failed", error = format!("{e:#}"));
+                }
+            }
+        });
+    }
+
+    async fn run(&self, job: ImportJob, lease: &ImportLease) -> anyhow::Result<()> {
         let path = self.file_of(&job.id);
         anyhow::ensure!(path.exists(), "the uploaded file is gone; upload it again (importing twice is harmless)");
         let (tx, mut rx) = tokio::sync::mpsc::channel::<ImportChunk>(1);
         let skip = job.rows_done;
         // The CSV is read on a blocking thread, one chunk ahead of the store at most.
         let reading = tokio::task::spawn_blocking(move || read_chunks(&path, skip, &tx));
+        let mut lease = lease.clone();
         while let Some(chunk) = rx.recv().await {
-            self.store.import_chunk(&job.id, &chunk, Timestamp::now()).await?;
+            lease.until = self.lease_until();
+            self.store.import_chunk(&job.id, &lease, &chunk, Timestamp::now()).await?;
         }
         reading.await.context("the reader stopped")?
     }

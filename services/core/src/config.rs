@@ -36,6 +36,9 @@ pub struct Settings {
     pub store: StoreChoice,
     /// Where roll uploads wait until imported (default: `imports/` beside the database).
     pub import_dir: PathBuf,
+    /// How long a roll import's run holds it without committing a chunk before another
+    /// process (a restarted one, another replica) may take it over.
+    pub import_lease: Duration,
     pub session_ttl: Duration,
     /// Mark cookies `Secure` (set when served over TLS).
     pub cookie_secure: bool,
@@ -380,6 +383,7 @@ impl Settings {
             database,
             store,
             import_dir,
+            import_lease: r.secs("TURNOUT_IMPORT_LEASE_SECS", 30, 2..=600),
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),

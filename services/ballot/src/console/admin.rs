@@ -549,11 +549,12 @@ pub async fn upload_roll(
         updated_at: now,
     };
     let entry = audit(&admin, "roll.import_started", &e.id, json!({ "import": id, "file": name, "rows": rows_total }));
-    if let Err(err) = store.create_import(&job, &entry, now).await {
+    let lease = importer.new_lease();
+    if let Err(err) = store.create_import(&job, &lease, &entry, now).await {
         let _ = std::fs::remove_file(&file);
         return Err(err.into());
     }
-    importer.start(job);
+    importer.start(job, lease);
     let url = format!("/admin/imports/{id}");
     if wants_json(&req) {
         return Ok(HttpResponse::Accepted()

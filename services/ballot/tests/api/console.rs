@@ -231,6 +231,95 @@ async fn wait_for_import(admin: &reqwest::Client, url: &str) -> Value {
     panic!("the import did not finish");
 }
 
+/// A process stopped mid-import (one chunk of three committed, its lease still running);
+/// two ballot processes start on the same database and upload directory. Neither takes
+/// the import while the lease holds; once it passes, exactly one resumes it from the
+/// second chunk, and every row is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_left_by_a_stopped_process_is_resumed_once_by_one_of_two_replicas() {
+    use turnout_core::domain::Username;
+    use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, RollEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = crate::helpers::spawn_process_in(dir.path(), &[]).await;
+    let now = Timestamp::now();
+    let mut e = turnout_devstack::stack::demo_election(now + 1.hour(), now + 2.hours());
+    e["id"] = "demo".into();
+    turnout_ballot::seed::create_election(store.as_ref(), &e.to_string(), "test").await.unwrap();
+    let election = turnout_core::domain::ElectionId::parse("demo").unwrap();
+
+    let mut csv = String::from("uid\n");
+    for n in 1..=2500u32 {
+        csv.push_str(&format!("student{n:05}\n"));
+    }
+    std::fs::write(dir.path().join("imports/stopped.csv"), &csv).unwrap();
+    let job = ImportJob {
+        id: "stopped".into(),
+        election: election.clone(),
+        actor: "admin1".into(),
+        file_name: "roll.csv".into(),
+        state: ImportState::Running,
+        rows_total: 2500,
+        rows_done: 0,
+        added: 0,
+        updated: 0,
+        unchanged: 0,
+        rejected: 0,
+        message: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let gone = ImportLease { owner: "the-stopped-process".into(), until: now + Duration::from_secs(3) };
+    let entry = turnout_core::store::AuditEntry {
+        actor: "admin1".into(),
+        action: "roll.import_started".into(),
+        election: Some(election.clone()),
+        detail: json!({ "import": "stopped" }),
+    };
+    store.create_import(&job, &gone, &entry, now).await.unwrap();
+    let first = ImportChunk {
+        entries: (1..=1000u32)
+            .map(|n| RollEntry { uid: Username::parse(&format!("student{n:05}")).unwrap(), email: None, name: None })
+            .collect(),
+        errors: vec![],
+        rows: 1000,
+    };
+    store.import_chunk("stopped", &gone, &first, now).await.unwrap();
+
+    // Two replicas start (sweeping every second) while the stopped process's lease holds.
+    let lease = [("TURNOUT_IMPORT_LEASE_SECS", "2")];
+    let (url_a, _) = crate::helpers::spawn_process_in(dir.path(), &lease).await;
+    let (url_b, _) = crate::helpers::spawn_process_in(dir.path(), &lease).await;
+    let held = store.import_job("stopped").await.unwrap().unwrap();
+    assert_eq!((held.state, held.rows_done), (ImportState::Running, 1000), "taken over while its lease held");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let job = store.import_job("stopped").await.unwrap().unwrap();
+        if job.state != ImportState::Running {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import was not resumed: {job:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!((done.rows_done, done.added, done.unchanged), (2500, 2500, 0), "a row was counted twice: {done:?}");
+    assert_eq!(store.roll_size(&election).await.unwrap(), 2500);
+    // One finish, by one run; the file is gone once it is imported.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let finished = store
+        .list_audit(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "roll_import_finished" && a.detail["import"] == "stopped")
+        .count();
+    assert_eq!(finished, 1);
+    assert!(!dir.path().join("imports/stopped.csv").exists());
+    for url in [url_a, url_b] {
+        assert_eq!(reqwest::get(format!("{url}/health/live")).await.unwrap().status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn a_roll_import_runs_in_chunks_lists_bad_rows_and_changes_nothing_the_second_time() {
     let app = spawn_app().await;

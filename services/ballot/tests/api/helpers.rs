@@ -25,6 +25,20 @@ pub async fn spawn_app() -> TestApp {
     TestApp { url, store, settings, _dir: dir }
 }
 
+/// Another ballot process on the database (and roll upload directory) in `dir`, with
+/// `extra` settings: its URL and its own store handle.
+pub async fn spawn_process_in(dir: &std::path::Path, extra: &[(&str, &str)]) -> (String, Arc<dyn Store>) {
+    let db = dir.join("turnout.db").display().to_string();
+    let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
+    vars.extend_from_slice(extra);
+    let settings = Settings::for_tests(&vars);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let app = turnout_ballot::Application::build(&settings, store.clone()).await.unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (url, store)
+}
+
 impl TestApp {
     /// Creates election `id` open from `opens` to `closes` (relative to now) with `grace_secs`.
     pub async fn election(&self, id: &str, opens: SignedDuration, closes: SignedDuration, grace_secs: u64) {

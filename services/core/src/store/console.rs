@@ -206,6 +206,16 @@ pub struct ImportJob {
     pub updated_at: Timestamp,
 }
 
+/// Which run of an import may write to it, and until when. Every chunk renews it; once
+/// `until` has passed without one (the process stopped), another process may take the
+/// import over, and the old run's writes are refused from then on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportLease {
+    /// One per run of the import (not per process), so two runs never share it.
+    pub owner: String,
+    pub until: Timestamp,
+}
+
 /// A row the import refused: its line in the file and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {

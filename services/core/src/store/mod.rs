@@ -924,19 +924,43 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<RollRow>, StoreError>;
     async fn roll_size(&self, election: &ElectionId) -> Result<u64, StoreError>;
-    async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError>;
-    /// Applies one chunk (entries, row errors, progress) in one transaction.
-    async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError>;
+    /// A new running import, held by `lease` from the start.
+    async fn create_import(
+        &self,
+        job: &ImportJob,
+        lease: &ImportLease,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Takes over a running import whose lease has passed (its process stopped): `None`
+    /// when it is finished, unknown, or still held.
+    async fn claim_import(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        now: Timestamp,
+    ) -> Result<Option<ImportJob>, StoreError>;
+    /// Applies one chunk (entries, row errors, progress) and renews the lease, in one
+    /// transaction; a conflict, changing nothing, once `lease.owner` no longer holds it.
+    async fn import_chunk(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        chunk: &ImportChunk,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError>;
+    /// Ends the import; a conflict, changing nothing, unless `owner` holds it.
     async fn finish_import(
         &self,
         job: &str,
+        owner: &str,
         state: ImportState,
         message: Option<&str>,
         now: Timestamp,
     ) -> Result<ImportJob, StoreError>;
     async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError>;
     async fn import_errors(&self, job: &str, after_line: u64, limit: u32) -> Result<Vec<RowError>, StoreError>;
-    /// Imports left running (by a process that stopped), to resume.
+    /// Imports still running (by this or another process, or left by one that stopped).
     async fn running_imports(&self) -> Result<Vec<ImportJob>, StoreError>;
 
     // The live dashboard.

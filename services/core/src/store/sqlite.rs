@@ -234,6 +234,12 @@ INSERT INTO ballot_box (election_id, receipt, choices) SELECT election_id, recei
 DROP TABLE ballots;
 ALTER TABLE ballot_box RENAME TO ballots;
 "#,
+    r#"
+-- Who runs a roll import, and until when (see ImportLease): a restarted or second
+-- process takes over only an import whose lease has passed.
+ALTER TABLE roll_imports ADD COLUMN owner TEXT;
+ALTER TABLE roll_imports ADD COLUMN lease_until INTEGER;
+"#,
 ];
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
@@ -1306,25 +1312,48 @@ impl Store for SqliteStore {
         self.run(move |conn| sqlite_console::roll_size(conn, &election)).await
     }
 
-    async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
-        let (job, audit) = (job.clone(), audit.clone());
-        self.run(move |conn| sqlite_console::create_import(conn, &job, &audit, now)).await
+    async fn create_import(
+        &self,
+        job: &ImportJob,
+        lease: &ImportLease,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (job, lease, audit) = (job.clone(), lease.clone(), audit.clone());
+        self.run(move |conn| sqlite_console::create_import(conn, &job, &lease, &audit, now)).await
     }
 
-    async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError> {
-        let (job, chunk) = (job.to_owned(), chunk.clone());
-        self.run(move |conn| sqlite_console::import_chunk(conn, &job, &chunk, now)).await
+    async fn claim_import(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        now: Timestamp,
+    ) -> Result<Option<ImportJob>, StoreError> {
+        let (job, lease) = (job.to_owned(), lease.clone());
+        self.run(move |conn| sqlite_console::claim_import(conn, &job, &lease, now)).await
+    }
+
+    async fn import_chunk(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        chunk: &ImportChunk,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError> {
+        let (job, lease, chunk) = (job.to_owned(), lease.clone(), chunk.clone());
+        self.run(move |conn| sqlite_console::import_chunk(conn, &job, &lease, &chunk, now)).await
     }
 
     async fn finish_import(
         &self,
         job: &str,
+        owner: &str,
         state: ImportState,
         message: Option<&str>,
         now: Timestamp,
     ) -> Result<ImportJob, StoreError> {
-        let (job, message) = (job.to_owned(), message.map(str::to_owned));
-        self.run(move |conn| sqlite_console::finish_import(conn, &job, state, message.as_deref(), now)).await
+        let (job, owner, message) = (job.to_owned(), owner.to_owned(), message.map(str::to_owned));
+        self.run(move |conn| sqlite_console::finish_import(conn, &job, &owner, state, message.as_deref(), now)).await
     }
 
     async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError> {

@@ -340,27 +340,68 @@ fn job_in(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportJob>> {
 pub fn create_import(
     conn: &mut Connection,
     job: &ImportJob,
+    lease: &ImportLease,
     audit: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
-        "INSERT INTO roll_imports (id, election_id, actor, file_name, state, rows_total, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6)",
-        params![job.id, job.election.as_str(), job.actor, job.file_name, job.rows_total as i64, now.as_second()],
+        "INSERT INTO roll_imports
+             (id, election_id, actor, file_name, state, rows_total, created_at, updated_at, owner, lease_until)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8)",
+        params![
+            job.id,
+            job.election.as_str(),
+            job.actor,
+            job.file_name,
+            job.rows_total as i64,
+            now.as_second(),
+            lease.owner,
+            lease.until.as_second()
+        ],
     )?;
     append_audit_in(&tx, audit, now)?;
     tx.commit()?;
     Ok(())
 }
 
+pub fn claim_import(
+    conn: &mut Connection,
+    job: &str,
+    lease: &ImportLease,
+    now: Timestamp,
+) -> Result<Option<ImportJob>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let taken = tx.execute(
+        "UPDATE roll_imports SET owner = ?2, lease_until = ?3
+         WHERE id = ?1 AND state = 'running' AND (lease_until IS NULL OR lease_until < ?4)",
+        params![job, lease.owner, lease.until.as_second(), now.as_second()],
+    )?;
+    let claimed = if taken == 1 { job_in(&tx, job)? } else { None };
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// Refuses (as a conflict) a write by a run that does not hold the import.
+fn check_owner(tx: &rusqlite::Transaction<'_>, job: &str, owner: &str) -> Result<(), StoreError> {
+    let holder: Option<Option<String>> =
+        tx.query_row("SELECT owner FROM roll_imports WHERE id = ?1", [job], |r| r.get(0)).optional()?;
+    match holder {
+        None => Err(StoreError::Conflict(format!("no import {job}"))),
+        Some(h) if h.as_deref() == Some(owner) => Ok(()),
+        Some(_) => Err(StoreError::Conflict(format!("import {job} was taken over by another process"))),
+    }
+}
+
 pub fn import_chunk(
     conn: &mut Connection,
     job: &str,
+    lease: &ImportLease,
     chunk: &ImportChunk,
     now: Timestamp,
 ) -> Result<ImportJob, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    check_owner(&tx, job, &lease.owner)?;
     let current = job_in(&tx, job)?.ok_or_else(|| StoreError::Conflict(format!("no import {job}")))?;
     if current.state != ImportState::Running {
         return Err(StoreError::Conflict(format!("import {job} is {}", current.state.as_str())));
@@ -377,7 +418,7 @@ pub fn import_chunk(
     }
     tx.execute(
         "UPDATE roll_imports SET rows_done = rows_done + ?2, added = added + ?3, updated = updated + ?4,
-                unchanged = unchanged + ?5, rejected = rejected + ?6, updated_at = ?7
+                unchanged = unchanged + ?5, rejected = rejected + ?6, updated_at = ?7, lease_until = ?8
          WHERE id = ?1",
         params![
             job,
@@ -386,7 +427,8 @@ pub fn import_chunk(
             stats.updated as i64,
             stats.unchanged as i64,
             chunk.errors.len() as i64,
-            now.as_second()
+            now.as_second(),
+            lease.until.as_second()
         ],
     )?;
     let updated = job_in(&tx, job)?.expect("the job row was just read");
@@ -397,13 +439,15 @@ pub fn import_chunk(
 pub fn finish_import(
     conn: &mut Connection,
     job: &str,
+    owner: &str,
     state: ImportState,
     message: Option<&str>,
     now: Timestamp,
 ) -> Result<ImportJob, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    check_owner(&tx, job, owner)?;
     tx.execute(
-        "UPDATE roll_imports SET state = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
+        "UPDATE roll_imports SET state = ?2, message = ?3, updated_at = ?4, lease_until = NULL WHERE id = ?1",
         params![job, state.as_str(), message, now.as_second()],
     )?;
     let done = job_in(&tx, job)?.ok_or_else(|| StoreError::Conflict(format!("no import {job}")))?;

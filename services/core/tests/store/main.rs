@@ -70,6 +70,7 @@ conformance!(
     console::the_tally_counts_votes_and_blanks_and_matches_participation,
     console::the_audit_chain_verifies,
     console::roll_imports_apply_chunks_keep_errors_and_are_idempotent,
+    console::an_import_is_held_by_one_run_and_taken_over_only_after_its_lease,
     console::activity_is_counted_per_minute_with_the_events_themselves,
 );
 

@@ -104,6 +104,15 @@ pub(super) fn outbox_seq(now_ms: i64) -> i64 {
     (now_ms << 12) | (OUTBOX_SEQ.fetch_add(1, Ordering::Relaxed) & 0xfff)
 }
 
+/// Refuses (as a conflict) a write by a run that does not hold the import.
+fn held_by(current: &Document, job: &str, owner: &str) -> Result<(), StoreError> {
+    if current.get_str("owner").ok() == Some(owner) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!("import {job} was taken over by another process")))
+    }
+}
+
 fn job_from(d: &Document) -> Result<ImportJob, StoreError> {
     let n = |k: &str| int(d, k).map(|v| v.max(0) as u64);
     Ok(ImportJob {
@@ -694,10 +703,16 @@ impl MongoStore {
         self.timed(self.coll::<Document>("voter_roll").count_documents(doc! { "_id.e": election.as_str() })).await
     }
 
-    pub async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
-        let (job, audit) = (job.clone(), audit.clone());
+    pub async fn create_import(
+        &self,
+        job: &ImportJob,
+        lease: &ImportLease,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (job, lease, audit) = (job.clone(), lease.clone(), audit.clone());
         self.in_transaction(|store, session| {
-            let (job, audit) = (job.clone(), audit.clone());
+            let (job, lease, audit) = (job.clone(), lease.clone(), audit.clone());
             Box::pin(async move {
                 store
                     .coll::<Document>("roll_imports")
@@ -706,6 +721,7 @@ impl MongoStore {
                         "state": "running", "rows_total": job.rows_total as i64, "rows_done": 0_i64, "added": 0_i64,
                         "updated": 0_i64, "unchanged": 0_i64, "rejected": 0_i64, "message": Bson::Null,
                         "errors": 0_i64, "created_at": now.as_second(), "updated_at": now.as_second(),
+                        "owner": &lease.owner, "lease_until": lease.until.as_second(),
                     })
                     .session(&mut *session)
                     .await?;
@@ -716,16 +732,48 @@ impl MongoStore {
         .await?
     }
 
-    /// One chunk (entries, row errors, progress) in one transaction.
-    pub async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError> {
-        let (job, chunk) = (job.to_owned(), chunk.clone());
+    /// Takes over a running import whose lease has passed (or that has none).
+    pub async fn claim_import(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        now: Timestamp,
+    ) -> Result<Option<ImportJob>, StoreError> {
+        let claimed = self
+            .timed(
+                self.coll::<Document>("roll_imports")
+                    .find_one_and_update(
+                        doc! {
+                            "_id": job, "state": "running",
+                            "$or": [{ "lease_until": Bson::Null }, { "lease_until": { "$lt": now.as_second() } }],
+                        },
+                        doc! { "$set": { "owner": &lease.owner, "lease_until": lease.until.as_second() } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?;
+        claimed.map(|d| job_from(&d)).transpose()
+    }
+
+    /// One chunk (entries, row errors, progress) in one transaction, by the lease holder.
+    pub async fn import_chunk(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        chunk: &ImportChunk,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError> {
+        let (job, lease, chunk) = (job.to_owned(), lease.clone(), chunk.clone());
         self.in_transaction(|store, session| {
-            let (job, chunk) = (job.clone(), chunk.clone());
+            let (job, lease, chunk) = (job.clone(), lease.clone(), chunk.clone());
             Box::pin(async move {
                 let imports = store.coll::<Document>("roll_imports");
                 let Some(current) = imports.find_one(doc! { "_id": &job }).session(&mut *session).await? else {
                     return Ok(Err(StoreError::Conflict(format!("no import {job}"))));
                 };
+                if let Err(e) = held_by(&current, &job, &lease.owner) {
+                    return Ok(Err(e));
+                }
                 let current = match job_from(&current) {
                     Ok(j) => j,
                     Err(e) => return Ok(Err(e)),
@@ -759,7 +807,7 @@ impl MongoStore {
                                 "rows_done": chunk.rows as i64, "added": stats.added as i64, "updated": stats.updated as i64,
                                 "unchanged": stats.unchanged as i64, "rejected": chunk.errors.len() as i64,
                             },
-                            "$set": { "updated_at": now.as_second() },
+                            "$set": { "updated_at": now.as_second(), "lease_until": lease.until.as_second() },
                         },
                     )
                     .return_document(mongodb::options::ReturnDocument::After)
@@ -774,19 +822,29 @@ impl MongoStore {
     pub async fn finish_import(
         &self,
         job: &str,
+        owner: &str,
         state: ImportState,
         message: Option<&str>,
         now: Timestamp,
     ) -> Result<ImportJob, StoreError> {
-        let (job, message) = (job.to_owned(), message.map(str::to_owned));
+        let (job, owner, message) = (job.to_owned(), owner.to_owned(), message.map(str::to_owned));
         self.in_transaction(|store, session| {
-            let (job, message) = (job.clone(), message.clone());
+            let (job, owner, message) = (job.clone(), owner.clone(), message.clone());
             Box::pin(async move {
-                let done = store
-                    .coll::<Document>("roll_imports")
+                let imports = store.coll::<Document>("roll_imports");
+                let Some(current) = imports.find_one(doc! { "_id": &job }).session(&mut *session).await? else {
+                    return Ok(Err(StoreError::Conflict(format!("no import {job}"))));
+                };
+                if let Err(e) = held_by(&current, &job, &owner) {
+                    return Ok(Err(e));
+                }
+                let done = imports
                     .find_one_and_update(
                         doc! { "_id": &job },
-                        doc! { "$set": { "state": state.as_str(), "message": message.as_deref(), "updated_at": now.as_second() } },
+                        doc! { "$set": {
+                            "state": state.as_str(), "message": message.as_deref(), "updated_at": now.as_second(),
+                            "lease_until": Bson::Null,
+                        } },
                     )
                     .return_document(mongodb::options::ReturnDocument::After)
                     .session(&mut *session)

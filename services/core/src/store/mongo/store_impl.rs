@@ -260,22 +260,44 @@ impl Store for MongoStore {
         MongoStore::roll_size(self, election).await
     }
 
-    async fn create_import(&self, job: &ImportJob, audit: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
-        MongoStore::create_import(self, job, audit, now).await
+    async fn create_import(
+        &self,
+        job: &ImportJob,
+        lease: &ImportLease,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        MongoStore::create_import(self, job, lease, audit, now).await
     }
 
-    async fn import_chunk(&self, job: &str, chunk: &ImportChunk, now: Timestamp) -> Result<ImportJob, StoreError> {
-        MongoStore::import_chunk(self, job, chunk, now).await
+    async fn claim_import(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        now: Timestamp,
+    ) -> Result<Option<ImportJob>, StoreError> {
+        MongoStore::claim_import(self, job, lease, now).await
+    }
+
+    async fn import_chunk(
+        &self,
+        job: &str,
+        lease: &ImportLease,
+        chunk: &ImportChunk,
+        now: Timestamp,
+    ) -> Result<ImportJob, StoreError> {
+        MongoStore::import_chunk(self, job, lease, chunk, now).await
     }
 
     async fn finish_import(
         &self,
         job: &str,
+        owner: &str,
         state: ImportState,
         message: Option<&str>,
         now: Timestamp,
     ) -> Result<ImportJob, StoreError> {
-        MongoStore::finish_import(self, job, state, message, now).await
+        MongoStore::finish_import(self, job, owner, state, message, now).await
     }
 
     async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError> {
