@@ -12,8 +12,8 @@ use tokio::io::AsyncWriteExt;
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Username};
 use turnout_core::http::{Admin, Body, Nav, html, wants_json};
 use turnout_core::store::{
-    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, ImportState, NewCandidate,
-    NewContest, NewElection, RollRow, RowError, election_or_404,
+    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, NewCandidate, NewContest,
+    NewElection, RollRow, RowError, election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
 
@@ -532,22 +532,7 @@ pub async fn upload_roll(
         Ok(n) => n,
     };
     let now = Timestamp::now();
-    let job = ImportJob {
-        id: id.clone(),
-        election: e.id.clone(),
-        actor: admin.0.name().to_owned(),
-        file_name: name.clone(),
-        state: ImportState::Running,
-        rows_total,
-        rows_done: 0,
-        added: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        message: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let job = ImportJob::started(&id, &e.id, admin.0.name(), &name, rows_total, now);
     let entry = audit(&admin, "roll.import_started", &e.id, json!({ "import": id, "file": name, "rows": rows_total }));
     let lease = importer.new_lease();
     if let Err(err) = store.create_import(&job, &lease, &entry, now).await {

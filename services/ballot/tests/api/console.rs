@@ -252,22 +252,7 @@ async fn an_import_left_by_a_stopped_process_is_resumed_once_by_one_of_two_repli
         csv.push_str(&format!("student{n:05}\n"));
     }
     std::fs::write(dir.path().join("imports/stopped.csv"), &csv).unwrap();
-    let job = ImportJob {
-        id: "stopped".into(),
-        election: election.clone(),
-        actor: "admin1".into(),
-        file_name: "roll.csv".into(),
-        state: ImportState::Running,
-        rows_total: 2500,
-        rows_done: 0,
-        added: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        message: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let job = ImportJob::started("stopped", &election, "admin1", "roll.csv", 2500, now);
     let gone = ImportLease { owner: "the-stopped-process".into(), until: now + Duration::from_secs(3) };
     let entry = turnout_core::store::AuditEntry {
         actor: "admin1".into(),

@@ -206,6 +206,35 @@ pub struct ImportJob {
     pub updated_at: Timestamp,
 }
 
+impl ImportJob {
+    /// A new job for an uploaded file of `rows_total` data rows, nothing imported yet.
+    pub fn started(
+        id: &str,
+        election: &ElectionId,
+        actor: &str,
+        file_name: &str,
+        rows_total: u64,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            election: election.clone(),
+            actor: actor.to_owned(),
+            file_name: file_name.to_owned(),
+            state: ImportState::Running,
+            rows_total,
+            rows_done: 0,
+            added: 0,
+            updated: 0,
+            unchanged: 0,
+            rejected: 0,
+            message: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Which run of an import may write to it, and until when. Every chunk renews it; once
 /// `until` has passed without one (the process stopped), another process may take the
 /// import over, and the old run's writes are refused from then on.

@@ -199,22 +199,7 @@ fn lease(owner: &str, until: Timestamp) -> ImportLease {
 pub async fn an_import_is_held_by_one_run_and_taken_over_only_after_its_lease(store: Arc<dyn Store>) {
     let e = demo_election(store.as_ref()).await;
     let t0 = Timestamp::now();
-    let job = ImportJob {
-        id: "leased".into(),
-        election: e.clone(),
-        actor: "admin1".into(),
-        file_name: "roll.csv".into(),
-        state: ImportState::Running,
-        rows_total: 4,
-        rows_done: 0,
-        added: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        message: None,
-        created_at: t0,
-        updated_at: t0,
-    };
+    let job = ImportJob::started("leased", &e, "admin1", "roll.csv", 4, t0);
     let chunk = |from: u32| ImportChunk {
         entries: (from..from + 2)
             .map(|n| RollEntry { uid: Username::parse(&format!("student{n:05}")).unwrap(), email: None, name: None })
@@ -278,22 +263,7 @@ pub async fn roll_imports_apply_chunks_keep_errors_and_are_idempotent(store: Arc
     };
     let mut ids = Vec::new();
     for round in 0..2 {
-        let job = ImportJob {
-            id: format!("job{round}"),
-            election: e.clone(),
-            actor: "admin1".into(),
-            file_name: "roll.csv".into(),
-            state: ImportState::Running,
-            rows_total: 1001,
-            rows_done: 0,
-            added: 0,
-            updated: 0,
-            unchanged: 0,
-            rejected: 0,
-            message: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let job = ImportJob::started(&format!("job{round}"), &e, "admin1", "roll.csv", 1001, now);
         let lease = lease("run", now + Duration::from_secs(30));
         store.create_import(&job, &lease, &audit("roll_import_started", &e), now).await.unwrap();
         assert_eq!(store.running_imports().await.unwrap().len(), 1);
