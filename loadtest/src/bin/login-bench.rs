@@ -14,6 +14,12 @@
 //! warm connections; each run is repeated `--runs` times (default 3); medians are
 //! printed with every run's value. `--pool N` sets Turnout's LDAP pool (default 16);
 //! `--workers N` the services' HTTP worker threads (default: one per CPU).
+//!
+//! `--pin 1` puts the directory on a core of its own, as on its own host in production:
+//! slapd on CPU 0, and this tool with everything else it starts (nginx, the services,
+//! the mail sink, wrk) on CPU 1. Raw binds and sign-ins then face the same directory
+//! capacity, and Turnout no longer takes its CPU from slapd (it has one core, shared
+//! with the load generators). Uses `taskset` (util-linux).
 //! Needs `wrk`.
 //! Usage: `cargo run --release -p turnout-loadtest --bin login-bench`.
 
@@ -179,6 +185,16 @@ fn print_run(run: usize, what: &str, l: &LoginRun) {
     );
 }
 
+/// Pins every thread of process `pid` (and what it starts later) to `cpus`.
+fn taskset(cpus: &str, pid: u32) -> anyhow::Result<()> {
+    let out = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
+        .output()
+        .map_err(|e| anyhow::anyhow!("running taskset (util-linux): {e}"))?;
+    anyhow::ensure!(out.status.success(), "taskset {cpus} {pid}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // A signal stops the stack this tool started, too.
@@ -187,7 +203,16 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
-    let opts = options(&["runs", "secs", "pool", "workers"])?;
+    let opts = options(&["runs", "secs", "pool", "workers", "pin"])?;
+    let pinned = opts.get("pin", 0u8)? == 1;
+    if pinned {
+        anyhow::ensure!(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) >= 2,
+            "--pin 1 needs at least two CPUs"
+        );
+        // Before the stack starts, so everything it starts inherits CPU 1.
+        taskset("1", std::process::id())?;
+    }
     let workers: usize = opts.get("workers", 0)?;
     let pool: usize = opts.get("pool", 16)?;
     let runs: usize = opts.get("runs", 3)?;
@@ -203,10 +228,18 @@ async fn run() -> anyhow::Result<()> {
     }
     stack_opts.demo_eligibility = Some(serde_json::json!({ "kind": "roll" }));
     let stack = tokio::task::spawn_blocking(move || Stack::start(stack_opts)).await??;
+    if pinned {
+        taskset("0", stack.slapd.pid())?;
+    }
     roll_with_addresses(&stack).await?;
     println!(
-        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}\n\
-         part 1: the open election's roll gives every voter's address, so a sign-in is one bind"
+        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}{}\n\
+         part 1: the open election's roll gives every voter's address, so a sign-in is one bind",
+        if pinned {
+            "\npinned: slapd alone on CPU 0; nginx, the services, the mail sink and the load generators on CPU 1"
+        } else {
+            ""
+        }
     );
 
     let (mut raw, mut raw_pool, mut raw_mail, mut ratio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -140,6 +140,11 @@ pub struct Slapd {
 }
 
 impl Slapd {
+    /// slapd's process id (to pin it to a CPU, say).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Seeds `students` entries with `slapadd` (offline, fast) and starts slapd.
     pub fn start(dir: &Path, students: u32) -> anyhow::Result<Self> {
         Self::launch(dir, students, None)
