@@ -35,11 +35,21 @@ pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -
     }
 }
 
-/// p50 and p95 of queue-to-sent seconds (nearest rank), `None` without samples.
-pub(crate) fn delivery_percentiles(mut latencies: Vec<i64>) -> (Option<i64>, Option<i64>) {
-    latencies.sort_unstable();
-    let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
-    if latencies.is_empty() { (None, None) } else { (at(0.5), at(0.95)) }
+/// p50 and p95 of queue-to-sent seconds (nearest rank) from a histogram: (seconds, how
+/// many messages) in ascending seconds, as the stores group them. `None` without samples.
+/// The histogram has one row per distinct whole second, so it stays small however many
+/// messages went out, and the percentiles are exact.
+pub(crate) fn delivery_percentiles(histogram: &[(i64, u64)]) -> (Option<i64>, Option<i64>) {
+    let n: u64 = histogram.iter().map(|(_, count)| count).sum();
+    let at = |q: f64| {
+        let rank = ((n - 1) as f64 * q).round() as u64;
+        let mut seen = 0;
+        histogram.iter().find(|(_, count)| {
+            seen += count;
+            rank < seen
+        })
+    };
+    if n == 0 { (None, None) } else { (at(0.5).map(|h| h.0), at(0.95).map(|h| h.0)) }
 }
 
 #[cfg(test)]
@@ -56,7 +66,12 @@ mod tests {
 
     #[test]
     fn delivery_percentiles_use_the_nearest_rank() {
-        assert_eq!(delivery_percentiles(Vec::new()), (None, None));
-        assert_eq!(delivery_percentiles((1..=100).rev().collect()), (Some(51), Some(95)));
+        assert_eq!(delivery_percentiles(&[]), (None, None));
+        assert_eq!(delivery_percentiles(&[(3, 0)]), (None, None));
+        let one_each: Vec<(i64, u64)> = (1..=100).map(|s| (s, 1)).collect();
+        assert_eq!(delivery_percentiles(&one_each), (Some(51), Some(95)));
+        // 12 at 2 s, 6 at 5 s, 2 at 30 s: ranks 0-11, 12-17, 18-19.
+        assert_eq!(delivery_percentiles(&[(2, 12), (5, 6), (30, 2)]), (Some(2), Some(30)));
+        assert_eq!(delivery_percentiles(&[(7, 1)]), (Some(7), Some(7)));
     }
 }

@@ -638,14 +638,16 @@ pub fn outbox_summary(
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .map(|oldest| (now.as_second() - oldest).max(0));
-        let latencies: Vec<i64> = tx
+        let histogram: Vec<(i64, u64)> = tx
             .prepare(
-                "SELECT sent_at - created_at FROM outbox
-                 WHERE election_id = ?1 AND state = 'sent' AND sent_at >= ?2 ORDER BY 1 LIMIT 100000",
+                "SELECT sent_at - created_at AS secs, COUNT(*) FROM outbox
+                 WHERE election_id = ?1 AND state = 'sent' AND sent_at >= ?2 GROUP BY secs ORDER BY secs",
             )?
-            .query_map(params![election.as_str(), now.as_second() - 600], |r| r.get(0))?
+            .query_map(params![election.as_str(), now.as_second() - 600], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?
             .collect::<Result<_, _>>()?;
-        (summary.latency_p50_secs, summary.latency_p95_secs) = delivery_percentiles(latencies);
+        (summary.latency_p50_secs, summary.latency_p95_secs) = delivery_percentiles(&histogram);
     }
     Ok(summary)
 }

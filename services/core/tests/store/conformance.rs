@@ -227,6 +227,42 @@ pub async fn outbox_leases_are_exclusive_and_expire(store: Arc<dyn Store>) {
     assert_eq!(store.claim_mail("worker-d", 100, lease, later + Duration::from_secs(10)).await.unwrap().len(), 1);
 }
 
+/// The console's outbox summary: counts by state, and exact p50/p95 of queue-to-sent
+/// seconds over the last 10 minutes' sent mail, however many messages that is.
+pub async fn the_outbox_summary_gives_exact_delivery_percentiles(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let t0 = Timestamp::now();
+    assert_eq!(store.outbox_summary(&election, t0).await.unwrap().latency_p50_secs, None);
+    for n in 1..=24 {
+        store.issue_otp(&election, &voter(n), &email(n), policy(), t0).await.unwrap();
+    }
+    let claimed = store.claim_mail("w", 100, Duration::from_secs(3600), t0).await.unwrap();
+    assert_eq!(claimed.len(), 24);
+    let sent = |m: &OutboxMail| MailOutcome {
+        id: m.id,
+        result: MailResult::Sent { account: "e1".into(), from: "e1@u.test".into() },
+    };
+    // Sent 2 s after queueing: 12 messages; 5 s: 6; 30 s: 2. Three stay in flight, and
+    // one fails (neither counts).
+    for (from, to, secs) in [(0, 12, 2u64), (12, 18, 5), (18, 20, 30)] {
+        let outcomes: Vec<MailOutcome> = claimed[from..to].iter().map(sent).collect();
+        store.finish_batch("w", &outcomes, &[], quarantine(), t0 + Duration::from_secs(secs)).await.unwrap();
+    }
+    let failed = vec![MailOutcome {
+        id: claimed[20].id,
+        result: MailResult::Failed { account: "e1".into(), error: "550".into() },
+    }];
+    store.finish_batch("w", &failed, &[], quarantine(), t0 + Duration::from_secs(1)).await.unwrap();
+
+    let summary = store.outbox_summary(&election, t0 + Duration::from_secs(60)).await.unwrap();
+    assert_eq!((summary.sent, summary.failed, summary.sending), (20, 1, 3), "{summary:?}");
+    // Nearest rank over 20: p50 is the 11th (2 s), p95 the 19th (30 s).
+    assert_eq!((summary.latency_p50_secs, summary.latency_p95_secs), (Some(2), Some(30)), "{summary:?}");
+    // Ten minutes on, none of it is recent any more.
+    let later = store.outbox_summary(&election, t0 + Duration::from_secs(700)).await.unwrap();
+    assert_eq!((later.sent, later.latency_p50_secs, later.latency_p95_secs), (20, None, None));
+}
+
 pub async fn outbox_status_shows_the_latest_message(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
     assert!(store.otp_status(&election, &voter(1)).await.unwrap().is_none());

@@ -54,6 +54,7 @@ conformance!(
     conformance::otp_attempts_are_capped_and_a_used_code_is_gone,
     conformance::outbox_leases_are_exclusive_and_expire,
     conformance::outbox_status_shows_the_latest_message,
+    conformance::the_outbox_summary_gives_exact_delivery_percentiles,
     conformance::list_elections_is_paginated_and_capped,
     conformance::sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders,
     conformance::blocked_or_throttling_accounts_are_quarantined_and_skipped,

@@ -909,7 +909,7 @@ impl MongoStore {
     // The dashboard.
 
     /// Counts by state and the oldest waiting message from the database; the delivery
-    /// percentiles from the last 10 minutes' sent mail (at most 100,000, as in SQLite).
+    /// percentiles from the last 10 minutes' sent mail, grouped by whole seconds in the database.
     pub async fn outbox_summary(&self, election: &ElectionId, now: Timestamp) -> Result<OutboxSummary, StoreError> {
         let outbox = self.coll::<Document>("outbox");
         let mut summary = OutboxSummary::default();
@@ -940,20 +940,18 @@ impl MongoStore {
             .await?;
         summary.oldest_waiting_secs =
             oldest.map(|d| int(&d, "created_at")).transpose()?.map(|at| (now.as_second() - at).max(0));
-        let recent = self
-            .timed(
-                outbox
-                    .find(
-                        doc! { "e": election.as_str(), "state": "sent", "sent_at": { "$gte": now.as_second() - 600 } },
-                    )
-                    .projection(doc! { "sent_at": 1, "created_at": 1 })
-                    .limit(100_000),
-            )
-            .await?;
-        let recent: Vec<Document> = self.timed(recent.try_collect()).await?;
-        let latencies: Vec<i64> =
-            recent.iter().filter_map(|d| Some(int(d, "sent_at").ok()? - int(d, "created_at").ok()?)).collect();
-        (summary.latency_p50_secs, summary.latency_p95_secs) = shared::delivery_percentiles(latencies);
+        let by_latency = vec![
+            doc! { "$match": { "e": election.as_str(), "state": "sent", "sent_at": { "$gte": now.as_second() - 600 } } },
+            doc! { "$group": { "_id": { "$subtract": ["$sent_at", "$created_at"] }, "n": { "$sum": 1 } } },
+            doc! { "$sort": { "_id": 1 } },
+        ];
+        let cursor = self.timed(outbox.aggregate(by_latency)).await?;
+        let rows: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        let histogram = rows
+            .iter()
+            .map(|r| Ok((int(r, "_id")?, int(r, "n")?.max(0) as u64)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        (summary.latency_p50_secs, summary.latency_p95_secs) = shared::delivery_percentiles(&histogram);
         Ok(summary)
     }
 
