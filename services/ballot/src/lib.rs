@@ -28,16 +28,18 @@ const ELECTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1
 pub struct Application {
     port: u16,
     server: Server,
+    importer: roll_import::Importer,
 }
 
 impl Application {
-    /// Builds the server and starts the roll importer's sweep, which resumes imports a
-    /// stopped process left running. Call from inside a Tokio runtime.
+    /// Builds the server and resumes roll imports a stopped process left (once their lease
+    /// has passed; `run_until_stopped` keeps sweeping for more). Call from inside a Tokio
+    /// runtime.
     pub async fn build(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let store_data = web::Data::new(store.clone());
         let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone(), settings.import_lease)?;
         importer.resume_abandoned().await?;
-        importer.spawn_sweeper();
+        let sweeper = importer.clone();
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         metrics::register(store.clone());
@@ -53,7 +55,7 @@ impl Application {
                 .route("/e/{election}/receipt", web::get().to(routes::receipt_lookup))
                 .route("/e/{election}/receipt/{receipt}", web::get().to(routes::receipt));
         })?;
-        Ok(Self { port, server })
+        Ok(Self { port, server, importer: sweeper })
     }
 
     pub fn port(&self) -> u16 {
@@ -61,6 +63,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let sweeper = tokio::spawn(self.importer.sweep());
+        let result = self.server.await;
+        sweeper.abort();
+        result
     }
 }

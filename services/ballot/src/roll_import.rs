@@ -160,17 +160,14 @@ impl Importer {
         Ok(taken)
     }
 
-    /// Sweeps for abandoned imports every half lease, for as long as the process runs.
-    pub fn spawn_sweeper(&self) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(this.lease_for / 2).await;
-                if let Err(e) = this.resume_abandoned().await {
-                    tracing::warn!(event = "roll_import_sweep_failed", error = format!("{e:#}"));
-                }
+    /// Sweeps for abandoned imports every half lease, until the server stops.
+    pub async fn sweep(self) {
+        loop {
+            tokio::time::sleep(self.lease_for / 2).await;
+            if let Err(e) = self.resume_abandoned().await {
+                tracing::warn!(event = "roll_import_sweep_failed", error = format!("{e:#}"));
             }
-        });
+        }
     }
 
     async fn run(&self, job: ImportJob, lease: &ImportLease) -> anyhow::Result<()> {

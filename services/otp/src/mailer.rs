@@ -262,11 +262,7 @@ impl Mailer {
             .finish_batch(&self.worker_id, &outcomes, &reports, self.quarantine, Timestamp::now())
             .await
             .context("recording the batch")?;
-        Ok(Round {
-            claimed: batch.len(),
-            settled: settled.into_inner(),
-            next_capacity_at: reservation.next_capacity_at,
-        })
+        Ok(Round { settled: settled.into_inner(), next_capacity_at: reservation.next_capacity_at })
     }
 
     async fn elections_of(&self, batch: &[OutboxMail]) -> anyhow::Result<HashMap<ElectionId, Option<Election>>> {
@@ -391,7 +387,6 @@ impl Mailer {
 /// What one round did.
 #[derive(Debug, Default)]
 pub struct Round {
-    pub claimed: usize,
     /// Messages that left the round sent, deferred or failed; the rest went back
     /// unsent, for want of capacity.
     pub settled: usize,
