@@ -204,7 +204,9 @@ async fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
     let opts = options(&["runs", "secs", "pool", "workers", "pin"])?;
-    let pinned = opts.get("pin", 0u8)? == 1;
+    let pin: u8 = opts.get("pin", 0)?;
+    anyhow::ensure!(pin <= 1, "--pin takes 0 (shared cores) or 1 (slapd on a core of its own), not {pin}");
+    let pinned = pin == 1;
     if pinned {
         anyhow::ensure!(
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) >= 2,
