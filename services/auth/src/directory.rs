@@ -344,11 +344,20 @@ impl Directory {
             return Err(format!("directory unavailable, circuit breaker open ({detail})"));
         }
         let mut conn = self.connection().await.map_err(|e| format!("{e} ({detail})"))?;
+        // A connection opened just now by a thread that serves no sign-ins (the status
+        // reporter) would keep its reader task on that thread for good, and every sign-in
+        // using it would pay two cross-thread wake-ups per operation: close it afterwards.
+        let opened_off_worker = Object::metrics(&conn).recycle_count == 0 && !self.pool.claimed_here();
         // Any LDAP answer (even "no access") proves the directory is serving.
         let probe =
             conn.with_timeout(self.settings.op_timeout).search("", Scope::Base, "(objectClass=*)", vec!["1.1"]).await;
         match probe {
-            Ok(_) => Ok(detail),
+            Ok(_) => {
+                if opened_off_worker {
+                    let _ = Object::take(conn).unbind().await;
+                }
+                Ok(detail)
+            }
             Err(e) => {
                 let _ = Object::take(conn);
                 Err(format!("directory not answering: {e} ({detail})"))

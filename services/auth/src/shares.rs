@@ -54,8 +54,8 @@ impl<M: Manager> Sharded<M> {
 
     /// Gives the calling thread the next share, round robin. Called once by each HTTP
     /// worker as it starts. A thread that never claims one (the status reporter) uses the
-    /// first share, and a connection it opens there keeps its reader on that thread: the
-    /// first worker pays the old cross-thread wake-ups on that one connection.
+    /// first share; the directory closes a connection such a thread opened once it is
+    /// done with it (`Directory::status`), so no worker inherits its reader.
     pub fn claim(&self) {
         let share = self.claims.fetch_add(1, Ordering::Relaxed) % self.shares.len();
         CLAIMED.with(|c| {
@@ -63,6 +63,11 @@ impl<M: Manager> Sharded<M> {
             claimed.retain(|(id, _)| *id != self.id);
             claimed.push((self.id, share));
         });
+    }
+
+    /// Whether the calling thread claimed a share (it is an HTTP worker).
+    pub fn claimed_here(&self) -> bool {
+        CLAIMED.with(|c| c.borrow().iter().any(|(id, _)| *id == self.id))
     }
 
     fn home(&self) -> usize {

@@ -146,3 +146,47 @@ fn libc_sigstop() -> i32 {
 fn libc_sigcont() -> i32 {
     18
 }
+
+/// ldap3 runs a connection's reader on the thread that opened it. The status reporter
+/// serves no sign-ins, so a connection it opened and left in the pool would make every
+/// sign-in that later used it wake the reporter's thread twice per operation. It closes
+/// what it opened; a worker (a thread that claimed a share) keeps what it opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_reporter_leaves_no_connection_of_its_own_in_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = directory(dir.path());
+    let settings = turnout_core::Settings::for_tests(&as_refs(&template_settings(&slapd)));
+    let directory = Arc::new(turnout_auth::Directory::new(settings.ldap.clone(), 2).unwrap());
+
+    // This thread claimed no share, like the reporter.
+    directory.status().await.expect("the directory answers");
+    assert_eq!(directory.gauges().open, 0, "the reporter's connection was closed, not pooled");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slapd.established_connections() > 0 {
+        assert!(Instant::now() < deadline, "slapd still holds the reporter's connection");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A worker thread claims its share; what it opens stays for its sign-ins. The thread
+    // keeps its runtime (and so the connection's reader) running until told to stop.
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = directory.clone();
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            worker.claim_share();
+            worker.status().await.expect("the directory answers");
+            opened_tx.send(()).unwrap();
+            let _ = stop_rx.await;
+        })
+    });
+    opened_rx.recv().unwrap();
+    assert_eq!(directory.gauges().open, 1, "the worker's connection stays in its share");
+
+    // The reporter borrowing that idle connection does not close it either.
+    directory.status().await.expect("the directory answers");
+    assert_eq!(directory.gauges().open, 1);
+    assert_eq!(slapd.established_connections(), 1);
+    stop_tx.send(()).unwrap();
+    thread.join().unwrap();
+}
