@@ -294,14 +294,14 @@ pub async fn outbox(
     let store = store.as_ref().as_ref();
     let election = election_or_404(store, &path).await?;
     let limit = page_limit(query.limit);
-    let mut rows = store.list_outbox(&election.id, query.before, limit).await?;
+    let listed = store.list_outbox(&election.id, query.before, limit).await?;
+    let (mut rows, next) = (listed.rows, listed.next_before);
     for row in &mut rows {
         // Officers see enough to help a voter ("it went to s***@…"), not the address book.
         row.recipient = turnout_core::domain::VoterEmail::parse(&row.recipient)
             .map(|m| m.masked())
             .unwrap_or_else(|_| "(invalid)".into());
     }
-    let next = (rows.len() as u32 == limit).then(|| rows.last().map(|r| r.seq)).flatten();
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(json!({ "mail": rows, "next_before": next })));
     }

@@ -507,3 +507,59 @@ async fn the_verify_audit_command_finds_an_edited_entry() {
         String::from_utf8_lossy(&broken.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_officer_pages_through_the_outbox_newest_first_with_masked_addresses() {
+    // Arrange: five codes queued.
+    let app = spawn_app().await;
+    app.election("demo", SignedDuration::from_mins(-5), SignedDuration::from_mins(30), 0).await;
+    let e = turnout_core::domain::ElectionId::parse("demo").unwrap();
+    let policy = turnout_core::store::OtpPolicy {
+        validity: Duration::from_secs(600),
+        cooldown: Duration::ZERO,
+        max_sends: 3,
+        max_attempts: 5,
+    };
+    for n in 1..=5 {
+        let voter = turnout_core::domain::Username::parse(&format!("student{n:05}")).unwrap();
+        let to = turnout_core::domain::VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap();
+        app.store.issue_otp(&e, &voter, &to, policy, Timestamp::now()).await.unwrap();
+    }
+    let (officer, _) = app.staff("officer1", vec![Role::Officer]);
+
+    // Act: pages of two, following `next_before`.
+    let (mut voters, mut pages, mut before) = (Vec::new(), Vec::new(), None::<i64>);
+    loop {
+        let url = match before {
+            Some(b) => format!("{}/officer/elections/demo/outbox?limit=2&before={b}", app.url),
+            None => format!("{}/officer/elections/demo/outbox?limit=2", app.url),
+        };
+        let page: Value = officer.get(url).send().await.unwrap().json().await.unwrap();
+        let mail = page["mail"].as_array().unwrap();
+        pages.push(mail.len());
+        for row in mail {
+            assert!(row["recipient"].as_str().unwrap().contains('*'), "masked: {row}");
+            voters.push(row["voter"].as_str().unwrap().to_owned());
+        }
+        match page["next_before"].as_i64() {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the cursor moves on");
+    }
+
+    // Assert: 2 + 2 + 1, newest first, and no link to an empty page after the last.
+    assert_eq!(pages, [2, 2, 1]);
+    assert_eq!(voters, ["student00005", "student00004", "student00003", "student00002", "student00001"]);
+    let whole: Value = officer
+        .get(format!("{}/officer/elections/demo/outbox?limit=5", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((whole["mail"].as_array().unwrap().len(), whole["next_before"].is_null()), (5, true), "{whole}");
+    let bad = officer.get(format!("{}/officer/elections/demo/outbox?before=soon", app.url)).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "a cursor that is not a number is a 400");
+}

@@ -377,6 +377,14 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// One page of the console's outbox list, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxPage {
+    pub rows: Vec<OutboxRow>,
+    /// The `before` of the next (older) page; none on the last page.
+    pub next_before: Option<i64>,
+}
+
 /// What a service last reported about itself (e.g. auth: directory and breaker).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceStatus {

@@ -969,13 +969,15 @@ pub trait Store: Send + Sync + 'static {
     /// Counts for `election` (and the all-elections key) from `since_minute` on.
     async fn activity(&self, election: &ElectionId, since_minute: i64) -> Result<Vec<ActivityCount>, StoreError>;
     async fn outbox_summary(&self, election: &ElectionId, now: Timestamp) -> Result<OutboxSummary, StoreError>;
-    /// Newest first, before sequence `before` (exclusive) when given.
+    /// Newest first, before sequence `before` (exclusive) when given, at most `limit`
+    /// rows (a page may hold more only when more rows share one sequence number than
+    /// `limit`). Following `next_before` shows every row exactly once.
     async fn list_outbox(
         &self,
         election: &ElectionId,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError>;
+    ) -> Result<OutboxPage, StoreError>;
     async fn report_status(
         &self,
         service: &str,

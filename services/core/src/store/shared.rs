@@ -35,6 +35,36 @@ pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -
     }
 }
 
+/// How a fetch of up to `limit + 1` rows (newest first) becomes a page of the outbox list.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum OutboxCut {
+    /// The first `rows` rows are the page; `next_before` continues after them.
+    Page { rows: usize, next_before: Option<i64> },
+    /// The page would be nothing but rows sharing `seq`, with more of them beyond it:
+    /// read the whole group (its size is bounded by the processes writing at once).
+    Group { seq: i64 },
+}
+
+/// Cuts a page so that rows sharing a sequence number never straddle two pages. SQLite's
+/// are unique; MongoDB's are made per process (a millisecond and a counter), so two
+/// processes can give the same one, and a cursor that split them would skip a row.
+/// `seqs` are the fetched rows' sequence numbers, descending, at most `limit + 1`.
+pub(crate) fn cut_outbox_page(seqs: &[i64], limit: usize) -> OutboxCut {
+    let limit = limit.max(1);
+    if seqs.len() <= limit {
+        return OutboxCut::Page { rows: seqs.len(), next_before: None };
+    }
+    let last = seqs[limit - 1];
+    if seqs[limit] != last {
+        return OutboxCut::Page { rows: limit, next_before: Some(last) };
+    }
+    // The group `last` goes on past the page: it moves to the next page whole.
+    match seqs.iter().position(|s| *s == last) {
+        Some(0) | None => OutboxCut::Group { seq: last },
+        Some(first) => OutboxCut::Page { rows: first, next_before: Some(last + 1) },
+    }
+}
+
 /// p50 and p95 of queue-to-sent seconds (nearest rank) from a histogram: (seconds, how
 /// many messages) in ascending seconds, as the stores group them. `None` without samples.
 /// The histogram has one row per distinct whole second, so it stays small however many
@@ -62,6 +92,45 @@ mod tests {
         let delays: Vec<i64> = (1..=7).map(|f| throttle_delay_ms(f, 3, max)).collect();
         assert_eq!(delays, [0, 0, 0, 1000, 2000, 4000, 8000]);
         assert_eq!(throttle_delay_ms(100, 3, max), 300_000);
+    }
+
+    #[test]
+    fn outbox_pages_never_split_rows_that_share_a_sequence_number() {
+        // Unique numbers: a full page, and the next one starts below its last row.
+        assert_eq!(cut_outbox_page(&[9, 8, 7], 2), OutboxCut::Page { rows: 2, next_before: Some(8) });
+        assert_eq!(cut_outbox_page(&[9, 8], 2), OutboxCut::Page { rows: 2, next_before: None });
+        assert_eq!(cut_outbox_page(&[], 2), OutboxCut::Page { rows: 0, next_before: None });
+        // Two rows numbered 7 across the boundary: both go to the next page, which is
+        // asked for "before 8".
+        assert_eq!(cut_outbox_page(&[9, 8, 7, 7], 3), OutboxCut::Page { rows: 2, next_before: Some(8) });
+        // A tie that ends exactly at the boundary is not split.
+        assert_eq!(cut_outbox_page(&[9, 7, 7, 6], 3), OutboxCut::Page { rows: 3, next_before: Some(7) });
+        // A group filling the whole page (and beyond) is read whole.
+        assert_eq!(cut_outbox_page(&[7, 7, 7], 2), OutboxCut::Group { seq: 7 });
+        assert_eq!(cut_outbox_page(&[7, 7], 1), OutboxCut::Group { seq: 7 });
+    }
+
+    /// Pages through numbers with ties the way the console does, and sees each row once.
+    #[test]
+    fn following_the_cursor_shows_every_row_once() {
+        let all: Vec<i64> = vec![20, 19, 19, 18, 17, 17, 17, 16, 15, 15, 14, 14, 14, 14, 13, 12, 12];
+        for limit in 1..=6 {
+            let mut seen = Vec::new();
+            let mut before = i64::MAX;
+            for _ in 0..100 {
+                let fetched: Vec<i64> = all.iter().copied().filter(|s| *s < before).take(limit + 1).collect();
+                let (page, next) = match cut_outbox_page(&fetched, limit) {
+                    OutboxCut::Page { rows, next_before } => (fetched[..rows].to_vec(), next_before),
+                    OutboxCut::Group { seq } => (all.iter().copied().filter(|s| *s == seq).collect(), Some(seq)),
+                };
+                seen.extend(page);
+                match next {
+                    Some(n) => before = n,
+                    None => break,
+                }
+            }
+            assert_eq!(seen, all, "limit {limit}");
+        }
     }
 
     #[test]

@@ -1390,7 +1390,7 @@ impl Store for SqliteStore {
         election: &ElectionId,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
+    ) -> Result<OutboxPage, StoreError> {
         let election = election.clone();
         self.run(move |conn| sqlite_console::list_outbox(conn, &election, before, limit)).await
     }

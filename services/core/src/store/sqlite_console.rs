@@ -6,7 +6,7 @@
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
 
-use super::shared::{audit_hash, delivery_percentiles, ts};
+use super::shared::{OutboxCut, audit_hash, cut_outbox_page, delivery_percentiles, ts};
 use super::sqlite::{append_audit_in, is_unique_violation, parsed};
 use super::*;
 
@@ -657,26 +657,49 @@ pub fn list_outbox(
     election: &ElectionId,
     before: Option<i64>,
     limit: u32,
+) -> Result<OutboxPage, StoreError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = outbox_rows(conn, election, before.unwrap_or(i64::MAX), limit + 1)?;
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    // Row ids are unique, so the group case is only here for completeness.
+    match cut_outbox_page(&seqs, limit as usize) {
+        OutboxCut::Page { rows: n, next_before } => {
+            rows.truncate(n);
+            Ok(OutboxPage { rows, next_before })
+        }
+        OutboxCut::Group { seq } => {
+            let mut rows = outbox_rows(conn, election, seq + 1, MAX_PAGE)?;
+            rows.retain(|r| r.seq == seq);
+            Ok(OutboxPage { rows, next_before: Some(seq) })
+        }
+    }
+}
+
+/// Up to `take` rows below rowid `before`, newest first.
+fn outbox_rows(
+    conn: &mut Connection,
+    election: &ElectionId,
+    before: i64,
+    take: u32,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT rowid, id, voter, recipient, state, attempts, account, created_at, sent_at, last_error FROM outbox
          WHERE election_id = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3",
     )?;
-    let rows =
-        stmt.query_map(params![election.as_str(), before.unwrap_or(i64::MAX), limit.clamp(1, MAX_PAGE)], |r| {
-            Ok(OutboxRow {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                voter: r.get(2)?,
-                recipient: r.get(3)?,
-                state: r.get(4)?,
-                attempts: r.get(5)?,
-                account: r.get(6)?,
-                created_at: ts(r.get(7)?),
-                sent_at: r.get::<_, Option<i64>>(8)?.map(ts),
-                last_error: r.get(9)?,
-            })
-        })?;
+    let rows = stmt.query_map(params![election.as_str(), before, take], |r| {
+        Ok(OutboxRow {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            voter: r.get(2)?,
+            recipient: r.get(3)?,
+            state: r.get(4)?,
+            attempts: r.get(5)?,
+            account: r.get(6)?,
+            created_at: ts(r.get(7)?),
+            sent_at: r.get::<_, Option<i64>>(8)?.map(ts),
+            last_error: r.get(9)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

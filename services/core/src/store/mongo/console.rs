@@ -960,13 +960,36 @@ impl MongoStore {
         election: &ElectionId,
         before: Option<i64>,
         limit: u32,
+    ) -> Result<OutboxPage, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut rows = self.outbox_rows(election, doc! { "$lt": before.unwrap_or(i64::MAX) }, limit + 1).await?;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        // Two processes can number rows alike (see `outbox_seq`): never split them.
+        match shared::cut_outbox_page(&seqs, limit as usize) {
+            shared::OutboxCut::Page { rows: n, next_before } => {
+                rows.truncate(n);
+                Ok(OutboxPage { rows, next_before })
+            }
+            shared::OutboxCut::Group { seq } => {
+                let rows = self.outbox_rows(election, Bson::Int64(seq), MAX_PAGE).await?;
+                Ok(OutboxPage { rows, next_before: Some(seq) })
+            }
+        }
+    }
+
+    /// Up to `take` rows whose `seq` matches `seq`, newest first.
+    async fn outbox_rows(
+        &self,
+        election: &ElectionId,
+        seq: impl Into<Bson>,
+        take: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let cursor = self
             .timed(
                 self.coll::<Document>("outbox")
-                    .find(doc! { "e": election.as_str(), "seq": { "$lt": before.unwrap_or(i64::MAX) } })
+                    .find(doc! { "e": election.as_str(), "seq": seq.into() })
                     .sort(doc! { "seq": -1 })
-                    .limit(i64::from(limit.clamp(1, MAX_PAGE))),
+                    .limit(i64::from(take)),
             )
             .await?;
         let found: Vec<Document> = self.timed(cursor.try_collect()).await?;

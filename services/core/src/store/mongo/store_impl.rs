@@ -329,7 +329,7 @@ impl Store for MongoStore {
         election: &ElectionId,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
+    ) -> Result<OutboxPage, StoreError> {
         MongoStore::list_outbox(self, election, before, limit).await
     }
 
