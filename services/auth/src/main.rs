@@ -4,7 +4,7 @@ use turnout_core::Settings;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    turnout_core::telemetry::init("auth");
+    let _logs = turnout_core::telemetry::init("auth");
     let settings = Settings::from_env()?;
     let store = turnout_core::store::open(&settings).await.context("opening the store")?;
     let app = Application::build(&settings, store)?;

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let store = turnout_core::store::open(&settings).await.context("opening the store")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {
-            turnout_core::telemetry::init("otp");
+            let _logs = turnout_core::telemetry::init("otp");
             let app = Application::build(&settings, store)?;
             tracing::info!(event = "listening", port = app.port());
             app.run_until_stopped().await.context("otp server")
