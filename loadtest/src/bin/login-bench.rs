@@ -13,7 +13,9 @@
 //! and compares that with raw bind + read. Every measure runs `--secs` (default 5) on
 //! warm connections; each run is repeated `--runs` times (default 3); medians are
 //! printed with every run's value. `--pool N` sets Turnout's LDAP pool (default 16);
-//! `--workers N` the services' HTTP worker threads (default: one per CPU).
+//! `--workers N` the services' HTTP worker threads (default: one per CPU). `--log LEVEL`
+//! sets the services' `TURNOUT_LOG` (default `warn`: no line per request; `info`, the
+//! services' own default, logs each sign-in as in production).
 //!
 //! `--pin 1` puts the directory on a core of its own, as on its own host in production:
 //! slapd on CPU 0, and this tool with everything else it starts (nginx, the services,
@@ -203,7 +205,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
-    let opts = options(&["runs", "secs", "pool", "workers", "pin"])?;
+    let opts = options(&["runs", "secs", "pool", "workers", "pin", "log"])?;
+    let log = opts.text("log").unwrap_or("warn").to_owned();
     let pin: u8 = opts.get("pin", 0)?;
     anyhow::ensure!(pin <= 1, "--pin takes 0 (shared cores) or 1 (slapd on a core of its own), not {pin}");
     let pinned = pin == 1;
@@ -224,7 +227,7 @@ async fn run() -> anyhow::Result<()> {
     let mut stack_opts = StackOptions::in_dir(dir.path());
     stack_opts.students = STUDENTS;
     stack_opts.login_rate = 1_000_000; // measure Turnout, not nginx's per-address limit
-    stack_opts.env = vec![("TURNOUT_LOG".into(), "warn".into()), ("TURNOUT_LDAP_POOL_SIZE".into(), pool.to_string())];
+    stack_opts.env = vec![("TURNOUT_LOG".into(), log.clone()), ("TURNOUT_LDAP_POOL_SIZE".into(), pool.to_string())];
     if workers > 0 {
         stack_opts.env.push(("TURNOUT_HTTP_WORKERS".into(), workers.to_string()));
     }
@@ -235,7 +238,7 @@ async fn run() -> anyhow::Result<()> {
     }
     roll_with_addresses(&stack).await?;
     println!(
-        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}{}\n\
+        "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}, services' log level {log}{}\n\
          part 1: the open election's roll gives every voter's address, so a sign-in is one bind",
         if pinned {
             "\npinned: slapd alone on CPU 0; nginx, the services, the mail sink and the load generators on CPU 1"
