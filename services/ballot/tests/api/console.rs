@@ -534,7 +534,7 @@ async fn the_officer_pages_through_the_outbox_newest_first_with_masked_addresses
             Some(b) => format!("{}/officer/elections/demo/outbox?limit=2&before={b}", app.url),
             None => format!("{}/officer/elections/demo/outbox?limit=2", app.url),
         };
-        let page: Value = officer.get(url).send().await.unwrap().json().await.unwrap();
+        let page = outbox_page(&officer, &url).await;
         let mail = page["mail"].as_array().unwrap();
         pages.push(mail.len());
         for row in mail {
@@ -551,15 +551,14 @@ async fn the_officer_pages_through_the_outbox_newest_first_with_masked_addresses
     // Assert: 2 + 2 + 1, newest first, and no link to an empty page after the last.
     assert_eq!(pages, [2, 2, 1]);
     assert_eq!(voters, ["student00005", "student00004", "student00003", "student00002", "student00001"]);
-    let whole: Value = officer
-        .get(format!("{}/officer/elections/demo/outbox?limit=5", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole = outbox_page(&officer, &format!("{}/officer/elections/demo/outbox?limit=5", app.url)).await;
     assert_eq!((whole["mail"].as_array().unwrap().len(), whole["next_before"].is_null()), (5, true), "{whole}");
     let bad = officer.get(format!("{}/officer/elections/demo/outbox?before=soon", app.url)).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "a cursor that is not a number is a 400");
+}
+
+async fn outbox_page(officer: &reqwest::Client, url: &str) -> Value {
+    let res = officer.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{url}");
+    res.json().await.unwrap()
 }
