@@ -8,11 +8,11 @@
 //! each line; an event without an `event` field is logged as `"event":"log"`.
 //! `TURNOUT_LOG` (or `RUST_LOG`) sets the filter.
 //!
-//! Lines are written to stdout by a thread of their own: a request formats its line and
-//! queues it, and the writer puts everything queued into one write, so a busy service
-//! makes one system call per batch instead of one per line, off the request's thread.
-//! The queue is bounded: if stdout stalls, new lines are dropped (and the count is
-//! logged once it drains) rather than holding up sign-ins or votes.
+//! Lines are written to stdout by a thread of their own: a request formats its line into
+//! a buffer in memory, and every 20 ms the writer puts the buffer out in one write, so a
+//! busy service makes one system call per batch instead of one per line, and none on the
+//! request's thread. The buffer is bounded: if stdout stalls, new lines are dropped (and
+//! the count is logged once it drains) rather than holding up sign-ins or votes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +67,7 @@ struct Queue {
 /// out every `WRITE_EVERY`, in one write, so nobody is woken per line and a request
 /// never waits for stdout.
 #[derive(Clone)]
-pub struct LineQueue(Arc<Queue>);
+struct LineQueue(Arc<Queue>);
 
 impl LineQueue {
     fn start(service: &'static str, out: impl std::io::Write + Send + 'static, capacity: usize) -> Self {
