@@ -71,8 +71,28 @@ pub fn median(values: &mut [f64]) -> f64 {
 /// lists the known ones.
 pub struct Options(std::collections::HashMap<String, String>);
 
+/// The command line's options; `--help` (or `-h`) prints the usage and exits.
 pub fn options(known: &[&str]) -> anyhow::Result<Options> {
-    options_from(std::env::args().skip(1), known)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        let tool = std::env::args()
+            .next()
+            .and_then(|p| std::path::Path::new(&p).file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tool".into());
+        println!("{}", usage(&tool, known));
+        std::process::exit(0);
+    }
+    options_from(args, known)
+}
+
+/// What `--help` prints.
+pub fn usage(tool: &str, known: &[&str]) -> String {
+    let listed = known.iter().map(|k| format!("[--{k} VALUE]")).collect::<Vec<_>>().join(" ");
+    format!(
+        "usage: {tool} {listed}\n\
+         Each option and its default are described at the top of loadtest/src/bin/{tool}.rs;\n\
+         BENCHMARKS.md shows the runs behind its numbers."
+    )
 }
 
 pub fn options_from(args: impl IntoIterator<Item = String>, known: &[&str]) -> anyhow::Result<Options> {
@@ -181,6 +201,9 @@ mod tests {
 
     #[test]
     fn options_parse_known_names_and_refuse_the_rest() {
+        let help = usage("login-bench", &["runs", "pin"]);
+        assert!(help.starts_with("usage: login-bench [--runs VALUE] [--pin VALUE]\n"), "{help}");
+        assert!(help.contains("loadtest/src/bin/login-bench.rs"), "{help}");
         let o = options_from(args(&["--runs", "5"]), &["runs", "secs"]).unwrap();
         assert_eq!(o.get("runs", 3).unwrap(), 5);
         assert_eq!(o.get("secs", 7).unwrap(), 7);

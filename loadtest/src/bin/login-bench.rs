@@ -204,8 +204,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
     let opts = options(&["runs", "secs", "pool", "workers", "pin", "log"])?;
+    turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
     let log = opts.text("log").unwrap_or("warn").to_owned();
     let pin: u8 = opts.get("pin", 0)?;
     anyhow::ensure!(pin <= 1, "--pin takes 0 (shared cores) or 1 (slapd on a core of its own), not {pin}");
