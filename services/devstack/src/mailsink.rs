@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::process::{Supervised, free_port, require, wait_for_port};
+use crate::process::{Supervised, free_port, require};
 
 pub const SINK_USER: &str = "turnout";
 pub const SINK_PASSWORD: &str = "sink-secret";
@@ -146,10 +146,7 @@ impl MailSink {
         let log = dir.join("mailsink.log");
         let mut process = Supervised::spawn("mailsink", cmd, &log)?;
         for port in [smtp_port, http_port] {
-            if let Err(e) = wait_for_port(port, Duration::from_secs(15)) {
-                process.check_running(&log)?;
-                return Err(e);
-            }
+            process.wait_listening(port, &log, Duration::from_secs(15))?;
         }
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
         Ok(Self { smtp_port, http_port, _process: process, http })

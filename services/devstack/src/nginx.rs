@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{Supervised, require, wait_for_port};
+use crate::process::{Supervised, require};
 
 pub struct Upstreams {
     pub auth: Vec<u16>,
@@ -73,10 +73,7 @@ impl Nginx {
         cmd.arg("-p").arg(&dir).arg("-c").arg(&conf).arg("-e").arg(dir.join("nginx-error.log"));
         let log = dir.join("nginx-stdout.log");
         let mut process = Supervised::spawn("nginx", cmd, &log)?;
-        if let Err(e) = wait_for_port(port, Duration::from_secs(10)) {
-            process.check_running(&log)?;
-            return Err(e);
-        }
+        process.wait_listening(port, &log, Duration::from_secs(10))?;
         Ok(Self { port, _process: process })
     }
 }

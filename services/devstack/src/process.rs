@@ -45,6 +45,51 @@ impl Supervised {
         Ok(())
     }
 
+    /// Whether the process has exited.
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until this process, not some other one, listens on `port`. Fails at once,
+    /// with the log's tail, if it exits first (say, because the port was taken), and
+    /// after `timeout` otherwise, saying whether another process holds the port.
+    pub fn wait_listening(&mut self, port: u16, log: &Path, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if listens_on(self.pid(), port) {
+                return Ok(());
+            }
+            self.check_running(log)?;
+            if Instant::now() >= deadline {
+                let other = if listening_inodes(port).is_empty() { "" } else { " (another process holds the port)" };
+                anyhow::bail!("{} is not listening on 127.0.0.1:{port} after {timeout:?}{other}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until every thread of the process is stopped (after SIGSTOP): a signal is
+    /// only queued when `kill` returns, and a running thread stops a moment later.
+    pub fn wait_stopped(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let all_stopped = || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else { return false };
+            tasks.flatten().all(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                // The state follows the parenthesised name, which may itself hold spaces.
+                let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+                matches!(state, Some("T" | "t"))
+            })
+        };
+        while !all_stopped() {
+            if Instant::now() >= deadline {
+                anyhow::bail!("{} did not stop within {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
     /// Sends a signal (e.g. `libc::SIGKILL` to simulate a crash).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
@@ -76,24 +121,64 @@ impl Drop for Supervised {
     }
 }
 
-/// A free loopback port (bound and released; fine for tests and local runs).
+/// A free loopback port (bound and released; fine for tests and local runs). A port is
+/// handed out once per process: tests running side by side never get the same one, and
+/// a port freed by a stopped server (which `restart` will want back) is not given away.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static HANDED_OUT: LazyLock<Mutex<HashSet<u16>>> = LazyLock::new(Default::default);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Keep each rejected listener open until the end, so the kernel offers another port.
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = listener.local_addr().expect("a bound address").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+        held.push(listener);
+    }
+    panic!("no loopback port this process has not handed out already, after 64 tries")
 }
 
-/// Waits until something accepts TCP connections on `port`.
-pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(25));
+/// Whether process `pid` itself holds a listening TCP socket on `port` (any address):
+/// the socket's inode from `/proc/net/tcp{,6}` among the process's open files.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let listening = listening_inodes(port);
+    if listening.is_empty() {
+        return false;
     }
-    anyhow::bail!("nothing listening on 127.0.0.1:{port} after {timeout:?}")
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .is_some_and(|i| listening.iter().any(|l| l == i))
+        })
+    })
+}
+
+/// Inodes of the sockets listening on TCP `port`, from `/proc/net/tcp` and `tcp6`.
+fn listening_inodes(port: u16) -> Vec<String> {
+    const LISTEN: &str = "0A";
+    let port = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if let [_, local, _, state, _, _, _, _, _, inode, ..] = fields[..]
+                && state == LISTEN
+                && local.ends_with(&port)
+            {
+                inodes.push(inode.to_owned());
+            }
+        }
+    }
+    inodes
 }
 
 /// Resolves when this process is asked to stop: Ctrl-C (SIGINT), SIGTERM (`kill`, a
@@ -118,5 +203,75 @@ pub fn require(program: &str, package: &str) -> anyhow::Result<()> {
         Ok(())
     } else {
         anyhow::bail!("{program} is missing: install it with `apt-get install -y {package}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python_listening_on(port: u16, log: &Path) -> Supervised {
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg("-c").arg(format!(
+            "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', {port}))\ns.listen()\ntime.sleep(30)"
+        ));
+        Supervised::spawn("listener", cmd, log).unwrap()
+    }
+
+    #[test]
+    fn a_port_is_handed_out_once_per_process() {
+        // The kernel offers the same free port again soon enough (7 repeats in 500 here).
+        let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+        let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+    }
+
+    #[test]
+    fn waiting_for_a_port_another_process_holds_fails_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        let mut cmd = Command::new("/bin/sleep");
+        cmd.arg("30");
+        let mut process = Supervised::spawn("sleeper", cmd, &dir.path().join("log")).unwrap();
+        let err = process.wait_listening(port, &dir.path().join("log"), Duration::from_millis(300)).unwrap_err();
+        assert!(err.to_string().contains("another process holds the port"), "{err}");
+        assert!(!listens_on(process.pid(), port));
+    }
+
+    #[test]
+    fn waiting_for_the_process_own_listener_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut process = python_listening_on(port, &dir.path().join("log"));
+        process.wait_listening(port, &dir.path().join("log"), Duration::from_secs(10)).unwrap();
+        assert!(listens_on(process.pid(), port));
+        assert!(!listens_on(std::process::id(), port), "the test process holds no such socket");
+    }
+
+    #[test]
+    fn a_process_that_exits_fails_the_wait_at_once_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "echo cannot bind >&2; exit 3"]);
+        let mut process = Supervised::spawn("quitter", cmd, &log).unwrap();
+        let started = Instant::now();
+        let err = process.wait_listening(free_port(), &log, Duration::from_secs(20)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(err.to_string().contains("cannot bind"), "{err}");
+        assert!(process.has_exited());
+    }
+
+    #[test]
+    fn wait_stopped_returns_once_every_thread_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut process = python_listening_on(port, &dir.path().join("log"));
+        process.wait_listening(port, &dir.path().join("log"), Duration::from_secs(10)).unwrap();
+        assert!(process.wait_stopped(Duration::from_millis(100)).is_err(), "a running process is not stopped");
+        process.signal(libc::SIGSTOP);
+        process.wait_stopped(Duration::from_secs(5)).unwrap();
+        process.signal(libc::SIGCONT);
     }
 }

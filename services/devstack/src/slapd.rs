@@ -11,7 +11,7 @@ use anyhow::Context;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::process::{Supervised, free_port, require, wait_for_port};
+use crate::process::{Supervised, free_port, require};
 
 pub const BASE_DN: &str = "dc=turnout,dc=test";
 pub const PEOPLE_DN: &str = "ou=people,dc=turnout,dc=test";
@@ -171,16 +171,25 @@ impl Slapd {
         if !out.status.success() {
             anyhow::bail!("slapadd failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let port = free_port();
+        // A port can be taken between `free_port` and slapd's bind (by another test
+        // process, say); slapd then exits, and it tries again on another port.
+        const TRIES: u32 = 3;
+        for attempt in 1..=TRIES {
+            let port = free_port();
+            let mut process = Self::spawn(&dir, port)?;
+            match process.wait_listening(port, &dir.join("slapd.log"), Duration::from_secs(15)) {
+                Ok(()) => return Ok(Self { port, dir, process }),
+                Err(e) if attempt == TRIES || !process.has_exited() => return Err(e),
+                Err(e) => eprintln!("slapd did not get port {port}, trying another: {e:#}"),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn spawn(dir: &Path, port: u16) -> anyhow::Result<Supervised> {
         let mut cmd = Command::new("/usr/sbin/slapd");
         cmd.arg("-f").arg(dir.join("slapd.conf")).arg("-h").arg(format!("ldap://127.0.0.1:{port}/")).args(["-d", "0"]);
-        let log = dir.join("slapd.log");
-        let mut process = Supervised::spawn("slapd", cmd, &log)?;
-        if let Err(e) = wait_for_port(port, Duration::from_secs(15)) {
-            process.check_running(&log)?;
-            return Err(e);
-        }
-        Ok(Self { port, dir, process })
+        Supervised::spawn("slapd", cmd, &dir.join("slapd.log"))
     }
 
     pub fn url(&self) -> String {
@@ -192,9 +201,17 @@ impl Slapd {
         self.process.stop();
     }
 
-    /// Sends a signal to slapd (`SIGSTOP` hangs it with its sockets open; `SIGCONT` resumes).
-    pub fn signal(&self, signal: i32) {
-        self.process.signal(signal);
+    /// Hangs slapd with its sockets open (SIGSTOP): it accepts connections and answers
+    /// nothing. Returns once every one of its threads has stopped, so no request sent
+    /// afterwards can still be answered.
+    pub fn hang(&self) -> anyhow::Result<()> {
+        self.process.signal(libc::SIGSTOP);
+        self.process.wait_stopped(Duration::from_secs(5))
+    }
+
+    /// Resumes a hung slapd (SIGCONT).
+    pub fn resume(&self) {
+        self.process.signal(libc::SIGCONT);
     }
 
     /// Connections slapd has established on its port right now (from `ss`).
@@ -233,13 +250,7 @@ impl Slapd {
 
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.process.stop();
-        let mut cmd = Command::new("/usr/sbin/slapd");
-        cmd.arg("-f")
-            .arg(self.dir.join("slapd.conf"))
-            .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{}/", self.port))
-            .args(["-d", "0"]);
-        self.process = Supervised::spawn("slapd", cmd, &self.dir.join("slapd.log"))?;
-        wait_for_port(self.port, Duration::from_secs(15))
+        self.process = Self::spawn(&self.dir, self.port)?;
+        self.process.wait_listening(self.port, &self.dir.join("slapd.log"), Duration::from_secs(15))
     }
 }

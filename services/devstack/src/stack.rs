@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::mailsink::{MailSink, SinkAccount, TurnoutAccount};
 use crate::nginx::{Nginx, Upstreams};
-use crate::process::{Supervised, free_port, wait_for_port};
+use crate::process::{Supervised, free_port};
 use crate::slapd::{BIND_TEMPLATE, Slapd};
 
 pub struct StackOptions {
@@ -141,10 +141,7 @@ impl Stack {
             cmd.envs(env.iter().cloned()).env("TURNOUT_PORT", port.to_string());
             let log = dir.join(format!("{name}.log"));
             let mut process = Supervised::spawn(name, cmd, &log)?;
-            if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
-                process.check_running(&log)?;
-                return Err(e);
-            }
+            process.wait_listening(port, &log, Duration::from_secs(20))?;
             services.push((name.to_owned(), port, process));
         }
         let port_of = |n: &str| services.iter().filter(|s| s.0 == n).map(|s| s.1).collect::<Vec<_>>();
@@ -206,7 +203,7 @@ impl Stack {
                 cmd.envs(env.iter().cloned()).env("TURNOUT_PORT", port.to_string());
                 let log = dir.join(format!("{name}.log"));
                 *process = Supervised::spawn(name, cmd, &log)?;
-                wait_for_port(*port, Duration::from_secs(20))?;
+                process.wait_listening(*port, &log, Duration::from_secs(20))?;
             }
         }
         Ok(())
