@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, RecycleResult, Timeouts};
+use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleResult, Timeouts};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, dn_escape, ldap_escape};
 use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,7 +19,7 @@ use turnout_core::config::{BindStrategy, LdapSettings};
 use turnout_core::domain::{Username, VoterEmail};
 
 use crate::breaker::{Admission, Breaker};
-use crate::shares::Sharded;
+use crate::shares::{Lease, Sharded};
 
 /// LDAP result code for a wrong DN or password.
 const INVALID_CREDENTIALS: u32 = 49;
@@ -185,7 +185,7 @@ impl Directory {
         match outcome {
             Err(DirectoryError::Unavailable { reason, .. }) => {
                 // The connection may still hold a late answer: never reuse it.
-                let _ = Object::take(conn);
+                drop(conn.detach());
                 let now = Instant::now();
                 self.breaker.failure(now);
                 tracing::warn!(event = "directory_failure", reason, breaker = self.breaker.state_name(now));
@@ -204,7 +204,7 @@ impl Directory {
     }
 
     /// A pooled connection, or a fast refusal: breaker open, too many waiting, none free.
-    async fn connection(&self) -> Result<Object<Manager>, DirectoryError> {
+    async fn connection(&self) -> Result<Lease<Manager>, DirectoryError> {
         if let Admission::Rejected { retry_after } = self.breaker.admit(Instant::now()) {
             return Err(DirectoryError::Unavailable { reason: "circuit breaker open".into(), retry_after });
         }
@@ -344,22 +344,13 @@ impl Directory {
             return Err(format!("directory unavailable, circuit breaker open ({detail})"));
         }
         let mut conn = self.connection().await.map_err(|e| format!("{e} ({detail})"))?;
-        // A connection opened just now by a thread that serves no sign-ins (the status
-        // reporter) would keep its reader task on that thread for good, and every sign-in
-        // using it would pay two cross-thread wake-ups per operation: close it afterwards.
-        let opened_off_worker = Object::metrics(&conn).recycle_count == 0 && !self.pool.claimed_here();
         // Any LDAP answer (even "no access") proves the directory is serving.
         let probe =
             conn.with_timeout(self.settings.op_timeout).search("", Scope::Base, "(objectClass=*)", vec!["1.1"]).await;
         match probe {
-            Ok(_) => {
-                if opened_off_worker {
-                    let _ = Object::take(conn).unbind().await;
-                }
-                Ok(detail)
-            }
+            Ok(_) => Ok(detail),
             Err(e) => {
-                let _ = Object::take(conn);
+                drop(conn.detach());
                 Err(format!("directory not answering: {e} ({detail})"))
             }
         }

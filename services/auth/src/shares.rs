@@ -10,8 +10,13 @@
 //! A sign-in takes, in order: an idle (or not yet opened) connection of its own share; an
 //! idle connection of another share (a busy worker borrows from a quiet one); else it
 //! waits on its own share, up to the pool's wait timeout.
+//!
+//! A thread that claimed no share (the status reporter) borrows like any other, from
+//! the first share; but a connection it had to open is closed when it is done, never
+//! pooled, so no worker inherits a reader on a thread that serves no sign-ins.
 
 use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -54,8 +59,7 @@ impl<M: Manager> Sharded<M> {
 
     /// Gives the calling thread the next share, round robin. Called once by each HTTP
     /// worker as it starts. A thread that never claims one (the status reporter) uses the
-    /// first share; the directory closes a connection such a thread opened once it is
-    /// done with it (`Directory::status`), so no worker inherits its reader.
+    /// first share, and what it opens is closed after use (see `Lease`).
     pub fn claim(&self) {
         let share = self.claims.fetch_add(1, Ordering::Relaxed) % self.shares.len();
         CLAIMED.with(|c| {
@@ -65,17 +69,21 @@ impl<M: Manager> Sharded<M> {
         });
     }
 
-    /// Whether the calling thread claimed a share (it is an HTTP worker).
-    pub fn claimed_here(&self) -> bool {
-        CLAIMED.with(|c| c.borrow().iter().any(|(id, _)| *id == self.id))
+    /// The share the calling thread claimed, if any.
+    fn claimed(&self) -> Option<usize> {
+        CLAIMED.with(|c| c.borrow().iter().find(|(id, _)| *id == self.id).map(|(_, share)| *share))
     }
 
-    fn home(&self) -> usize {
-        CLAIMED.with(|c| c.borrow().iter().find(|(id, _)| *id == self.id).map_or(0, |(_, share)| *share))
+    /// A connection: see the module's notes for the order. One the calling thread had to
+    /// open without having claimed a share is closed when the lease ends.
+    pub async fn get(&self) -> Result<Lease<M>, PoolError<M::Error>> {
+        let claimed = self.claimed();
+        let object = self.take(claimed.unwrap_or(0)).await?;
+        let opened_now = Object::metrics(&object).recycle_count == 0;
+        Ok(Lease { object: Some(object), keep: claimed.is_some() || !opened_now })
     }
 
-    pub async fn get(&self) -> Result<Object<M>, PoolError<M::Error>> {
-        let home = self.home();
+    async fn take(&self, home: usize) -> Result<Object<M>, PoolError<M::Error>> {
         let own = &self.shares[home];
         let at_once = Timeouts { wait: Some(Duration::ZERO), ..own.timeouts() };
         let status = own.status();
@@ -108,6 +116,44 @@ impl<M: Manager> Sharded<M> {
 
     pub fn shares(&self) -> usize {
         self.shares.len()
+    }
+}
+
+/// A connection taken from the pool, back in the pool when dropped, unless it was
+/// opened by a thread that claimed no share: then it is closed.
+pub struct Lease<M: Manager> {
+    object: Option<Object<M>>,
+    keep: bool,
+}
+
+impl<M: Manager> Lease<M> {
+    /// Takes the connection out of the pool for good (one that may be broken); the pool
+    /// can open another in its place.
+    pub fn detach(mut self) -> M::Type {
+        Object::take(self.object.take().expect("a lease holds its connection until it ends"))
+    }
+}
+
+impl<M: Manager> Deref for Lease<M> {
+    type Target = M::Type;
+    fn deref(&self) -> &M::Type {
+        self.object.as_ref().expect("a lease holds its connection until it ends")
+    }
+}
+
+impl<M: Manager> DerefMut for Lease<M> {
+    fn deref_mut(&mut self) -> &mut M::Type {
+        self.object.as_mut().expect("a lease holds its connection until it ends")
+    }
+}
+
+impl<M: Manager> Drop for Lease<M> {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take()
+            && !self.keep
+        {
+            drop(Object::take(object));
+        }
     }
 }
 
@@ -188,6 +234,46 @@ mod tests {
         assert!(matches!(other.get().await, Err(PoolError::Timeout(TimeoutType::Wait))), "4 in use: no fifth");
         assert_eq!(other.usage(), Usage { max: 4, open: 4, idle: 0, waiting: 0 });
         drop((a, b, c, d));
+    }
+
+    #[tokio::test]
+    async fn a_thread_without_a_share_closes_what_it_opened_and_returns_what_it_borrowed() {
+        let pool = std::sync::Arc::new(sharded(4, 2, 50));
+        // Unclaimed: it opens a connection in share 0, and it is gone once dropped.
+        let opened = pool.get().await.unwrap();
+        assert_eq!(pool.usage().open, 1);
+        drop(opened);
+        assert_eq!(pool.usage(), Usage { max: 4, open: 0, idle: 0, waiting: 0 }, "closed, not pooled");
+
+        // A worker claims share 0 and opens one; it stays pooled after use.
+        let p = pool.clone();
+        let worker_thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+                p.claim();
+                drop(p.get().await.unwrap());
+                std::thread::current().id()
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pool.usage(), Usage { max: 4, open: 1, idle: 1, waiting: 0 }, "the worker's stays");
+
+        // The unclaimed thread borrows the worker's idle connection and gives it back.
+        let borrowed = pool.get().await.unwrap();
+        assert_eq!(borrowed.1, worker_thread);
+        drop(borrowed);
+        assert_eq!(pool.usage(), Usage { max: 4, open: 1, idle: 1, waiting: 0 }, "a borrowed one goes back");
+    }
+
+    #[tokio::test]
+    async fn a_detached_connection_leaves_the_pool() {
+        let pool = sharded(2, 1, 50);
+        pool.claim();
+        let conn = pool.get().await.unwrap();
+        let (n, _) = conn.detach();
+        assert_eq!(n, 0);
+        assert_eq!(pool.usage(), Usage { max: 2, open: 0, idle: 0, waiting: 0 });
+        assert_eq!(pool.get().await.unwrap().0, 1, "a new one takes its place");
     }
 
     #[tokio::test]
