@@ -9,9 +9,9 @@
 //! `TURNOUT_LOG` (or `RUST_LOG`) sets the filter.
 //!
 //! Lines are written to stdout by a thread of their own: a request formats its line into
-//! a buffer in memory, and every 20 ms the writer puts the buffer out in one write, so a
-//! busy service makes one system call per batch instead of one per line, and none on the
-//! request's thread. The buffer is bounded: if stdout stalls, new lines are dropped (and
+//! a buffer in memory, and 20 ms after the first line the writer puts the buffer out in
+//! one write, so a busy service makes one system call per batch instead of one per line,
+//! and none on the request's thread; an idle one makes none. The buffer is bounded: if stdout stalls, new lines are dropped (and
 //! the count is logged once it drains) rather than holding up sign-ins or votes.
 
 use std::fmt;
@@ -33,7 +33,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Bytes of lines waiting for the writer thread, at most; beyond it lines are dropped
 /// (and counted).
 const QUEUED_BYTES: usize = 8 * 1024 * 1024;
-/// How often the writer thread writes out what has queued.
+/// How long the writer thread lets lines gather after the first one arrives, before it
+/// writes them out.
 const WRITE_EVERY: Duration = Duration::from_millis(20);
 
 /// Installs the global subscriber; call once at the top of `main` and keep the guard:
@@ -60,12 +61,17 @@ struct Queue {
     dropped: AtomicU64,
     /// Taken while writing out, so the writer thread and a final flush take turns.
     out: Mutex<Box<dyn std::io::Write + Send>>,
+    /// The writer thread, woken by the first line into an empty buffer.
+    writer: std::sync::OnceLock<std::thread::Thread>,
+    /// Times the writer thread has woken to write out (to test that idle is idle).
+    rounds: AtomicU64,
 }
 
 /// Log lines on their way to stdout. A line is appended to a buffer in memory (the
 /// formatter hands over each line in one call); a thread of its own writes the buffer
-/// out every `WRITE_EVERY`, in one write, so nobody is woken per line and a request
-/// never waits for stdout.
+/// out `WRITE_EVERY` after its first line, in one write, so nobody is woken per line
+/// and a request never waits for stdout. With nothing to log the thread sleeps until a
+/// line comes: an idle service has no timer waking it.
 #[derive(Clone)]
 struct LineQueue(Arc<Queue>);
 
@@ -77,19 +83,35 @@ impl LineQueue {
             capacity,
             dropped: AtomicU64::new(0),
             out: Mutex::new(Box::new(out)),
+            writer: std::sync::OnceLock::new(),
+            rounds: AtomicU64::new(0),
         }));
         let writer = queue.clone();
         let spawned = std::thread::Builder::new().name("log-writer".into()).spawn(move || {
             let mut spare = Vec::new();
             loop {
+                // A line coming in between this check and `park` leaves its wake-up
+                // token behind, so `park` then returns at once: no line waits forever.
+                while writer.is_empty() {
+                    std::thread::park();
+                }
                 std::thread::sleep(WRITE_EVERY);
+                writer.0.rounds.fetch_add(1, Ordering::Relaxed);
                 writer.write_out(&mut spare);
             }
         });
-        if let Err(e) = spawned {
-            eprintln!("{service}: cannot start the log writer thread: {e}");
+        match spawned {
+            Ok(thread) => {
+                let _ = queue.0.writer.set(thread.thread().clone());
+            }
+            Err(e) => eprintln!("{service}: cannot start the log writer thread: {e}"),
         }
         queue
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
+            && self.0.dropped.load(Ordering::Relaxed) == 0
     }
 
     /// Writes out everything queued so far (and how many lines were dropped, if any).
@@ -115,10 +137,15 @@ impl LineQueue {
 impl std::io::Write for LineQueue {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         let mut queued = self.0.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let first = queued.is_empty();
         if queued.len() + line.len() > self.0.capacity {
             self.0.dropped.fetch_add(1, Ordering::Relaxed);
         } else {
             queued.extend_from_slice(line);
+        }
+        drop(queued);
+        if first && let Some(writer) = self.0.writer.get() {
+            writer.unpark();
         }
         Ok(line.len())
     }
@@ -294,6 +321,29 @@ mod tests {
         assert_eq!(got.iter().map(|l| l["n"].as_u64().unwrap()).collect::<Vec<_>>(), (0..500).collect::<Vec<_>>());
         // A write per batch, not per line.
         assert!(held.writes.load(Ordering::Relaxed) < 10, "{} writes", held.writes.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn an_idle_queue_does_not_wake_its_writer_and_a_new_line_still_goes_out() {
+        let held = Held::default();
+        let queue = LineQueue::start("test", held.clone(), 1 << 20);
+        let mut writer = queue.clone();
+        writer.write_all(b"{\"n\":0}\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while lines(&held).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the first line was written out");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let rounds = queue.0.rounds.load(Ordering::Relaxed);
+        std::thread::sleep(WRITE_EVERY * 10);
+        assert_eq!(queue.0.rounds.load(Ordering::Relaxed), rounds, "nothing queued, nothing woke the writer");
+        // A line after the idle spell goes out on its own, without a guard's flush.
+        writer.write_all(b"{\"n\":1}\n").unwrap();
+        while lines(&held).len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "the second line was written out");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(queue.0.rounds.load(Ordering::Relaxed), rounds + 1);
     }
 
     #[test]
