@@ -45,8 +45,8 @@ pub(crate) enum OutboxCut {
     Group { seq: i64 },
 }
 
-/// Cuts a page so that rows sharing a sequence number never straddle two pages. SQLite's
-/// are unique; MongoDB's are made per process (a millisecond and a counter), so two
+/// Cuts a page so that rows sharing a sequence number never straddle two pages (for
+/// MongoDB; SQLite's row ids are unique). MongoDB's are made per process (a millisecond and a counter), so two
 /// processes can give the same one, and a cursor that split them would skip a row.
 /// `seqs` are the fetched rows' sequence numbers, descending, at most `limit + 1`.
 pub(crate) fn cut_outbox_page(seqs: &[i64], limit: usize) -> OutboxCut {

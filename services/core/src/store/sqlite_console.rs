@@ -6,7 +6,7 @@
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
 
-use super::shared::{OutboxCut, audit_hash, cut_outbox_page, delivery_percentiles, ts};
+use super::shared::{audit_hash, delivery_percentiles, ts};
 use super::sqlite::{append_audit_in, is_unique_violation, parsed};
 use super::*;
 
@@ -660,19 +660,12 @@ pub fn list_outbox(
 ) -> Result<OutboxPage, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = outbox_rows(conn, election, before.unwrap_or(i64::MAX), limit + 1)?;
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    // Row ids are unique, so the group case is only here for completeness.
-    match cut_outbox_page(&seqs, limit as usize) {
-        OutboxCut::Page { rows: n, next_before } => {
-            rows.truncate(n);
-            Ok(OutboxPage { rows, next_before })
-        }
-        OutboxCut::Group { seq } => {
-            let mut rows = outbox_rows(conn, election, seq + 1, MAX_PAGE)?;
-            rows.retain(|r| r.seq == seq);
-            Ok(OutboxPage { rows, next_before: Some(seq) })
-        }
-    }
+    // Row ids are unique, so a page simply ends at its last row (MongoDB's numbers are
+    // not: see `cut_outbox_page`). The one row past the page says there is more.
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_before = if more { rows.last().map(|r| r.seq) } else { None };
+    Ok(OutboxPage { rows, next_before })
 }
 
 /// Up to `take` rows below rowid `before`, newest first.
