@@ -36,7 +36,8 @@ pub async fn https_serves_the_site_with_hsts_and_secure_cookies() {
     let mut opts = StackOptions::in_dir(dir.path());
     opts.students = 5;
     opts.tls = Some(None);
-    let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await.unwrap().expect("the stack starts");
+    opts.login_rate = 1;
+    let mut stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await.unwrap().expect("the stack starts");
     let (https, ca) = stack.https.clone().expect("an HTTPS listener");
 
     let secure = sign_in(&https, Some(&ca));
@@ -59,4 +60,32 @@ pub async fn https_serves_the_site_with_hsts_and_secure_cookies() {
     let out =
         Command::new("curl").args(["-sS", "-o", "/dev/null"]).arg(format!("{https}/health/live")).output().unwrap();
     assert!(!out.status.success(), "curl accepted a certificate from an unknown CA");
+
+    // nginx's own answers carry each security header once, like the services' answers:
+    // sign-ins beyond the burst (1/s, burst 4 here) get its 429, and with auth down, its 503.
+    let throttled = (0..12).map(|_| sign_in(&https, Some(&ca))).find(|h| h.starts_with("http/1.1 429"));
+    let throttled = throttled.expect("sign-ins beyond the burst are throttled");
+    assert!(throttled.contains("retry-after: 1"), "{throttled}");
+    each_security_header_once(&throttled);
+    each_security_header_once(&secure);
+    stack.kill_service("auth");
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // past the throttle
+    let unavailable = sign_in(&https, Some(&ca));
+    assert!(unavailable.starts_with("http/1.1 503"), "{unavailable}");
+    assert!(unavailable.contains("retry-after: 5"), "{unavailable}");
+    each_security_header_once(&unavailable);
+}
+
+fn each_security_header_once(headers: &str) {
+    for name in [
+        "strict-transport-security",
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "x-request-id",
+    ] {
+        let n = headers.lines().filter(|l| l.starts_with(&format!("{name}:"))).count();
+        assert_eq!(n, 1, "{name} appears {n} times in:\n{headers}");
+    }
 }
