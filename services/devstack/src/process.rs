@@ -210,12 +210,17 @@ pub fn require(program: &str, package: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn python_listening_on(port: u16, log: &Path) -> Supervised {
+    /// A child process listening on a free port, once it listens.
+    fn listening_child(dir: &Path) -> (Supervised, u16) {
+        let port = free_port();
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg("-c").arg(format!(
             "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', {port}))\ns.listen()\ntime.sleep(30)"
         ));
-        Supervised::spawn("listener", cmd, log).unwrap()
+        let log = dir.join("log");
+        let mut process = Supervised::spawn("listener", cmd, &log).unwrap();
+        process.wait_listening(port, &log, Duration::from_secs(10)).unwrap();
+        (process, port)
     }
 
     #[test]
@@ -242,9 +247,7 @@ mod tests {
     #[test]
     fn waiting_for_the_process_own_listener_succeeds() {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut process = python_listening_on(port, &dir.path().join("log"));
-        process.wait_listening(port, &dir.path().join("log"), Duration::from_secs(10)).unwrap();
+        let (process, port) = listening_child(dir.path());
         assert!(listens_on(process.pid(), port));
         assert!(!listens_on(std::process::id(), port), "the test process holds no such socket");
     }
@@ -266,9 +269,7 @@ mod tests {
     #[test]
     fn wait_stopped_returns_once_every_thread_is_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut process = python_listening_on(port, &dir.path().join("log"));
-        process.wait_listening(port, &dir.path().join("log"), Duration::from_secs(10)).unwrap();
+        let (process, _) = listening_child(dir.path());
         assert!(process.wait_stopped(Duration::from_millis(100)).is_err(), "a running process is not stopped");
         process.signal(libc::SIGSTOP);
         process.wait_stopped(Duration::from_secs(5)).unwrap();
