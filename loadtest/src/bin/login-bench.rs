@@ -17,11 +17,14 @@
 //! sets the services' `TURNOUT_LOG` (default `warn`: no line per request; `info`, the
 //! services' own default, logs each sign-in as in production).
 //!
-//! `--pin 1` puts the directory on a core of its own, as on its own host in production:
-//! slapd on CPU 0, and this tool with everything else it starts (nginx, the services,
-//! the mail sink, wrk) on CPU 1. Raw binds and sign-ins then face the same directory
-//! capacity, and Turnout no longer takes its CPU from slapd (it has one core, shared
-//! with the load generators). Uses `taskset` (util-linux).
+//! The directory gets a core of its own, as on its own host in production (`--pin 1`, the
+//! default on a machine with two CPUs or more): slapd on CPU 0, and this tool with
+//! everything else it starts (nginx, the services, the mail sink, wrk) on CPU 1. Raw
+//! binds and sign-ins then face the same directory capacity, so their ratio is Turnout's
+//! rate against what the directory itself can do, and Turnout no longer takes its CPU
+//! from slapd (it has one core, shared with the load generators). `--pin 0` leaves every
+//! process on every core: then the ratio also counts Turnout, nginx and wrk competing
+//! with slapd for the same two cores. Uses `taskset` (util-linux).
 //! Needs `wrk`.
 //! Usage: `cargo run --release -p turnout-loadtest --bin login-bench`.
 
@@ -207,14 +210,12 @@ async fn run() -> anyhow::Result<()> {
     let opts = options(&["runs", "secs", "pool", "workers", "pin", "log"])?;
     turnout_devstack::process::require("/usr/bin/wrk", "wrk")?;
     let log = opts.text("log").unwrap_or("warn").to_owned();
-    let pin: u8 = opts.get("pin", 0)?;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let pin: u8 = opts.get("pin", u8::from(cpus >= 2))?;
     anyhow::ensure!(pin <= 1, "--pin takes 0 (shared cores) or 1 (slapd on a core of its own), not {pin}");
     let pinned = pin == 1;
     if pinned {
-        anyhow::ensure!(
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) >= 2,
-            "--pin 1 needs at least two CPUs"
-        );
+        anyhow::ensure!(cpus >= 2, "--pin 1 needs at least two CPUs (this machine has {cpus}); use --pin 0");
         // Before the stack starts, so everything it starts inherits CPU 1.
         taskset("1", std::process::id())?;
     }
@@ -241,9 +242,9 @@ async fn run() -> anyhow::Result<()> {
         "login-bench: {runs} runs of {secs} s each, {STUDENTS} students, slapd 16 threads, Turnout LDAP pool {pool}, services' log level {log}{}\n\
          part 1: the open election's roll gives every voter's address, so a sign-in is one bind",
         if pinned {
-            "\npinned: slapd alone on CPU 0; nginx, the services, the mail sink and the load generators on CPU 1"
+            "\npinned (--pin 1): slapd alone on CPU 0; nginx, the services, the mail sink and the load generators on CPU 1"
         } else {
-            ""
+            "\nshared cores (--pin 0): slapd, nginx, the services and the load generators on every CPU"
         }
     );
 
