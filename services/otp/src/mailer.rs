@@ -11,6 +11,11 @@
 //!    send inside the timeout;
 //! 5. records every outcome and every account's health in one store call.
 //!
+//! A round that could not place all its mail (no account had capacity, or one was
+//! quarantined mid-round) makes the next round read the accounts' health first: while
+//! every account is quarantined or spent for the day it claims nothing, so no message is
+//! shown "sending" when nothing can send it.
+//!
 //! Requests never wait on any of this: they enqueue and wake the worker.
 
 use std::collections::HashMap;
@@ -43,6 +48,9 @@ const HORIZON: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Outcomes finished within this long of each other are recorded together.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How soon to look again at accounts spent for the day (they come back at midnight UTC;
+/// the run loop looks at least this often anyway).
+const SPENT_RECHECK: Duration = Duration::from_secs(5);
 
 /// Prefixes on a failed message's `last_error`, so the voter's page can say what to do.
 pub const FAILED_BAD_ADDRESS: &str = "bad_address";
@@ -71,6 +79,8 @@ pub struct Mailer {
     /// Most messages one round can place: what the pool sends within the horizon.
     batch_limit: u32,
     wake: Arc<Notify>,
+    /// The last round could not place all its mail: check capacity before claiming.
+    short_of_capacity: AtomicBool,
 }
 
 impl Mailer {
@@ -119,6 +129,7 @@ impl Mailer {
             lease: HORIZON + timeout + Duration::from_secs(10),
             batch_limit,
             wake,
+            short_of_capacity: AtomicBool::new(false),
         })
     }
 
@@ -160,6 +171,12 @@ impl Mailer {
     /// One round: claim, reserve, send, record.
     pub async fn drain_once(&self) -> anyhow::Result<Round> {
         let now = Timestamp::now();
+        if self.short_of_capacity.load(Ordering::Relaxed) {
+            if let Some(at) = self.none_can_send_until(now).await? {
+                return Ok(Round { settled: 0, next_capacity_at: Some(at) });
+            }
+            self.short_of_capacity.store(false, Ordering::Relaxed);
+        }
         let batch =
             self.store.claim_mail(&self.worker_id, self.batch_limit, self.lease, now).await.context("claiming mail")?;
         if batch.is_empty() {
@@ -186,6 +203,7 @@ impl Mailer {
             .await
             .context("reserving sends")?;
         let plan = assign(&live, &reservation.grants);
+        let mut short = plan.iter().any(|step| matches!(step, Step::NoCapacity { .. }));
 
         let batches: Vec<GrantRun> = reservation
             .grants
@@ -258,11 +276,33 @@ impl Mailer {
                 report
             })
             .collect();
+        short |= reports.iter().any(|r| r.quarantine.is_some());
+        if short {
+            self.short_of_capacity.store(true, Ordering::Relaxed);
+        }
         self.store
             .finish_batch(&self.worker_id, &outcomes, &reports, self.quarantine, Timestamp::now())
             .await
             .context("recording the batch")?;
         Ok(Round { settled: settled.into_inner(), next_capacity_at: reservation.next_capacity_at })
+    }
+
+    /// When none of this worker's accounts can send (each quarantined, or at its daily
+    /// cap): the earliest moment one may again. `None` while one can.
+    async fn none_can_send_until(&self, now: Timestamp) -> anyhow::Result<Option<Timestamp>> {
+        let health = self.store.sender_health().await.context("reading the accounts' health")?;
+        let mut earliest = now + SPENT_RECHECK;
+        for account in &self.accounts {
+            let state = health.iter().find(|h| h.account == account.limits.name);
+            let quarantined = state.and_then(|h| h.quarantined_until).filter(|until| *until > now);
+            let spent = state.is_some_and(|h| h.sent_today >= account.limits.daily_cap);
+            match quarantined {
+                Some(until) => earliest = earliest.min(until),
+                None if !spent => return Ok(None),
+                None => {}
+            }
+        }
+        Ok(Some(earliest))
     }
 
     async fn elections_of(&self, batch: &[OutboxMail]) -> anyhow::Result<HashMap<ElectionId, Option<Election>>> {

@@ -167,25 +167,50 @@ async fn a_refused_login_quarantines_the_account_and_the_voter_sees_retrying() {
     assert_eq!(ready["checks"]["smtp_pool"]["ok"], false, "{ready}");
     assert_eq!(ready["checks"]["smtp_pool"]["critical"], false, "{ready}");
     assert!(ready["checks"]["smtp_pool"]["error"].as_str().unwrap().contains("every sender account is quarantined"));
-    // With no account able to send, the message rests as deferred: the worker tries it
-    // once more right after the quarantine (another account might have taken it), then
-    // waits for capacity instead of claiming it again and again (before, ~20 times a
-    // second: the voter saw it flicker to "sending" all along).
-    let (rest_until, mut claims, mut was_sending) = (std::time::Instant::now() + Duration::from_millis(2100), 0, false);
-    while std::time::Instant::now() < rest_until {
-        let status = app.status(&voter).await;
-        let sending = status["state"] == "sending";
-        assert!(sending || status["state"] == "deferred", "{status}");
-        claims += usize::from(sending && !was_sending);
-        was_sending = sending;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(claims <= 1, "claimed {claims} times in 2 s with no account able to send");
+    // With no account able to send, the message rests as deferred: the worker reads the
+    // accounts' health before claiming, and claims nothing while all are quarantined
+    // (before: again every 5 s, and at first ~20 times a second; the voter saw it flicker
+    // to "sending").
+    let claims = times_shown_sending(&app, &voter, "deferred", Duration::from_millis(5600)).await;
+    assert_eq!(claims, 0, "claimed {claims} times in 5.6 s with every account quarantined");
     // The code has waited past the (1 s) lag alert: reported, still not critical.
     let ready: Value = reqwest::get(format!("{}/health/ready", app.url)).await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["checks"]["outbox_lag"]["ok"], false, "{ready}");
     assert!(ready["checks"]["outbox_lag"]["error"].as_str().unwrap().contains("has waited"), "{ready}");
+}
+
+/// How many times the voter's code went to "sending" while watched for `watch`; it is
+/// otherwise always `resting` ("queued" or "deferred").
+async fn times_shown_sending(app: &TestApp, voter: &reqwest::Client, resting: &str, watch: Duration) -> usize {
+    let (until, mut claims, mut was_sending) = (Instant::now() + watch, 0, false);
+    while Instant::now() < until {
+        let status = app.status(voter).await;
+        let sending = status["state"] == "sending";
+        assert!(sending || status["state"] == resting, "{status}");
+        claims += usize::from(sending && !was_sending);
+        was_sending = sending;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_beyond_the_daily_cap_waits_queued_instead_of_flickering_to_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = MailSink::start_with(dir.path(), &repo_root(), &[SinkAccount::unlimited("elections-1")]).unwrap();
+    let spent = [TurnoutAccount { name: "elections-1".into(), per_minute: 600, max_concurrent: 2, daily_cap: 1 }];
+    let app = spawn_app(&sink.turnout_accounts_json(&spent), &[]).await;
+    let (first, second) = (app.voter(1), app.voter(2));
+    assert_eq!(app.request(&first).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(wait_for_count(&sink, 1, Duration::from_secs(10)).await, 1);
+    assert_eq!(app.request(&second).await.status(), StatusCode::ACCEPTED);
+    // The first round to meet the spent account claims it once (it learns there is no
+    // capacity by asking); after that the worker sees from the accounts' health that none
+    // can send, and leaves it queued (before, it claimed it every 250 ms, all day).
+    let claims = times_shown_sending(&app, &second, "queued", Duration::from_millis(5600)).await;
+    assert!(claims <= 1, "claimed {claims} times in 5.6 s with the only account spent for the day");
+    assert_eq!(sink.count().await.unwrap(), 1, "the cap holds");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
