@@ -11,8 +11,9 @@
 //! Lines are written to stdout by a thread of their own: a request formats its line into
 //! a buffer in memory, and 20 ms after the first line the writer puts the buffer out in
 //! one write, so a busy service makes one system call per batch instead of one per line,
-//! and none on the request's thread; an idle one makes none. The buffer is bounded: if stdout stalls, new lines are dropped (and
-//! the count is logged once it drains) rather than holding up sign-ins or votes.
+//! and none on the request's thread; an idle one makes none. The buffer is bounded: if
+//! stdout stalls, new lines are dropped (and the count is logged once it drains) rather
+//! than holding up sign-ins or votes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -46,8 +46,9 @@ pub(crate) enum OutboxCut {
 }
 
 /// Cuts a page so that rows sharing a sequence number never straddle two pages (for
-/// MongoDB; SQLite's row ids are unique). MongoDB's are made per process (a millisecond and a counter), so two
-/// processes can give the same one, and a cursor that split them would skip a row.
+/// MongoDB; SQLite's row ids are unique). MongoDB's are made per process (a millisecond
+/// and a counter), so two processes can give the same one, and a cursor that split them
+/// would skip a row.
 /// `seqs` are the fetched rows' sequence numbers, descending, at most `limit + 1`.
 pub(crate) fn cut_outbox_page(seqs: &[i64], limit: usize) -> OutboxCut {
     let limit = limit.max(1);

@@ -1552,6 +1552,7 @@ mod tests {
             [("demo".into(), "R1".into(), "{\"pres\":\"ada\"}".into()), ("demo".into(), "R2".into(), "{}".into())]
         );
     }
+
     /// The delivery percentiles once counted only the 100,000 fastest messages, so past
     /// that they read low. 150,000 sent in the last 10 minutes, 100,000 of them in 1 s
     /// and 50,000 in 30 s: the 95th percentile is 30 s (it read 1 s).

@@ -659,27 +659,12 @@ pub fn list_outbox(
     limit: u32,
 ) -> Result<OutboxPage, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let mut rows = outbox_rows(conn, election, before.unwrap_or(i64::MAX), limit + 1)?;
-    // Row ids are unique, so a page simply ends at its last row (MongoDB's numbers are
-    // not: see `cut_outbox_page`). The one row past the page says there is more.
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_before = if more { rows.last().map(|r| r.seq) } else { None };
-    Ok(OutboxPage { rows, next_before })
-}
-
-/// Up to `take` rows below rowid `before`, newest first.
-fn outbox_rows(
-    conn: &mut Connection,
-    election: &ElectionId,
-    before: i64,
-    take: u32,
-) -> Result<Vec<OutboxRow>, StoreError> {
+    // One row past the page says there is more.
     let mut stmt = conn.prepare_cached(
         "SELECT rowid, id, voter, recipient, state, attempts, account, created_at, sent_at, last_error FROM outbox
          WHERE election_id = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![election.as_str(), before, take], |r| {
+    let rows = stmt.query_map(params![election.as_str(), before.unwrap_or(i64::MAX), limit + 1], |r| {
         Ok(OutboxRow {
             seq: r.get(0)?,
             id: r.get(1)?,
@@ -693,7 +678,13 @@ fn outbox_rows(
             last_error: r.get(9)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows: Vec<OutboxRow> = rows.collect::<Result<_, _>>()?;
+    // Row ids are unique, so a page simply ends at its last row (MongoDB's numbers are
+    // not: see `cut_outbox_page`).
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_before = if more { rows.last().map(|r| r.seq) } else { None };
+    Ok(OutboxPage { rows, next_before })
 }
 
 pub fn report_status(
