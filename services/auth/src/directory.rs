@@ -81,6 +81,10 @@ pub enum DirectoryError {
     /// Every connection is in use: the directory is at the load we allow it.
     #[error("all directory connections are busy")]
     Busy,
+    /// The password is right but the entry has no account name Turnout can use (no
+    /// value of `TURNOUT_LDAP_UID_ATTR` that is a username).
+    #[error("the directory entry has no usable account name")]
+    NoAccountName,
     /// The directory is down, hung or failing, or the breaker is open.
     #[error("directory unavailable: {reason}")]
     Unavailable { reason: String, retry_after: Duration },
@@ -243,19 +247,36 @@ impl Directory {
                     other => other,
                 })?;
                 let filter = filter.replace("{username}", &ldap_escape(username.as_str()));
-                let (dn, email) = find_user(ldap, op, base, &filter, mail_attr).await?;
-                bind(ldap, op, &dn, password.expose_secret()).await?;
-                (dn, email)
+                let found = find_user(ldap, op, base, &filter, mail_attr, &self.settings.uid_attr).await?;
+                bind(ldap, op, &found.dn, password.expose_secret()).await?;
+                // The identity is the entry's, whatever matched the filter.
+                let uid = found.uid.ok_or(DirectoryError::NoAccountName)?;
+                return self.finish(ldap, found.dn, uid, found.email, checks).await;
             }
         };
-        let groups = self.groups_of(ldap, &dn, username, &checks.groups).await?;
+        // The template put the typed name in the DN and the directory matched it under
+        // the attribute's matching rule (caseIgnoreMatch): its folded form is the entry's.
+        self.finish(ldap, dn, username.clone(), email, checks).await
+    }
+
+    /// Group and filter reads, once the password is known to be right.
+    async fn finish(
+        &self,
+        ldap: &mut Ldap,
+        dn: String,
+        username: Username,
+        email: Option<VoterEmail>,
+        checks: &LoginChecks,
+    ) -> Result<DirectoryUser, DirectoryError> {
+        let op = self.settings.op_timeout;
+        let groups = self.groups_of(ldap, &dn, &username, &checks.groups).await?;
         let mut matched_filters = Vec::new();
         for filter in &checks.filters {
             if matches_filter(ldap, op, &dn, filter).await? {
                 matched_filters.push(filter.clone());
             }
         }
-        Ok(DirectoryUser { username: username.clone(), dn, email, groups, matched_filters })
+        Ok(DirectoryUser { username, dn, email, groups, matched_filters })
     }
 
     /// Which of `wanted` groups list the user (by DN or uid), from the cache or a read of
@@ -418,16 +439,25 @@ async fn matches_filter(ldap: &mut Ldap, op: Duration, dn: &str, filter: &str) -
     }
 }
 
+/// The one entry a user search found.
+struct FoundUser {
+    dn: String,
+    /// The entry's canonical account name, if it has a usable one.
+    uid: Option<Username>,
+    email: Option<VoterEmail>,
+}
+
 async fn find_user(
     ldap: &mut Ldap,
     op: Duration,
     base: &str,
     filter: &str,
     mail_attr: &str,
-) -> Result<(String, Option<VoterEmail>), DirectoryError> {
+    uid_attr: &str,
+) -> Result<FoundUser, DirectoryError> {
     let (entries, _) = ldap
         .with_timeout(op)
-        .search(base, Scope::Subtree, filter, vec![mail_attr])
+        .search(base, Scope::Subtree, filter, vec![mail_attr, uid_attr])
         .await
         .and_then(|r| r.success())
         .map_err(|e| unavailable(format!("searching for the user: {e}")))?;
@@ -436,8 +466,28 @@ async fn find_user(
         return Err(DirectoryError::InvalidCredentials);
     }
     let entry = SearchEntry::construct(entries.into_iter().next().expect("one entry"));
-    let dn = entry.dn.clone();
-    Ok((dn, first_mail(entry, mail_attr)))
+    let uid = canonical_uid(&entry, uid_attr);
+    Ok(FoundUser { dn: entry.dn.clone(), uid, email: first_mail(entry, mail_attr) })
+}
+
+/// The entry's account name, chosen from the entry alone, never from what was typed, so
+/// every spelling that finds the entry gives the same voter: the uid in the entry's own
+/// DN when its first RDN names the attribute, else the smallest of its values (`uid` is
+/// multi-valued in inetOrgPerson), folded as `Username` folds.
+fn canonical_uid(entry: &SearchEntry, uid_attr: &str) -> Option<Username> {
+    let values: Vec<Username> = entry
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(uid_attr))
+        .flat_map(|(_, values)| values.iter().filter_map(|v| Username::parse(v).ok()))
+        .collect();
+    let rdn = entry.dn.split(',').next().and_then(|rdn| rdn.split_once('=')).and_then(|(attr, value)| {
+        attr.trim().eq_ignore_ascii_case(uid_attr).then(|| Username::parse(value).ok()).flatten()
+    });
+    match rdn {
+        Some(in_dn) if values.contains(&in_dn) => Some(in_dn),
+        _ => values.into_iter().min(),
+    }
 }
 
 fn first_mail(entry: SearchEntry, mail_attr: &str) -> Option<VoterEmail> {
@@ -451,6 +501,29 @@ fn first_mail(entry: SearchEntry, mail_attr: &str) -> Option<VoterEmail> {
 #[cfg(test)]
 mod tests {
     use super::normalize_dn;
+
+    fn entry(dn: &str, uids: &[&str]) -> ldap3::SearchEntry {
+        ldap3::SearchEntry {
+            dn: dn.into(),
+            attrs: [("uid".to_owned(), uids.iter().map(|u| u.to_string()).collect())].into(),
+            bin_attrs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_identity_comes_from_the_entry_not_the_typed_name() {
+        let cases = [
+            ("uid=Jane.Doe,ou=people,dc=u", vec!["Jane.Doe"], Some("jane.doe"), "mixed case stored"),
+            ("uid=jdoe,ou=people,dc=u", vec!["john.doe", "jdoe"], Some("jdoe"), "the DN's uid among several"),
+            ("cn=John Doe,ou=Sci,ou=people,dc=u", vec!["john.doe", "JDoe"], Some("jdoe"), "cn DN: smallest"),
+            ("cn=John Doe,ou=people,dc=u", vec!["bad value!", "Doe1"], Some("doe1"), "unusable values skipped"),
+            ("cn=John Doe,ou=people,dc=u", vec![], None, "no uid at all"),
+        ];
+        for (dn, uids, want, case) in cases {
+            let got = super::canonical_uid(&entry(dn, &uids), "uid");
+            assert_eq!(got.as_ref().map(|u| u.as_str()), want, "{case}");
+        }
+    }
 
     #[test]
     fn dns_compare_case_and_space_insensitively() {

@@ -29,6 +29,8 @@ pub use login::Login;
 pub struct AuthConfig {
     pub session_ttl: Duration,
     pub cookie_secure: bool,
+    /// Peers allowed to name the client's address (nginx).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Readiness: the directory's breaker, pool and one round trip.
@@ -56,8 +58,11 @@ impl Application {
         let login = web::Data::new(Login::new(settings, store.clone())?);
         let reporter = login.clone().into_inner();
         metrics::register(login.clone().into_inner());
-        let config =
-            web::Data::new(AuthConfig { session_ttl: settings.session_ttl, cookie_secure: settings.cookie_secure });
+        let config = web::Data::new(AuthConfig {
+            session_ttl: settings.session_ttl,
+            cookie_secure: settings.cookie_secure,
+            trusted_proxies: settings.login.trusted_proxies.clone(),
+        });
         let checks = vec![Box::new(DirectoryCheck(login.clone().into_inner())) as Box<dyn ReadinessCheck>];
         let (port, server) = serve_with(settings, store, checks, move |cfg: &mut web::ServiceConfig| {
             // Runs once on each HTTP worker thread as it starts: that worker's sign-ins

@@ -1,8 +1,10 @@
-//! The login rules, free of HTTP: throttle per username, check the directory, decide
-//! eligibility per election and roles, issue the session. Every failure that could tell
-//! an attacker whether an account exists takes at least the same minimum time and says
-//! the same thing.
+//! The login rules, free of HTTP: throttle per (username, address) and per address (the
+//! rule is `turnout_core::store::throttle`), check the directory, decide eligibility per
+//! election and roles, issue the session for the directory's account (never for the
+//! string typed). Every failure that could tell an attacker whether an account exists
+//! takes at least the same minimum time and says the same thing.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use turnout_core::config::{LoginSettings, RoleLists};
 use turnout_core::domain::{ElectionId, Username};
 use turnout_core::session::{Role, Session};
-use turnout_core::store::{ElectionSummary, Eligibility, LoginThrottle, SignInFacts, Store};
+use turnout_core::store::{
+    Admission, AttemptOutcome, ElectionSummary, Eligibility, SignInKeys, Store, ThrottleRules, ThrottledBy,
+};
 use turnout_core::{ApiError, ErrorCode, Settings};
 
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
@@ -24,6 +28,9 @@ pub struct Login {
     pub directory: Directory,
     store: Arc<dyn Store>,
     throttle: LoginSettings,
+    rules: ThrottleRules,
+    /// Keys the throttle's row ids: a username and an address are both personal data.
+    throttle_key: [u8; 32],
     roles: RoleLists,
     admin_group: Option<String>,
     officer_group: Option<String>,
@@ -34,28 +41,37 @@ pub struct Login {
     signed_in: std::sync::atomic::AtomicU64,
 }
 
-/// The refusal for a username still waiting out its failures, if it is.
-fn throttled(throttle: &LoginThrottle, now: Timestamp) -> Option<ApiError> {
-    let until = throttle.next_allowed_at?;
+/// The refusal for an attempt the throttle holds back.
+fn throttled(until: Timestamp, by: ThrottledBy, now: Timestamp) -> ApiError {
     let secs = (until.duration_since(now).as_millis().max(1) as u64).div_ceil(1000);
-    tracing::info!(event = "login", outcome = "throttled");
-    Some(
-        ApiError::new(
-            ErrorCode::LoginThrottled,
-            format!("Too many failed sign-ins for this username. Try again in {secs} seconds."),
-        )
-        .retry_after(secs),
-    )
+    tracing::info!(event = "login", outcome = "throttled", by = ?by);
+    let message = match by {
+        ThrottledBy::Account => {
+            format!("Too many failed sign-ins for this username from your network. Try again in {secs} seconds.")
+        }
+        ThrottledBy::Address => {
+            format!("Too many failed sign-ins from your network. Try again in {secs} seconds.")
+        }
+    };
+    ApiError::new(ErrorCode::LoginThrottled, message).retry_after(secs)
 }
 
 fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
 }
 
-/// The throttle key: a hash, since any string can be submitted as a username.
-fn throttle_key(raw_username: &str) -> String {
-    let name: String = raw_username.trim().to_lowercase().chars().take(256).collect();
-    turnout_core::keys::hex(&turnout_core::keys::derive_with(b"login-throttle", "username", &[name.as_bytes()]))
+/// The throttle's row ids for one attempt: keyed hashes of (typed name folded as
+/// `Username` folds, address) and of the address. The name is cut to 256 characters,
+/// since any string can be submitted.
+fn sign_in_keys(key: &[u8; 32], raw_username: &str, client: IpAddr) -> SignInKeys {
+    let name: String = raw_username.trim().to_ascii_lowercase().chars().take(256).collect();
+    let address = client.to_string();
+    let hash =
+        |label: &str, parts: &[&[u8]]| turnout_core::keys::hex(&turnout_core::keys::derive_with(key, label, parts));
+    SignInKeys {
+        pair: hash("pair", &[name.as_bytes(), address.as_bytes()]),
+        address: hash("address", &[address.as_bytes()]),
+    }
 }
 
 impl Login {
@@ -64,6 +80,14 @@ impl Login {
             directory: Directory::new(settings.ldap.clone(), settings.http_worker_count())?,
             store,
             throttle: settings.login.clone(),
+            rules: ThrottleRules {
+                free_failures: settings.login.free_failures,
+                max_delay: settings.login.max_delay,
+                address_failures: settings.login.address_failures,
+                address_window: settings.login.address_window,
+                decay: settings.login.failure_decay,
+            },
+            throttle_key: settings.derive_key("login-throttle", &[]),
             roles: settings.roles.clone(),
             admin_group: settings.ldap.admin_group.as_deref().map(normalize_dn),
             officer_group: settings.ldap.officer_group.as_deref().map(normalize_dn),
@@ -73,9 +97,15 @@ impl Login {
         })
     }
 
-    pub async fn login(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
+    /// One sign-in from `client` (the address nginx saw).
+    pub async fn login(
+        &self,
+        raw_username: &str,
+        password: &SecretString,
+        client: IpAddr,
+    ) -> Result<Session, ApiError> {
         let started = Instant::now();
-        let outcome = self.attempt(raw_username, password).await;
+        let outcome = self.attempt(raw_username, password, client).await;
         crate::metrics::login(outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
         if let Err(e) = &outcome
             && matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginThrottled)
@@ -86,18 +116,37 @@ impl Login {
         outcome
     }
 
-    async fn attempt(&self, raw_username: &str, password: &SecretString) -> Result<Session, ApiError> {
+    /// Counts the attempt before anything else (atomically with the check), then settles
+    /// it by how the check ended: a wrong password stays counted.
+    async fn attempt(&self, raw_username: &str, password: &SecretString, client: IpAddr) -> Result<Session, ApiError> {
         let now = Timestamp::now();
-        let key = throttle_key(raw_username);
+        let keys = sign_in_keys(&self.throttle_key, raw_username, client);
+        if let Admission::Throttled { until, by } = self.store.sign_in_attempt(&keys, &self.rules, now).await? {
+            return Err(throttled(until, by, now));
+        }
+        let outcome = self.check(raw_username, password, now).await;
+        let settled = match &outcome {
+            Err(e) if e.code == ErrorCode::InvalidCredentials => None,
+            // The directory or the store could not answer: not the voter's failure.
+            Err(e) if e.status() >= 500 => Some(AttemptOutcome::NotCounted),
+            // The password was right (whether or not a session follows).
+            _ => Some(AttemptOutcome::Succeeded),
+        };
+        if let Some(settled) = settled
+            && let Err(e) = self.store.sign_in_settled(&keys, settled, &self.rules, Timestamp::now()).await
+        {
+            tracing::warn!(event = "login_throttle_error", error = %e);
+        }
+        outcome
+    }
+
+    async fn check(&self, raw_username: &str, password: &SecretString, now: Timestamp) -> Result<Session, ApiError> {
         // Checked before any network call: an empty password is an anonymous bind.
         let username = match Username::parse(raw_username) {
             Ok(u) if !password.expose_secret().trim().is_empty() => u,
             _ => {
-                let throttle = self.store.login_throttle(&key, now).await?;
-                return Err(match throttled(&throttle, now) {
-                    Some(refusal) => refusal,
-                    None => self.failed(&key, "malformed", now).await,
-                });
+                tracing::info!(event = "login", outcome = "malformed");
+                return Err(invalid_credentials());
             }
         };
         let elections = self.open_elections(now).await?;
@@ -106,10 +155,11 @@ impl Login {
         // asked for the password check only.
         let roll_elections: Vec<ElectionId> =
             elections.iter().filter(|e| e.eligibility == Eligibility::Roll).map(|e| e.id.clone()).collect();
-        let SignInFacts { throttle, on_roll } = self.store.sign_in_facts(&key, &username, &roll_elections, now).await?;
-        if let Some(refusal) = throttled(&throttle, now) {
-            return Err(refusal);
-        }
+        let on_roll = if roll_elections.is_empty() {
+            Vec::new()
+        } else {
+            self.store.roll_memberships(&username, &roll_elections).await?
+        };
         let roll_gives_address = !on_roll.is_empty()
             && on_roll.iter().all(|(_, email)| email.is_some())
             && roll_elections.len() == elections.len();
@@ -134,7 +184,17 @@ impl Login {
         };
         let user = match self.directory.authenticate(&username, password, &checks).await {
             Ok(user) => user,
-            Err(DirectoryError::InvalidCredentials) => return Err(self.failed(&key, "invalid_credentials", now).await),
+            Err(DirectoryError::InvalidCredentials) => {
+                tracing::info!(event = "login", outcome = "invalid_credentials");
+                return Err(invalid_credentials());
+            }
+            Err(DirectoryError::NoAccountName) => {
+                tracing::warn!(event = "login", outcome = "no_account_name");
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "Your directory entry has no account name Turnout can use. Contact the election office.",
+                ));
+            }
             Err(DirectoryError::Busy) => {
                 tracing::info!(event = "login", outcome = "directory_busy");
                 return Err(ApiError::new(
@@ -153,9 +213,14 @@ impl Login {
                 .retry_after(secs));
             }
         };
-        if throttle.failures > 0 {
-            self.store.login_succeeded(&key).await?;
-        }
+        // The directory's name for the account can differ from what was typed (a search
+        // filter that also matches, say, the mail address): the roll is then read again
+        // under the account's own name, the one every store key uses.
+        let on_roll = if user.username != username && !roll_elections.is_empty() {
+            self.store.roll_memberships(&user.username, &roll_elections).await?
+        } else {
+            on_roll
+        };
         let roles = self.roles_of(&user);
         let eligible = eligible_for(&user, &elections, &on_roll);
         if eligible.is_empty() && roles.is_empty() {
@@ -204,6 +269,14 @@ impl Login {
                     tracing::warn!(event = "activity_flush_failed", error = %e);
                 }
             }
+            if ticks.is_multiple_of(60) {
+                // Old throttle rows go in small batches, so a purge never holds the writer long.
+                match self.store.purge_sign_in_throttles(&self.rules, Timestamp::now(), 1000).await {
+                    Ok(n) if n > 0 => tracing::info!(event = "login_throttle_purged", rows = n),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(event = "login_throttle_purge_failed", error = %e),
+                }
+            }
             if ticks % 5 == 1 {
                 let (ok, detail) = match self.directory.status().await {
                     Ok(detail) => (true, detail),
@@ -215,14 +288,6 @@ impl Login {
                 }
             }
         }
-    }
-
-    async fn failed(&self, key: &str, outcome: &str, now: Timestamp) -> ApiError {
-        tracing::info!(event = "login", outcome);
-        if let Err(e) = self.store.login_failed(key, self.throttle.free_failures, self.throttle.max_delay, now).await {
-            tracing::warn!(event = "login_throttle_error", error = %e);
-        }
-        invalid_credentials()
     }
 
     /// Elections that are open or still to come, cached for a second: a burst of logins
@@ -257,13 +322,13 @@ impl Login {
     }
 
     fn roles_of(&self, user: &DirectoryUser) -> Vec<Role> {
-        let uid = user.username.as_str();
+        let uid = &user.username;
         let in_group = |group: &Option<String>| group.as_ref().is_some_and(|g| user.groups.contains(g));
         let mut roles = Vec::new();
-        if self.roles.admins.iter().any(|a| a == uid) || in_group(&self.admin_group) {
+        if self.roles.admins.contains(uid) || in_group(&self.admin_group) {
             roles.push(Role::Admin);
         }
-        if self.roles.officers.iter().any(|o| o == uid) || in_group(&self.officer_group) {
+        if self.roles.officers.contains(uid) || in_group(&self.officer_group) {
             roles.push(Role::Officer);
         }
         roles
@@ -291,12 +356,16 @@ fn eligible_for(
 
 #[cfg(test)]
 mod tests {
-    use super::throttle_key;
+    use super::sign_in_keys;
 
     #[test]
-    fn throttle_keys_ignore_case_and_spaces_and_are_bounded() {
-        assert_eq!(throttle_key(" Student00001 "), throttle_key("student00001"));
-        assert_ne!(throttle_key("student00001"), throttle_key("student00002"));
-        assert_eq!(throttle_key(&"x".repeat(100_000)).len(), 64);
+    fn throttle_keys_fold_like_usernames_separate_addresses_and_are_bounded() {
+        let (k, a, b) = ([7u8; 32], "203.0.113.1".parse().unwrap(), "203.0.113.2".parse().unwrap());
+        assert_eq!(sign_in_keys(&k, " Student00001 ", a), sign_in_keys(&k, "student00001", a));
+        assert_ne!(sign_in_keys(&k, "student00001", a).pair, sign_in_keys(&k, "student00002", a).pair);
+        assert_ne!(sign_in_keys(&k, "student00001", a).pair, sign_in_keys(&k, "student00001", b).pair);
+        assert_eq!(sign_in_keys(&k, "student00001", a).address, sign_in_keys(&k, "student00002", a).address);
+        assert_ne!(sign_in_keys(&k, "student00001", a), sign_in_keys(&[8u8; 32], "student00001", a), "keyed");
+        assert_eq!(sign_in_keys(&k, &"x".repeat(100_000), a).pair.len(), 64);
     }
 }

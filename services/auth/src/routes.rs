@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use turnout_core::ApiError;
 use turnout_core::http::{
-    Authenticated, Input, Nav, clear_session_cookie, cookie_secure, html, session_cookie, wants_json,
+    Authenticated, Input, Nav, clear_session_cookie, client_address, cookie_secure, html, session_cookie, wants_json,
 };
 use turnout_core::session::SessionKeys;
 
@@ -58,7 +58,8 @@ pub async fn login(
     keys: web::Data<SessionKeys>,
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = login.login(&form.username, &form.password).await?;
+    let client = client_address(&req, &config.trusted_proxies).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let session = login.login(&form.username, &form.password, client).await?;
     let cookie = session_cookie(keys.sign(&session), config.session_ttl, cookie_secure(&req, config.cookie_secure));
     Ok(if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({

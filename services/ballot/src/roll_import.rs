@@ -21,6 +21,9 @@ use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, Roll
 
 /// Rows per committed chunk.
 pub const CHUNK_ROWS: usize = 1000;
+/// The most data rows one roll file may have: ten times the largest university, and the
+/// bound on the duplicate check's memory (a few tens of MB at most).
+pub const MAX_ROLL_ROWS: u64 = 1_000_000;
 /// The longest name kept on the roll.
 const MAX_NAME: usize = 200;
 
@@ -186,12 +189,46 @@ impl Importer {
     }
 }
 
-/// Sends the data rows after the first `skip` as chunks of at most `CHUNK_ROWS`.
+/// The voters a file has named so far, by canonical uid, to report a row that names one
+/// again (`ST000001` after `st000001`). Keyed by a hash, not the uid, so a million rows
+/// cost a few tens of MB.
+#[derive(Default)]
+struct SeenVoters {
+    lines: std::collections::HashMap<u64, u64>,
+    hasher: std::hash::RandomState,
+}
+
+impl SeenVoters {
+    /// The line that first named this voter, if another did; else records `line`.
+    fn first_line(&mut self, uid: &Username, line: u64) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let first = *self.lines.entry(self.hasher.hash_one(uid)).or_insert(line);
+        (first != line).then_some(first)
+    }
+}
+
+/// One data row checked against the rows before it.
+fn checked_row(
+    record: &csv::StringRecord,
+    columns: Columns,
+    line: u64,
+    seen: &mut SeenVoters,
+) -> Result<RollEntry, String> {
+    let entry = parse_row(record, columns)?;
+    match seen.first_line(&entry.uid, line) {
+        Some(first) => Err(format!("uid {} is the same voter as line {first}", entry.uid.as_str())),
+        None => Ok(entry),
+    }
+}
+
+/// Sends the data rows after the first `skip` as chunks of at most `CHUNK_ROWS`. The
+/// skipped rows are still read, so a resumed import reports the same duplicates.
 fn read_chunks(path: &Path, skip: u64, tx: &tokio::sync::mpsc::Sender<ImportChunk>) -> anyhow::Result<()> {
     let mut rows = reader(path)?;
     let mut record = csv::StringRecord::new();
     let mut columns = Columns::POSITIONAL;
     let (mut first, mut seen) = (true, 0u64);
+    let mut voters = SeenVoters::default();
     let mut chunk = ImportChunk::default();
     while rows.read_record(&mut record).context("reading the CSV")? {
         if first {
@@ -202,11 +239,12 @@ fn read_chunks(path: &Path, skip: u64, tx: &tokio::sync::mpsc::Sender<ImportChun
             }
         }
         seen += 1;
+        let line = record.position().map_or(0, |p| p.line());
         if seen <= skip {
+            let _ = checked_row(&record, columns, line, &mut voters);
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line());
-        match parse_row(&record, columns) {
+        match checked_row(&record, columns, line, &mut voters) {
             Ok(entry) => chunk.entries.push(entry),
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
@@ -237,6 +275,37 @@ mod tests {
         assert_eq!(e.email.unwrap().as_str(), "ada@uni.test");
         assert_eq!(e.name.as_deref(), Some("Ada L"));
         assert!(Columns::detect(&record(&["student00001", "x@y.z"])).is_none(), "data taken for a header");
+    }
+
+    #[test]
+    fn two_spellings_of_one_voter_are_one_entry_and_the_second_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roll.csv");
+        std::fs::write(&path, "uid,email\nST000001,a@u.test\nst000002,b@u.test\n st000001 ,c@u.test\nSt000002\n")
+            .unwrap();
+        for skip in [0, 1, 3] {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+            read_chunks(&path, skip, &tx).unwrap();
+            drop(tx);
+            let mut chunks = Vec::new();
+            while let Ok(c) = rx.try_recv() {
+                chunks.push(c);
+            }
+            let entries: Vec<String> =
+                chunks.iter().flat_map(|c| c.entries.iter().map(|e| e.uid.as_str().to_owned())).collect();
+            let errors: Vec<(u64, String)> =
+                chunks.iter().flat_map(|c| c.errors.iter().map(|e| (e.line, e.reason.clone()))).collect();
+            let want_entries: Vec<&str> = ["st000001", "st000002"].into_iter().skip(skip as usize).collect();
+            assert_eq!(entries, want_entries, "skip {skip}");
+            let want_errors: Vec<(u64, String)> = [
+                (4, "uid st000001 is the same voter as line 2".to_owned()),
+                (5, "uid st000002 is the same voter as line 3".to_owned()),
+            ]
+            .into_iter()
+            .filter(|(line, _)| *line > skip + 1)
+            .collect();
+            assert_eq!(errors, want_errors, "skip {skip}: a resumed import reports the same duplicates");
+        }
     }
 
     #[test]

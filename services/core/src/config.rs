@@ -79,6 +79,9 @@ pub struct LdapSettings {
     pub ca_cert: Option<String>,
     pub bind: BindStrategy,
     pub mail_attr: String,
+    /// The attribute holding the account name (`TURNOUT_LDAP_UID_ATTR`): with
+    /// search-then-bind, the voter's identity is read from it, not taken from what was typed.
+    pub uid_attr: String,
     pub connect_timeout: Duration,
     pub op_timeout: Duration,
     /// Most connections Turnout holds to the directory (size it to slapd's threads).
@@ -97,18 +100,31 @@ pub struct LdapSettings {
     pub officer_group: Option<String>,
 }
 
-/// Who gets the console roles without a directory group.
+/// Who gets the console roles without a directory group, as canonical usernames: the
+/// list `Admin1, OFFICER1` names the accounts `admin1` and `officer1` however they sign in.
 #[derive(Debug, Clone, Default)]
 pub struct RoleLists {
-    pub admins: Vec<String>,
-    pub officers: Vec<String>,
+    pub admins: Vec<crate::domain::Username>,
+    pub officers: Vec<crate::domain::Username>,
 }
 
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
-    /// Failures for one username before each further one doubles the wait.
+    /// Failures for one username from one address before each further one waits
+    /// (doubling each time).
     pub free_failures: u32,
     pub max_delay: Duration,
+    /// Failed sign-ins one address may have in `address_window`, across usernames
+    /// (password spraying). Default 600 per 10 minutes, sized for a campus NAT: 5,000
+    /// students behind one address all signing in within ten minutes, one in ten
+    /// mistyping once, make 500.
+    pub address_failures: u32,
+    pub address_window: Duration,
+    /// A (username, address) pair's failures are forgotten this long after its last one.
+    pub failure_decay: Duration,
+    /// Peers whose `X-Real-IP` / `X-Forwarded-For` name the client (nginx); any other
+    /// peer is the client itself, whatever headers it sends.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Every failed login takes at least this long, so timing can't tell a wrong
     /// password from an unknown or malformed username.
     pub failure_floor: Duration,
@@ -198,6 +214,21 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
     }
 
+    /// A comma-separated list of networks (`10.0.0.0/8`) or single addresses.
+    fn networks(&mut self, name: &str, default: &str) -> Vec<ipnet::IpNet> {
+        let raw = self.string(name, default);
+        let mut out = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.parse::<ipnet::IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)) {
+                Ok(net) => out.push(net),
+                Err(_) => {
+                    self.problems.push(format!("{name}: {item:?} is not an address or a network like 10.0.0.0/8"))
+                }
+            }
+        }
+        out
+    }
+
     fn optional(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
@@ -281,6 +312,7 @@ impl Settings {
             ca_cert: r.optional("TURNOUT_LDAP_CA_CERT"),
             bind,
             mail_attr: r.string("TURNOUT_LDAP_MAIL_ATTR", "mail"),
+            uid_attr: r.string("TURNOUT_LDAP_UID_ATTR", "uid"),
             connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
             op_timeout: r.millis("TURNOUT_LDAP_TIMEOUT_MS", 3000),
             pool_size: r.parsed("TURNOUT_LDAP_POOL_SIZE", 16),
@@ -295,16 +327,30 @@ impl Settings {
         if ldap.pool_size == 0 || ldap.pool_size > 1024 {
             r.problems.push("TURNOUT_LDAP_POOL_SIZE: between 1 and 1024".into());
         }
-        let list = |raw: Option<String>| -> Vec<String> {
-            raw.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        let mut list = |name: &str| -> Vec<crate::domain::Username> {
+            let raw = r.optional(name).unwrap_or_default();
+            let mut names = Vec::new();
+            for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match crate::domain::Username::parse(item) {
+                    Ok(u) => names.push(u),
+                    Err(e) => r.problems.push(format!("{name}: {item:?} is not a username ({e})")),
+                }
+            }
+            names
         };
-        let roles =
-            RoleLists { admins: list(r.optional("TURNOUT_ADMINS")), officers: list(r.optional("TURNOUT_OFFICERS")) };
+        let roles = RoleLists { admins: list("TURNOUT_ADMINS"), officers: list("TURNOUT_OFFICERS") };
         let login = LoginSettings {
             free_failures: r.parsed("TURNOUT_LOGIN_FREE_FAILURES", 3),
             max_delay: r.secs("TURNOUT_LOGIN_MAX_DELAY_SECS", 300, 1..=86_400),
             failure_floor: r.millis("TURNOUT_LOGIN_FAILURE_FLOOR_MS", 120),
+            address_failures: r.parsed("TURNOUT_LOGIN_ADDRESS_FAILURES", 600),
+            address_window: r.secs("TURNOUT_LOGIN_ADDRESS_WINDOW_SECS", 600, 1..=86_400),
+            failure_decay: r.secs("TURNOUT_LOGIN_FAILURE_DECAY_SECS", 900, 1..=86_400),
+            trusted_proxies: r.networks("TURNOUT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
         };
+        if login.address_failures == 0 {
+            r.problems.push("TURNOUT_LOGIN_ADDRESS_FAILURES: at least 1".into());
+        }
 
         let accounts = match r.optional("TURNOUT_SMTP_ACCOUNTS") {
             None => Vec::new(),

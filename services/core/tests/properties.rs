@@ -20,9 +20,12 @@ proptest! {
     }
 
     #[test]
-    fn plausible_uids_are_accepted_as_written(raw in "[A-Za-z0-9._@-]{1,64}") {
+    fn plausible_uids_are_accepted_in_their_one_folded_form(raw in "[A-Za-z0-9._@-]{1,64}", pad in "[ \t]{0,3}") {
         let u = Username::parse(&raw).unwrap();
-        prop_assert_eq!(u.as_str(), raw.as_str());
+        prop_assert_eq!(u.as_str(), raw.to_ascii_lowercase());
+        // Any spelling of it (case, surrounding blanks) is the same username.
+        let respelled: String = raw.chars().map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }).collect();
+        prop_assert_eq!(Username::parse(&format!("{pad}{respelled}{pad}")).unwrap(), u);
     }
 
     #[test]

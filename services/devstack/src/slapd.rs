@@ -1,6 +1,7 @@
 //! A real OpenLDAP `slapd` in a temp dir on a loopback port, seeded with generated
 //! students (uid `student00001`.., password `vote-00001`.., a `mail` attribute), a
-//! student without mail, and a service account for search-then-bind.
+//! student without mail, one whose uid is stored in mixed case, and a service account
+//! for search-then-bind.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,9 @@ pub const BIND_TEMPLATE: &str = "uid={username},ou=people,dc=turnout,dc=test";
 pub const SERVICE_DN: &str = "cn=turnout,ou=services,dc=turnout,dc=test";
 pub const SERVICE_PASSWORD: &str = "service-secret";
 pub const MAIL_DOMAIN: &str = "students.turnout.test";
+/// An account whose uid the directory stores in mixed case (its mail is lower case).
+pub const MIXED_CASE_UID: &str = "Mixed.Case";
+pub const MIXED_CASE_PASSWORD: &str = "vote-mixed";
 pub const GROUPS_DN: &str = "ou=groups,dc=turnout,dc=test";
 pub const ADMIN_GROUP: &str = "cn=admins,ou=groups,dc=turnout,dc=test";
 pub const OFFICER_GROUP: &str = "cn=officers,ou=groups,dc=turnout,dc=test";
@@ -58,6 +62,7 @@ fn seed_ldif(students: u32) -> String {
          dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n\n\
          dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: turnout\nuserPassword: {}\n\n\
          dn: uid=nomail,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: nomail\ncn: No Mail\nsn: Mail\nuserPassword: {}\n\n\
+         dn: uid={MIXED_CASE_UID},{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: {MIXED_CASE_UID}\ncn: Mixed Case\nsn: Case\nmail: mixed.case@{MAIL_DOMAIN}\nuserPassword: {}\n\n\
          dn: uid=admin1,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: admin1\ncn: Admin One\nsn: One\nmail: admin1@staff.turnout.test\nuserPassword: {}\n\n\
          dn: uid=officer1,{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: officer1\ncn: Officer One\nsn: One\nmail: officer1@staff.turnout.test\nuserPassword: {}\n\n\
          dn: {GROUPS_DN}\nobjectClass: organizationalUnit\nou: groups\n\n\
@@ -65,6 +70,7 @@ fn seed_ldif(students: u32) -> String {
          dn: {OFFICER_GROUP}\nobjectClass: groupOfNames\ncn: officers\nmember: uid=officer1,{PEOPLE_DN}\n\n",
         ssha(SERVICE_PASSWORD),
         ssha("vote-nomail"),
+        ssha(MIXED_CASE_PASSWORD),
         ssha("vote-admin1"),
         ssha("vote-officer1"),
     );

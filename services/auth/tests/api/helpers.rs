@@ -61,6 +61,18 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// A sign-in as nginx forwards it from `address` (the test client is on loopback,
+    /// which the default `TURNOUT_TRUSTED_PROXIES` trusts).
+    pub async fn login_from(&self, address: &str, username: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/auth/login", self.url))
+            .header("X-Real-IP", address)
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 pub fn template_settings(slapd: &Slapd) -> Vec<(&'static str, String)> {

@@ -3,4 +3,6 @@
 mod directory;
 mod eligibility;
 mod helpers;
+mod identity;
 mod login;
+mod throttle;

@@ -18,7 +18,7 @@ use turnout_core::store::{
 use turnout_core::{ApiError, ErrorCode};
 
 use super::{ConsoleElection, StoreData, changed, page_limit, parse_time, see_other};
-use crate::roll_import::{Importer, count_rows};
+use crate::roll_import::{Importer, MAX_ROLL_ROWS, count_rows};
 
 fn audit(admin: &Admin, action: &str, election: &ElectionId, detail: serde_json::Value) -> AuditEntry {
     AuditEntry { actor: admin.0.name().to_owned(), action: action.to_owned(), election: Some(election.clone()), detail }
@@ -528,6 +528,13 @@ pub async fn upload_roll(
             let _ = std::fs::remove_file(&file);
             let why = counted.err().map_or("the file has no rows".to_owned(), |e| format!("{e:#}"));
             return Err(ApiError::invalid("file", why));
+        }
+        Ok(n) if n > MAX_ROLL_ROWS => {
+            let _ = std::fs::remove_file(&file);
+            return Err(ApiError::invalid(
+                "file",
+                format!("the roll has {n} rows; at most {MAX_ROLL_ROWS} are imported"),
+            ));
         }
         Ok(n) => n,
     };

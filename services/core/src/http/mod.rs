@@ -6,9 +6,11 @@
 //! - `middleware`: request ids, access logs, and errors re-rendered as JSON or HTML;
 //! - `input`: the body extractor (JSON or form, size-limited, clear 4xx on bad input);
 //! - `auth`: session cookie extractors;
+//! - `client_address`: who is asking, through nginx but never from a client's own header;
 //! - `health`: `/health/live` and `/health/ready`.
 
 mod auth;
+mod client_address;
 mod health;
 mod input;
 mod middleware;
@@ -17,6 +19,7 @@ mod respond;
 pub use auth::{
     Admin, Authenticated, CSRF_HEADER, Officer, Staff, clear_session_cookie, cookie_secure, session_cookie,
 };
+pub use client_address::client_address;
 pub use health::{Readiness, ReadinessCheck, StoreCheck, health_routes};
 pub use input::{Body, BodyLimit, Input};
 pub use middleware::{RequestId, request_context};

@@ -13,6 +13,8 @@ mod shared;
 mod sqlite;
 mod sqlite_ballots;
 mod sqlite_console;
+mod sqlite_throttle;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::schedule::Schedule;
 pub use cache::ElectionCache;
 pub use console::*;
 pub use sqlite::SqliteStore;
+pub use throttle::{Admission, AttemptOutcome, SignInKeys, ThrottleRules, ThrottledBy};
 
 /// A voter's choices: at most one candidate per contest; a contest left out is a blank.
 pub type Choices = BTreeMap<ContestId, CandidateId>;
@@ -76,22 +79,6 @@ pub struct RollImport {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
-}
-
-/// The state of login failures for one submitted username.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginThrottle {
-    pub failures: u32,
-    /// No new attempt before this moment.
-    pub next_allowed_at: Option<Timestamp>,
-}
-
-/// See `Store::sign_in_facts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignInFacts {
-    pub throttle: LoginThrottle,
-    /// The elections (of those asked) with the voter on their roll, and the roll's address.
-    pub on_roll: Vec<(ElectionId, Option<VoterEmail>)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -745,32 +732,32 @@ pub trait Store: Send + Sync + 'static {
         elections: &[ElectionId],
     ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError>;
 
-    // Login throttling, shared by every auth instance.
-    async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError>;
-    /// Counts a failed login; after `free` failures each one doubles the wait, up to `max_delay`.
-    async fn login_failed(
+    // Sign-in throttling, shared by every auth instance (rules in `throttle`).
+    /// Checks and counts one attempt in one atomic step: refused while its pair waits or
+    /// its address is over the limit, else counted as a failure until settled.
+    async fn sign_in_attempt(
         &self,
-        key: &str,
-        free: u32,
-        max_delay: Duration,
+        keys: &SignInKeys,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<LoginThrottle, StoreError>;
-    async fn login_succeeded(&self, key: &str) -> Result<(), StoreError>;
-    /// What a sign-in reads before it asks the directory: the throttle for `key` and
-    /// `uid`'s entries on the rolls of `elections`. One read where the adapter can (SQLite:
-    /// one read transaction, which halves the shared-memory locking two separate reads
-    /// cost at thousands of sign-ins a second).
-    async fn sign_in_facts(
+    ) -> Result<Admission, StoreError>;
+    /// A counted attempt that was not a wrong password: a success clears its pair, and
+    /// either outcome gives the address its count back. (A wrong password needs no call.)
+    async fn sign_in_settled(
         &self,
-        key: &str,
-        uid: &Username,
-        elections: &[ElectionId],
+        keys: &SignInKeys,
+        outcome: AttemptOutcome,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<SignInFacts, StoreError> {
-        let throttle = self.login_throttle(key, now).await?;
-        let on_roll = if elections.is_empty() { Vec::new() } else { self.roll_memberships(uid, elections).await? };
-        Ok(SignInFacts { throttle, on_roll })
-    }
+    ) -> Result<(), StoreError>;
+    /// Deletes up to `limit` throttle rows that have nothing left to hold back at
+    /// `now`; returns how many.
+    async fn purge_sign_in_throttles(
+        &self,
+        rules: &ThrottleRules,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     // The ballot box.
     /// Checks the window as stored now, records participation and stores the ballot (no

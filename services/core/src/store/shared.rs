@@ -1,8 +1,6 @@
 //! Rules and conversions both store adapters apply the same way, so they cannot drift:
-//! stored times, the audit hash, the login throttle's delay, and the delivery
-//! percentiles officers see.
-
-use std::time::Duration;
+//! stored times, the audit hash and the delivery percentiles officers see (the sign-in
+//! throttle's rule is `throttle`).
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -24,15 +22,6 @@ pub(crate) fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, electio
         hasher.update([0]);
     }
     crate::keys::hex(&hasher.finalize())
-}
-
-/// After `free` failures, each one doubles the wait (1 s, 2 s, 4 s, ...) up to `max_delay`.
-pub(crate) fn throttle_delay_ms(failures: u32, free: u32, max_delay: Duration) -> i64 {
-    if failures <= free {
-        0
-    } else {
-        ((1u64 << (failures - free - 1).min(20)) * 1000).min(max_delay.as_millis() as u64) as i64
-    }
 }
 
 /// How a fetch of up to `limit + 1` rows (newest first) becomes a page of the outbox list.
@@ -86,14 +75,6 @@ pub(crate) fn delivery_percentiles(histogram: &[(i64, u64)]) -> (Option<i64>, Op
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_throttle_doubles_after_the_free_failures_up_to_the_cap() {
-        let max = Duration::from_secs(300);
-        let delays: Vec<i64> = (1..=7).map(|f| throttle_delay_ms(f, 3, max)).collect();
-        assert_eq!(delays, [0, 0, 0, 1000, 2000, 4000, 8000]);
-        assert_eq!(throttle_delay_ms(100, 3, max), 300_000);
-    }
 
     #[test]
     fn outbox_pages_never_split_rows_that_share_a_sequence_number() {

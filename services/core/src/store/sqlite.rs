@@ -16,9 +16,10 @@ use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime};
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::shared::{audit_hash, throttle_delay_ms, ts, ts_ms};
+use super::shared::{audit_hash, ts};
 use super::sqlite_ballots::BallotWriter;
 use super::sqlite_console;
+use super::sqlite_throttle;
 use super::*;
 
 /// Each migration runs once, in order, tracked by `PRAGMA user_version`.
@@ -240,6 +241,25 @@ ALTER TABLE ballot_box RENAME TO ballots;
 ALTER TABLE roll_imports ADD COLUMN owner TEXT;
 ALTER TABLE roll_imports ADD COLUMN lease_until INTEGER;
 "#,
+    r#"
+-- The sign-in throttle per (username, address) and per address (see store::throttle);
+-- the old per-username counts are dropped (they only ever delayed an attempt). Keys are
+-- keyed hashes; `last_ms` and `window_start_ms` decide when a row is purged.
+DROP TABLE login_failures;
+CREATE TABLE login_failures (
+    key             TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    next_allowed_ms INTEGER NOT NULL,
+    last_ms         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX login_failures_by_last ON login_failures(last_ms);
+CREATE TABLE login_address_failures (
+    key             TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    window_start_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX login_address_failures_by_window ON login_address_failures(window_start_ms);
+"#,
 ];
 
 /// Per-connection settings. `synchronous=FULL`: an acknowledged vote survives power loss,
@@ -426,19 +446,6 @@ fn read_roll_memberships(
         }
     }
     Ok(found)
-}
-
-fn read_login_throttle(conn: &Connection, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
-    let row: Option<(u32, i64)> = conn
-        .prepare_cached("SELECT failures, next_allowed_ms FROM login_failures WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(match row {
-        None => LoginThrottle { failures: 0, next_allowed_at: None },
-        Some((failures, next)) => {
-            LoginThrottle { failures, next_allowed_at: (next > now.as_millisecond()).then(|| ts_ms(next)) }
-        }
-    })
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
@@ -647,60 +654,35 @@ impl Store for SqliteStore {
         self.read_here(|conn| read_roll_memberships(conn, uid, elections))
     }
 
-    async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
-        self.read_here(|conn| read_login_throttle(conn, key, now))
-    }
-
-    async fn sign_in_facts(
+    async fn sign_in_attempt(
         &self,
-        key: &str,
-        uid: &Username,
-        elections: &[ElectionId],
+        keys: &SignInKeys,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<SignInFacts, StoreError> {
-        self.read_here(|conn| {
-            // One read transaction: one snapshot, one shared-memory lock for both reads.
-            let tx = conn.unchecked_transaction()?;
-            let throttle = read_login_throttle(&tx, key, now)?;
-            let on_roll = if elections.is_empty() { Vec::new() } else { read_roll_memberships(&tx, uid, elections)? };
-            tx.commit()?;
-            Ok(SignInFacts { throttle, on_roll })
-        })
+    ) -> Result<Admission, StoreError> {
+        let (keys, rules) = (keys.clone(), *rules);
+        self.run(move |conn| sqlite_throttle::attempt(conn, &keys, &rules, now)).await
     }
 
-    async fn login_failed(
+    async fn sign_in_settled(
         &self,
-        key: &str,
-        free: u32,
-        max_delay: Duration,
+        keys: &SignInKeys,
+        outcome: AttemptOutcome,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<LoginThrottle, StoreError> {
-        let key = key.to_owned();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let failures: u32 = tx.query_row(
-                "INSERT INTO login_failures (key, failures, next_allowed_ms) VALUES (?1, 1, 0)
-                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1
-                 RETURNING failures",
-                [&key],
-                |r| r.get(0),
-            )?;
-            let delay_ms = throttle_delay_ms(failures, free, max_delay);
-            let next = now.as_millisecond() + delay_ms;
-            tx.execute("UPDATE login_failures SET next_allowed_ms = ?2 WHERE key = ?1", params![key, next])?;
-            tx.commit()?;
-            Ok(LoginThrottle { failures, next_allowed_at: (delay_ms > 0).then(|| ts_ms(next)) })
-        })
-        .await
+    ) -> Result<(), StoreError> {
+        let (keys, rules) = (keys.clone(), *rules);
+        self.run(move |conn| sqlite_throttle::settled(conn, &keys, outcome, &rules, now)).await
     }
 
-    async fn login_succeeded(&self, key: &str) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        self.run(move |conn| {
-            conn.execute("DELETE FROM login_failures WHERE key = ?1", [&key])?;
-            Ok(())
-        })
-        .await
+    async fn purge_sign_in_throttles(
+        &self,
+        rules: &ThrottleRules,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let rules = *rules;
+        self.run(move |conn| sqlite_throttle::purge(conn, &rules, now, limit)).await
     }
 
     #[tracing::instrument(skip_all, fields(election = %cast.election))]

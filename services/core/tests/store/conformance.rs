@@ -429,62 +429,132 @@ pub async fn a_few_sends_start_at_once_on_several_idle_accounts(store: Arc<dyn S
     }
 }
 
-pub async fn login_failures_slow_a_username_down_to_the_millisecond(store: Arc<dyn Store>) {
-    // A failure just before a second boundary must still wait its full second.
-    let t0: Timestamp = "2026-11-22T12:00:00.900Z".parse().unwrap();
-    let max = Duration::from_secs(300);
-    for _ in 0..3 {
-        assert!(store.login_failed("k", 3, max, t0).await.unwrap().next_allowed_at.is_none(), "free failures");
+fn throttle_rules() -> ThrottleRules {
+    ThrottleRules {
+        free_failures: 3,
+        max_delay: Duration::from_secs(300),
+        address_failures: 10,
+        address_window: Duration::from_secs(600),
+        decay: Duration::from_secs(900),
     }
-    let fourth = store.login_failed("k", 3, max, t0).await.unwrap();
-    assert_eq!(fourth.next_allowed_at, Some(t0 + Duration::from_secs(1)));
-    let soon = store.login_throttle("k", t0 + Duration::from_millis(300)).await.unwrap();
-    assert!(soon.next_allowed_at.is_some(), "blocked 300 ms later: {soon:?}");
-    let later = store.login_throttle("k", t0 + Duration::from_millis(1001)).await.unwrap();
-    assert!(later.next_allowed_at.is_none());
-    let fifth = store.login_failed("k", 3, max, t0 + Duration::from_secs(2)).await.unwrap();
-    assert_eq!(fifth.next_allowed_at, Some(t0 + Duration::from_secs(4)), "the wait doubles");
-    store.login_succeeded("k").await.unwrap();
-    assert_eq!(store.login_throttle("k", t0).await.unwrap().failures, 0);
 }
 
-pub async fn sign_in_facts_give_the_throttle_and_the_roll_in_one_read(store: Arc<dyn Store>) {
-    let (a, b) = (ElectionId::parse("a").unwrap(), ElectionId::parse("b").unwrap());
-    for id in [&a, &b] {
-        let mut e = new_election(id.as_str());
-        e.eligibility = Eligibility::Roll;
-        store.create_election(&e, Timestamp::now()).await.unwrap();
+fn throttle_keys(pair: &str, address: &str) -> SignInKeys {
+    SignInKeys { pair: pair.into(), address: address.into() }
+}
+
+pub async fn sign_in_attempts_are_counted_before_the_check_and_wait_to_the_millisecond(store: Arc<dyn Store>) {
+    let rules = throttle_rules();
+    let k = throttle_keys("pair-1", "addr-1");
+    // A failure just before a second boundary must still wait its full second.
+    let t0: Timestamp = "2026-11-22T12:00:00.900Z".parse().unwrap();
+    for n in 1..=3 {
+        assert_eq!(store.sign_in_attempt(&k, &rules, t0).await.unwrap(), Admission::Allowed, "free attempt {n}");
     }
-    let roll_address = VoterEmail::parse("one@roll.example").unwrap();
-    let entry = |uid: Username, email: Option<VoterEmail>| RollEntry { uid, email, name: None };
-    store.import_roll(&a, &[entry(voter(1), Some(roll_address.clone())), entry(voter(2), None)]).await.unwrap();
-    store.import_roll(&b, &[entry(voter(1), None)]).await.unwrap();
+    let fourth = store.sign_in_attempt(&k, &rules, t0 + Duration::from_millis(300)).await.unwrap();
+    assert_eq!(fourth, Admission::Throttled { until: t0 + Duration::from_secs(1), by: ThrottledBy::Account });
+    assert_eq!(store.sign_in_attempt(&k, &rules, t0 + Duration::from_millis(1000)).await.unwrap(), Admission::Allowed);
+    let waiting = store.sign_in_attempt(&k, &rules, t0 + Duration::from_millis(1001)).await.unwrap();
+    assert_eq!(
+        waiting,
+        Admission::Throttled { until: t0 + Duration::from_secs(3), by: ThrottledBy::Account },
+        "the wait doubles"
+    );
+    // Another address for the same username is not held back at all.
+    let elsewhere = throttle_keys("pair-1-from-2", "addr-2");
+    assert_eq!(store.sign_in_attempt(&elsewhere, &rules, t0).await.unwrap(), Admission::Allowed);
+    // A success clears the pair; a directory outage gives its attempt back.
+    store.sign_in_settled(&k, AttemptOutcome::Succeeded, &rules, t0).await.unwrap();
+    let t1 = t0 + Duration::from_secs(1);
+    for _ in 0..2 {
+        assert_eq!(store.sign_in_attempt(&k, &rules, t1).await.unwrap(), Admission::Allowed);
+    }
+    for _ in 0..5 {
+        assert_eq!(store.sign_in_attempt(&k, &rules, t1).await.unwrap(), Admission::Allowed, "given back each time");
+        store.sign_in_settled(&k, AttemptOutcome::NotCounted, &rules, t1).await.unwrap();
+    }
+    // Failures decay: 15 minutes after the last one, the pair starts again.
+    let t2 = t1 + Duration::from_secs(10);
+    assert_eq!(store.sign_in_attempt(&k, &rules, t2).await.unwrap(), Admission::Allowed);
+    assert!(matches!(store.sign_in_attempt(&k, &rules, t2).await.unwrap(), Admission::Throttled { .. }));
+    assert_eq!(store.sign_in_attempt(&k, &rules, t2 + Duration::from_secs(901)).await.unwrap(), Admission::Allowed);
+}
+
+pub async fn an_address_spraying_many_usernames_is_held_back_alone(store: Arc<dyn Store>) {
+    let rules = throttle_rules();
     let t0: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
-
-    // A voter on both rolls, never failed: no throttle, both entries, the roll's address.
-    let mut facts = store.sign_in_facts("k1", &voter(1), &[a.clone(), b.clone()], t0).await.unwrap();
-    facts.on_roll.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
-    assert_eq!(facts.throttle, LoginThrottle { failures: 0, next_allowed_at: None });
-    assert_eq!(facts.on_roll, [(a.clone(), Some(roll_address)), (b.clone(), None)]);
-    // Only the elections asked about; none asked, none read.
-    let only_b = store.sign_in_facts("k1", &voter(1), std::slice::from_ref(&b), t0).await.unwrap();
-    assert_eq!(only_b.on_roll, [(b.clone(), None)]);
-    assert!(store.sign_in_facts("k1", &voter(1), &[], t0).await.unwrap().on_roll.is_empty());
-    // Not on any roll.
-    assert!(store.sign_in_facts("k3", &voter(3), &[a.clone(), b.clone()], t0).await.unwrap().on_roll.is_empty());
-
-    // The throttle is the same as `login_throttle` reads, key by key.
-    for _ in 0..4 {
-        store.login_failed("k2", 3, Duration::from_secs(300), t0).await.unwrap();
+    for n in 0..10 {
+        let k = throttle_keys(&format!("user-{n}-at-a"), "addr-a");
+        assert_eq!(store.sign_in_attempt(&k, &rules, t0).await.unwrap(), Admission::Allowed, "attempt {n}");
     }
-    let facts = store.sign_in_facts("k2", &voter(2), &[a.clone(), b.clone()], t0).await.unwrap();
-    assert_eq!(facts.throttle, store.login_throttle("k2", t0).await.unwrap());
-    assert_eq!(facts.throttle.failures, 4);
-    assert_eq!(facts.throttle.next_allowed_at, Some(t0 + Duration::from_secs(1)));
-    assert_eq!(facts.on_roll, [(a.clone(), None)]);
-    let later = store.sign_in_facts("k2", &voter(2), &[a], t0 + Duration::from_secs(2)).await.unwrap();
-    assert_eq!(later.throttle.next_allowed_at, None, "the wait is over");
-    assert_eq!(store.sign_in_facts("k1", &voter(1), &[b], t0).await.unwrap().throttle.failures, 0, "per key");
+    let eleventh = store.sign_in_attempt(&throttle_keys("user-10-at-a", "addr-a"), &rules, t0).await.unwrap();
+    assert_eq!(eleventh, Admission::Throttled { until: t0 + Duration::from_secs(600), by: ThrottledBy::Address });
+    // The same username from another address is untouched.
+    let other = store.sign_in_attempt(&throttle_keys("user-10-at-b", "addr-b"), &rules, t0).await.unwrap();
+    assert_eq!(other, Admission::Allowed);
+    // A right password gives the address its count back: honest sign-ins never fill it.
+    let k = throttle_keys("user-0-at-a", "addr-a");
+    store.sign_in_settled(&k, AttemptOutcome::Succeeded, &rules, t0).await.unwrap();
+    assert_eq!(
+        store.sign_in_attempt(&throttle_keys("user-11-at-a", "addr-a"), &rules, t0).await.unwrap(),
+        Admission::Allowed
+    );
+    // A new window forgives the address; old rows are purged.
+    let later = t0 + Duration::from_secs(600);
+    assert_eq!(
+        store.sign_in_attempt(&throttle_keys("user-12-at-a", "addr-a"), &rules, later).await.unwrap(),
+        Admission::Allowed
+    );
+    let purged = store.purge_sign_in_throttles(&rules, later + Duration::from_secs(3600), 10_000).await.unwrap();
+    assert!(purged >= 12, "purged {purged}");
+    assert_eq!(store.purge_sign_in_throttles(&rules, later + Duration::from_secs(3600), 10_000).await.unwrap(), 0);
+}
+
+pub async fn fifty_parallel_attempts_pass_the_throttle_only_as_often_as_it_allows(store: Arc<dyn Store>) {
+    let rules = throttle_rules();
+    let now = Timestamp::now();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (store, rules) = (store.clone(), rules);
+        tasks.push(tokio::spawn(async move {
+            store.sign_in_attempt(&throttle_keys("racer", "addr-race"), &rules, now).await
+        }));
+    }
+    let (mut allowed, mut busy) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Admission::Allowed) => allowed += 1,
+            Ok(Admission::Throttled { .. }) => {}
+            // Contention may exhaust a transaction's reruns: a 503, never a directory check.
+            Err(StoreError::Unavailable(_)) => busy += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(allowed <= 3 && allowed + busy >= 3, "the check and the count are one step: {allowed} allowed");
+}
+
+pub async fn every_spelling_of_a_voter_is_one_participation_and_one_roll_entry(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let spelling = |raw: &str| Username::parse(raw).unwrap();
+    let first = store.cast_ballot(ballot(&election, &spelling("ST000001"), choices("pres", "ada"))).await;
+    assert!(first.is_ok(), "{first:?}");
+    for raw in ["st000001", "St000001", " st000001 "] {
+        let again = store.cast_ballot(ballot(&election, &spelling(raw), choices("pres", "ada"))).await;
+        assert!(matches!(again, Err(CastError::AlreadyVoted)), "{raw:?}: {again:?}");
+    }
+    let t = store.turnout(&election).await.unwrap();
+    assert_eq!((t.participation, t.ballots), (1, 1));
+
+    let roll = ElectionId::parse("rolled").unwrap();
+    let mut e = new_election(roll.as_str());
+    e.eligibility = Eligibility::Roll;
+    store.create_election(&e, Timestamp::now()).await.unwrap();
+    let entry = RollEntry { uid: spelling("Jane.Doe"), email: None, name: None };
+    store.import_roll(&roll, &[entry]).await.unwrap();
+    for raw in ["jane.doe", "JANE.DOE"] {
+        let found = store.roll_memberships(&spelling(raw), std::slice::from_ref(&roll)).await.unwrap();
+        assert_eq!(found, [(roll.clone(), None)], "{raw}");
+    }
 }
 
 pub async fn a_burst_of_voters_casting_twice_stores_each_ballot_once(store: Arc<dyn Store>) {

@@ -13,8 +13,8 @@
 //!   second and a counter, which would order ballots by time and line them up with
 //!   participation;
 //! - `voter_roll`: `{_id: {e, u}, email, name}`, with an index on `_id.u`;
-//! - `login_failures`: `{_id: key, failures, next_allowed_ms, expires_at}`, TTL on
-//!   `expires_at`.
+//! - `login_failures` and `login_address_failures`: the sign-in throttle (see
+//!   `throttle`), TTL on `expires_at`.
 
 use mongodb::bson::{Bson, Document, doc};
 
@@ -107,16 +107,6 @@ pub fn roll_of(uid: &Username, elections: &[ElectionId]) -> Document {
     doc! { "_id.u": uid.as_str(), "_id.e": { "$in": ids } }
 }
 
-/// One more failed login for `key`, created at 1 when absent. The delay is set after,
-/// from the count this returns (`find_one_and_update`, returning the new document).
-pub fn login_failed_update(expires_at_ms: i64) -> Document {
-    doc! {
-        "$inc": { "failures": 1_i32 },
-        "$setOnInsert": { "next_allowed_ms": 0_i64 },
-        "$set": { "expires_at": mongodb::bson::DateTime::from_millis(expires_at_ms) },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +150,6 @@ mod tests {
     fn paging_starts_after_the_last_id() {
         assert_eq!(elections_after(None), doc! {});
         assert_eq!(elections_after(Some(&id("b"))), doc! { "_id": { "$gt": "b" } });
-    }
-
-    #[test]
-    fn a_failed_login_increments_and_refreshes_its_expiry() {
-        let d = login_failed_update(5_000);
-        assert_eq!(d.get_document("$inc").unwrap(), &doc! { "failures": 1_i32 });
-        assert_eq!(d.get_document("$setOnInsert").unwrap(), &doc! { "next_allowed_ms": 0_i64 });
-        assert!(d.get_document("$set").unwrap().get_datetime("expires_at").is_ok());
     }
 
     #[test]

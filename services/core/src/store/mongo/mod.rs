@@ -23,6 +23,7 @@ mod otp;
 mod outbox;
 mod senders;
 mod store_impl;
+mod throttle;
 
 use std::time::Duration;
 
@@ -137,7 +138,9 @@ impl MongoStore {
             .keys(doc! { "expires_at": 1 })
             .options(IndexOptions::builder().expire_after(Duration::ZERO).name("expiry".to_owned()).build())
             .build();
-        self.timed(self.coll::<Document>("login_failures").create_index(ttl)).await?;
+        for collection in ["login_failures", "login_address_failures"] {
+            self.timed(self.coll::<Document>(collection).create_index(ttl.clone())).await?;
+        }
         Ok(())
     }
 
@@ -228,54 +231,6 @@ impl MongoStore {
             }
         }
         Ok(out)
-    }
-
-    // Login throttling.
-
-    pub async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
-        let found = self.timed(self.coll::<Document>("login_failures").find_one(doc! { "_id": key })).await?;
-        Ok(match found {
-            None => LoginThrottle { failures: 0, next_allowed_at: None },
-            Some(d) => {
-                let failures = decode::int(&d, "failures")? as u32;
-                let next = decode::int(&d, "next_allowed_ms")?;
-                LoginThrottle { failures, next_allowed_at: (next > now.as_millisecond()).then(|| decode::ts_ms(next)) }
-            }
-        })
-    }
-
-    pub async fn login_failed(
-        &self,
-        key: &str,
-        free: u32,
-        max_delay: Duration,
-        now: Timestamp,
-    ) -> Result<LoginThrottle, StoreError> {
-        // Counted atomically on one document; the record expires a day after the last
-        // failure (TTL index), so the collection does not grow with every typo forever.
-        let expires = now.as_millisecond() + 86_400_000;
-        let d = self
-            .timed(
-                self.coll::<Document>("login_failures")
-                    .find_one_and_update(doc! { "_id": key }, docs::login_failed_update(expires))
-                    .upsert(true)
-                    .return_document(mongodb::options::ReturnDocument::After),
-            )
-            .await?
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("upsert returned no document")))?;
-        let failures = decode::int(&d, "failures")? as u32;
-        let delay_ms = super::shared::throttle_delay_ms(failures, free, max_delay);
-        let next = now.as_millisecond() + delay_ms;
-        self.timed(
-            self.coll::<Document>("login_failures")
-                .update_one(doc! { "_id": key }, doc! { "$max": { "next_allowed_ms": next } }),
-        )
-        .await?;
-        Ok(LoginThrottle { failures, next_allowed_at: (delay_ms > 0).then(|| decode::ts_ms(next)) })
-    }
-
-    pub async fn login_succeeded(&self, key: &str) -> Result<(), StoreError> {
-        self.timed(self.coll::<Document>("login_failures").delete_one(doc! { "_id": key })).await.map(|_| ())
     }
 
     // The ballot box.
@@ -468,7 +423,7 @@ pub(super) mod decode {
         }
     }
 
-    pub(crate) use crate::store::shared::{ts, ts_ms};
+    pub(crate) use crate::store::shared::ts;
 
     pub fn schedule(d: &Document) -> Result<Schedule, StoreError> {
         Ok(Schedule {

@@ -33,37 +33,28 @@ impl Store for MongoStore {
         MongoStore::roll_memberships(self, uid, elections).await
     }
 
-    async fn login_throttle(&self, key: &str, now: Timestamp) -> Result<LoginThrottle, StoreError> {
-        MongoStore::login_throttle(self, key, now).await
-    }
-
-    /// Both reads at once: two round trips in parallel instead of one after the other.
-    async fn sign_in_facts(
+    async fn sign_in_attempt(
         &self,
-        key: &str,
-        uid: &Username,
-        elections: &[ElectionId],
+        keys: &SignInKeys,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<SignInFacts, StoreError> {
-        let roll = async {
-            if elections.is_empty() { Ok(Vec::new()) } else { MongoStore::roll_memberships(self, uid, elections).await }
-        };
-        let (throttle, on_roll) = tokio::try_join!(MongoStore::login_throttle(self, key, now), roll)?;
-        Ok(SignInFacts { throttle, on_roll })
+    ) -> Result<Admission, StoreError> {
+        MongoStore::sign_in_attempt(self, keys, rules, now).await
     }
 
-    async fn login_failed(
+    async fn sign_in_settled(
         &self,
-        key: &str,
-        free: u32,
-        max_delay: Duration,
+        keys: &SignInKeys,
+        outcome: AttemptOutcome,
+        rules: &ThrottleRules,
         now: Timestamp,
-    ) -> Result<LoginThrottle, StoreError> {
-        MongoStore::login_failed(self, key, free, max_delay, now).await
+    ) -> Result<(), StoreError> {
+        MongoStore::sign_in_settled(self, keys, outcome, rules, now).await
     }
 
-    async fn login_succeeded(&self, key: &str) -> Result<(), StoreError> {
-        MongoStore::login_succeeded(self, key).await
+    /// Expired rows only, all of them (the TTL index bounds how many there can be).
+    async fn purge_sign_in_throttles(&self, _: &ThrottleRules, now: Timestamp, _: u32) -> Result<u64, StoreError> {
+        MongoStore::purge_sign_in_throttles(self, now).await
     }
 
     async fn cast_ballot(&self, cast: CastBallot) -> Result<Receipt, CastError> {
