@@ -53,6 +53,8 @@ pub struct LoginChecks {
 /// memory instead of searching the directory each time. A change to a group takes
 /// effect within `GROUP_TTL`.
 const GROUP_TTL: Duration = Duration::from_secs(60);
+/// Member lists cached at most (beyond it a list is read per sign-in, not kept).
+const MAX_GROUPS: usize = 256;
 
 #[derive(Default)]
 struct GroupCache {
@@ -69,7 +71,15 @@ impl GroupCache {
     }
 
     fn store(&self, group: String, members: std::collections::HashSet<String>, now: Instant) {
-        self.groups.lock().expect("not poisoned").insert(group, (now, members));
+        let mut groups = self.groups.lock().expect("not poisoned");
+        // Groups come from the configuration and the elections' eligibility: few. The
+        // bound only matters if elections with new groups keep coming for months.
+        if groups.len() >= MAX_GROUPS && !groups.contains_key(&group) {
+            groups.retain(|_, (at, _)| now.duration_since(*at) < GROUP_TTL);
+        }
+        if groups.len() < MAX_GROUPS || groups.contains_key(&group) {
+            groups.insert(group, (now, members));
+        }
     }
 }
 
@@ -433,6 +443,12 @@ async fn matches_filter(ldap: &mut Ldap, op: Duration, dn: &str, filter: &str) -
         // A filter the directory rejects matches nobody (and is logged for the admin).
         Err(ldap3::LdapError::LdapResult { result }) => {
             tracing::warn!(event = "eligibility_filter_error", rc = result.rc, filter);
+            Ok(false)
+        }
+        // One the client cannot even send (saved before elections were checked): the
+        // same, never a directory outage.
+        Err(ldap3::LdapError::FilterParsing) => {
+            tracing::warn!(event = "eligibility_filter_unparsable", filter);
             Ok(false)
         }
         Err(e) => Err(unavailable(format!("checking eligibility: {e}"))),

@@ -244,6 +244,13 @@ impl Login {
         Ok(Session::new(user.username, email, roles, now, self.session_ttl).with_eligible(eligible))
     }
 
+    /// Records the account's sign-out, which every service reads within a second.
+    pub async fn sign_out(&self, account: &Username, now: Timestamp) -> Result<(), ApiError> {
+        self.store.record_sign_out(account, now).await?;
+        tracing::info!(event = "signed_out");
+        Ok(())
+    }
+
     /// Every second, adds the sign-ins counted since the last flush to the dashboard's
     /// per-minute activity; every few seconds, reports the directory's state. Runs until
     /// the process stops; a store hiccup only delays the counts.
@@ -271,10 +278,15 @@ impl Login {
             }
             if ticks.is_multiple_of(60) {
                 // Old throttle rows go in small batches, so a purge never holds the writer long.
-                match self.store.purge_sign_in_throttles(&self.rules, Timestamp::now(), 1000).await {
+                let now = Timestamp::now();
+                match self.store.purge_sign_in_throttles(&self.rules, now, 1000).await {
                     Ok(n) if n > 0 => tracing::info!(event = "login_throttle_purged", rows = n),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(event = "login_throttle_purge_failed", error = %e),
+                }
+                // No session signed in before this is still valid.
+                if let Err(e) = self.store.purge_sign_outs(now - self.session_ttl).await {
+                    tracing::warn!(event = "sign_out_purge_failed", error = %e);
                 }
             }
             if ticks % 5 == 1 {

@@ -12,6 +12,7 @@ use turnout_core::http::{
     Authenticated, Input, Nav, clear_session_cookie, client_address, cookie_secure, html, session_cookie, wants_json,
 };
 use turnout_core::session::SessionKeys;
+use turnout_core::sign_outs::SignOuts;
 
 use crate::AuthConfig;
 use crate::login::Login;
@@ -36,12 +37,51 @@ struct LoginPage {
     next: String,
 }
 
-/// Only same-site paths: `next=//evil.example` must not turn login into an open redirect.
+/// Only same-site paths: `next` must not turn sign-in into an open redirect. Browsers
+/// drop tabs and newlines and read `\` as `/`, so `/%09/evil.example` or `/\evil.example`
+/// would leave the site: a target is refused if it, or any percent-decoding of it, has a
+/// control character, a backslash or a blank, or starts with `//`.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => n.to_owned(),
-        _ => "/".to_owned(),
+    fn plain_path(p: &str) -> bool {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     }
+    let Some(n) = next.filter(|n| n.len() < 512) else { return "/".to_owned() };
+    let mut form = n.to_owned();
+    // Each decoding must stay a plain path too (`%252F` is `/` after two).
+    for _ in 0..4 {
+        if !plain_path(&form) {
+            return "/".to_owned();
+        }
+        let decoded = percent_decode(&form);
+        if decoded == form {
+            return n.to_owned();
+        }
+        form = decoded;
+    }
+    "/".to_owned()
+}
+
+/// `%XX` sequences decoded to bytes (invalid UTF-8 replaced), anything else kept.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authenticated>) -> HttpResponse {
@@ -77,13 +117,26 @@ pub async fn login(
     })
 }
 
-pub async fn logout(req: HttpRequest, config: web::Data<AuthConfig>) -> HttpResponse {
+/// Ends the session here and, through the store, on every service within a second
+/// (a copied cookie stops working too).
+pub async fn logout(
+    req: HttpRequest,
+    session: Option<Authenticated>,
+    login: web::Data<Login>,
+    sign_outs: web::Data<SignOuts>,
+    config: web::Data<AuthConfig>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(Authenticated(session)) = session {
+        let now = Timestamp::now();
+        login.sign_out(&session.sub, now).await?;
+        sign_outs.note(&session.sub, now);
+    }
     let cookie = clear_session_cookie(cookie_secure(&req, config.cookie_secure));
-    if wants_json(&req) {
+    Ok(if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "signed_out": true }))
     } else {
         HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
-    }
+    })
 }
 
 #[cfg(test)]
@@ -92,10 +145,30 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        assert_eq!(safe_next(Some("/e/demo/otp")), "/e/demo/otp");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil"] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        for good in ["/", "/e/demo/otp", "/officer/elections/demo?tab=outbox", "/e/demo/ballot#top", "/a%2Db"] {
+            assert_eq!(safe_next(Some(good)), good, "{good}");
         }
+        let bad = [
+            ("//evil.example", "protocol-relative"),
+            ("https://evil.example", "absolute"),
+            ("/\\evil.example", "backslash"),
+            ("evil", "relative"),
+            ("/%09/evil.example", "encoded tab"),
+            ("/\t/evil.example", "raw tab"),
+            ("/\n/evil.example", "raw newline"),
+            ("/%0a/evil.example", "encoded newline"),
+            ("/%2fevil.example", "encoded slash makes //"),
+            ("/%2Fevil.example", "upper-case encoding"),
+            ("%2f%2fevil.example", "fully encoded"),
+            ("/%5cevil.example", "encoded backslash"),
+            ("/%252f/evil.example", "double encoding"),
+            ("/ /evil.example", "blank"),
+            ("/\u{0}x", "NUL"),
+        ];
+        for (target, case) in bad {
+            assert_eq!(safe_next(Some(target)), "/", "{case}: {target:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(600)))), "/", "too long");
         assert_eq!(safe_next(None), "/");
     }
 }

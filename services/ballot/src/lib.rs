@@ -4,10 +4,12 @@
 //! - `voting`: the rules for casting (verified, window, approved candidates, one ballot);
 //! - `routes`: the election list, `/e/{election}/ballot`, receipts;
 //! - `console`: the admin and officer console (pages and JSON);
+//! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
 //! - `seed`: the `create-election` command.
 
 mod console;
+mod eligibility;
 mod metrics;
 pub mod roll_import;
 mod routes;

@@ -1,5 +1,5 @@
 //! `turnout-ballot create-election FILE.json`: creates an election from a JSON file and
-//! records it in the audit log. The admin console (a later issue) will call the same code.
+//! records it in the audit log, in one transaction.
 
 use jiff::Timestamp;
 use turnout_core::store::{AuditEntry, NewElection, Store};
@@ -8,8 +8,8 @@ pub async fn create_election(store: &dyn Store, json: &str, actor: &str) -> anyh
     let election: NewElection =
         serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the election file is not valid: {e}"))?;
     election.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    crate::eligibility::check(&election.eligibility).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let now = Timestamp::now();
-    store.create_election(&election, now).await?;
     let entry = AuditEntry {
         actor: actor.to_owned(),
         action: "election.create".into(),
@@ -20,6 +20,6 @@ pub async fn create_election(store: &dyn Store, json: &str, actor: &str) -> anyh
             "closes_at": election.closes_at.to_string(),
         }),
     };
-    store.append_audit(&entry, now).await?;
+    store.create_election_audited(&election, &entry, now).await?;
     Ok(election)
 }

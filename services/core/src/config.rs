@@ -259,6 +259,56 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     }
 }
 
+/// `localhost` or a loopback address: plain SMTP never leaves the host.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `.env.example`'s value, refused by name so a copied example never goes live.
+const PLACEHOLDER_SECRET: &str = "change-me-to-the-output-of-openssl-rand-hex-32";
+/// A secret for tests and tools (random, and public: never for a deployment).
+pub const TEST_SECRET: &str = "8f3a1c9e5b7d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3f5b7d9a2c4e6f8b0d1e";
+
+/// The root secret must be at least 32 random bytes, written as hex (`openssl rand -hex
+/// 32`) or base64 (`openssl rand -base64 32`). Refused: the example's placeholder, other
+/// text, too few bytes, and bytes with little variety (one character repeated, a short
+/// pattern repeated): 32 random bytes have about 30 distinct values, almost never < 16.
+/// The check says why without echoing the value.
+fn check_secret(raw: &str) -> Result<(), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    const HOW: &str = "generate one with `openssl rand -hex 32`";
+    if raw.is_empty() {
+        return Err(format!("required: at least 32 random bytes as hex or base64 ({HOW})"));
+    }
+    if raw == PLACEHOLDER_SECRET || raw.to_ascii_lowercase().contains("change-me") {
+        return Err(format!("still the placeholder from .env.example; {HOW}"));
+    }
+    let is_hex = raw.len().is_multiple_of(2) && raw.bytes().all(|b| b.is_ascii_hexdigit());
+    let bytes = if is_hex {
+        (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).expect("hex digits")).collect()
+    } else {
+        // Random base64 of this length has capitals, small letters and digits; words do not.
+        let mixed = raw.bytes().any(|b| b.is_ascii_uppercase())
+            && raw.bytes().any(|b| b.is_ascii_lowercase())
+            && raw.bytes().any(|b| b.is_ascii_digit());
+        let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(raw).ok());
+        match decoded {
+            Some(bytes) if mixed => bytes,
+            _ => return Err(format!("not random bytes written as hex or base64; {HOW}")),
+        }
+    };
+    if bytes.len() < 32 {
+        return Err(format!("{} bytes; at least 32 are needed ({HOW})", bytes.len()));
+    }
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
+    if distinct < 16 {
+        return Err(format!("too little variety to be random (repeated characters or a pattern); {HOW}"));
+    }
+    Ok(())
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -268,8 +318,8 @@ impl Settings {
         let mut r = Reader { lookup, problems: Vec::new() };
 
         let secret = r.optional("TURNOUT_SECRET").unwrap_or_default();
-        if secret.len() < 32 {
-            r.problems.push("TURNOUT_SECRET: required, at least 32 characters (e.g. `openssl rand -hex 32`)".into());
+        if let Err(why) = check_secret(&secret) {
+            r.problems.push(format!("TURNOUT_SECRET: {why}"));
         }
 
         let otp = OtpSettings {
@@ -365,6 +415,27 @@ impl Settings {
                 r.problems.push(format!("sender account {}: per_minute and max_concurrent must be > 0", a.name));
             }
         }
+        // Plain SMTP sends codes and the account's password in clear: only to a sink on
+        // this host, or to hosts named in TURNOUT_MAIL_PLAINTEXT_HOSTS (the compose
+        // file's Mailpit on its private network).
+        let plaintext_ok: Vec<String> = r
+            .string("TURNOUT_MAIL_PLAINTEXT_HOSTS", "")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        for a in &accounts {
+            if a.tls == SmtpTls::None
+                && !is_loopback_host(&a.host)
+                && !plaintext_ok.contains(&a.host.to_ascii_lowercase())
+            {
+                r.problems.push(format!(
+                    "sender account {}: \"tls\":\"none\" (the default) sends codes and the password in clear to {}; \
+                     use \"starttls\" or \"tls\", or list the host in TURNOUT_MAIL_PLAINTEXT_HOSTS",
+                    a.name, a.host
+                ));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for a in &accounts {
             if !names.insert(a.name.as_str()) {
@@ -446,10 +517,7 @@ impl Settings {
     /// Settings for tests and tools: defaults plus the given overrides.
     pub fn for_tests(overrides: &[(&str, &str)]) -> Self {
         let mut vars: std::collections::HashMap<String, String> =
-            [("TURNOUT_SECRET", "test-secret-test-secret-test-secret-0123")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            [("TURNOUT_SECRET", TEST_SECRET)].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Self::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
     }
@@ -487,7 +555,62 @@ mod tests {
         assert!(err.to_string().contains("TURNOUT_SECRET"));
 
         let s = Settings::for_tests(&[]);
-        assert!(!format!("{s:?}").contains("test-secret"));
+        assert!(!format!("{s:?}").contains(TEST_SECRET));
+    }
+
+    #[test]
+    fn only_a_random_secret_of_32_bytes_or_more_is_accepted() {
+        let accepted = [
+            (TEST_SECRET, "hex, 32 bytes"),
+            ("boM6CYWHp8GUtmgqQgMn8vMZshBRq9zbPMah45e9Wlbo", "base64, 33 bytes"),
+            ("HK2NoajY1OAnFnP7YqqrYDJR-nSQNZzx-G8EMeKyyj0", "base64url without padding"),
+        ];
+        for (secret, case) in accepted {
+            assert_eq!(check_secret(secret), Ok(()), "{case}");
+        }
+        let refused = [
+            ("", "required"),
+            ("change-me-to-the-output-of-openssl-rand-hex-32", "placeholder"),
+            (&"a".repeat(64), "variety"),
+            ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "variety"),
+            ("0123456789abcdef0123456789abcdef", "16 bytes"),
+            ("test-secret-test-secret-test-secret-0123", "not random bytes"),
+            ("correcthorsebatterystaplecorrecthorsebatterystaple", "not random bytes"),
+            ("this is a long passphrase with spaces in it, 2026!", "not random bytes"),
+        ];
+        for (secret, why) in refused {
+            let err = check_secret(secret).unwrap_err();
+            assert!(err.contains(why), "{secret:?}: {err}");
+            assert!(secret.is_empty() || !err.contains(secret), "the error echoes the secret: {err}");
+        }
+        let err = Settings::from_lookup(vars(&[("TURNOUT_SECRET", &"7".repeat(64))])).unwrap_err().to_string();
+        assert!(err.contains("TURNOUT_SECRET") && !err.contains(&"7".repeat(64)), "{err}");
+    }
+
+    #[test]
+    fn plain_smtp_is_refused_beyond_this_host_unless_named() {
+        let account =
+            |host: &str, tls: &str| format!(r#"[{{"name":"e1","host":"{host}","port":25,"from":"e1@u.test"{tls}}}]"#);
+        for (host, tls, ok) in [
+            ("127.0.0.1", "", true),
+            ("localhost", r#","tls":"none""#, true),
+            ("::1", "", true),
+            ("smtp.uni.example", "", false),
+            ("smtp.uni.example", r#","tls":"none""#, false),
+            ("smtp.uni.example", r#","tls":"starttls""#, true),
+            ("mailpit", "", false),
+        ] {
+            let accounts = account(host, tls);
+            let got =
+                Settings::from_lookup(vars(&[("TURNOUT_SECRET", TEST_SECRET), ("TURNOUT_SMTP_ACCOUNTS", &accounts)]));
+            assert_eq!(got.is_ok(), ok, "{host} {tls}: {:?}", got.err().map(|e| e.to_string()));
+        }
+        let named = Settings::from_lookup(vars(&[
+            ("TURNOUT_SECRET", TEST_SECRET),
+            ("TURNOUT_SMTP_ACCOUNTS", &account("mailpit", "")),
+            ("TURNOUT_MAIL_PLAINTEXT_HOSTS", "Mailpit"),
+        ]));
+        assert!(named.is_ok(), "a named sink host");
     }
 
     #[test]
@@ -508,7 +631,7 @@ mod tests {
 
     #[test]
     fn http_workers_default_to_one_per_core_and_bad_counts_are_reported() {
-        let secret = ("TURNOUT_SECRET", "test-secret-test-secret-test-secret-0123");
+        let secret = ("TURNOUT_SECRET", TEST_SECRET);
         let default = Settings::from_lookup(vars(&[secret])).unwrap();
         assert_eq!(default.http_workers, None);
         assert_eq!(default.http_worker_count(), std::thread::available_parallelism().unwrap().get());
@@ -537,7 +660,7 @@ mod tests {
 
     #[test]
     fn the_store_is_sqlite_unless_mongodb_is_asked_for_with_a_usable_uri() {
-        let secret = ("TURNOUT_SECRET", "0123456789abcdef0123456789abcdef");
+        let secret = ("TURNOUT_SECRET", TEST_SECRET);
         let s = Settings::from_lookup(vars(&[secret])).unwrap();
         assert!(matches!(s.store, StoreChoice::Sqlite));
 

@@ -1,6 +1,6 @@
 //! Prometheus metrics: one registry per process, served at `/metrics` by every service.
-//! Labels stay bounded (route templates, statuses, outcomes, account names, election
-//! ids), never user ids or raw paths.
+//! Labels stay bounded (route templates or `unmatched`, standard methods or `other`,
+//! statuses, outcomes, account names, election ids), never user ids or raw paths.
 //!
 //! Gauges that mirror the store (outbox depth, window state, the directory pool) are set
 //! by scrape hooks that run just before each scrape.
@@ -68,8 +68,15 @@ pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
     let status = status.to_string();
     let route = route.replace('{', ":").replace('}', "");
     let route = route.as_str();
-    HTTP_REQUESTS.with_label_values(&[route, method, &status]).inc();
+    HTTP_REQUESTS.with_label_values(&[route, method_label(method), &status]).inc();
     HTTP_SECONDS.with_label_values(&[route, &status]).observe(seconds);
+}
+
+/// The method as a label: the standard ones by name, anything a client made up as
+/// `other` (any token is a valid HTTP method, so each would be a new series).
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 /// One store operation (`op` is the Store method's name).
@@ -122,6 +129,14 @@ pub fn op_name(closure_type: &'static str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(super::method_label("POST"), "POST");
+        for made_up in ["BREW", "post", "X-EVIL-1", ""] {
+            assert_eq!(super::method_label(made_up), "other", "{made_up:?}");
+        }
+    }
+
     #[test]
     fn op_names_come_from_the_store_method() {
         let t = "turnout_core::store::sqlite::<impl turnout_core::store::Store for turnout_core::store::sqlite::SqliteStore>::issue_otp::{{closure}}::{{closure}}";

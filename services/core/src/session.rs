@@ -49,6 +49,11 @@ pub struct Session {
     pub stage: Stage,
     pub iat: i64,
     pub exp: i64,
+    /// When the account signed in (unix ms), kept through verification: a sign-out of
+    /// the account at or after it ends this session everywhere (`sign_outs`). Tokens
+    /// from before this field read 0, so any sign-out ends them.
+    #[serde(default)]
+    pub signed_in_ms: i64,
 }
 
 impl Session {
@@ -62,6 +67,7 @@ impl Session {
             stage: Stage::Authenticated,
             iat,
             exp: iat + ttl.as_secs() as i64,
+            signed_in_ms: now.as_millisecond(),
         }
     }
 
@@ -79,6 +85,7 @@ impl Session {
         let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl)
             .with_eligible(self.eligible.clone());
         next.stage = Stage::Verified { election: election.clone(), at: now.as_second() };
+        next.signed_in_ms = self.signed_in_ms;
         next
     }
 
@@ -213,7 +220,7 @@ mod tests {
         // A token signed with another secret.
         let other = SessionKeys::from_settings(&Settings::for_tests(&[(
             "TURNOUT_SECRET",
-            "another-secret-another-secret-another",
+            "c4e6f8b0d1e5b7d9a2c3f5a7c9e2b4d6f8a0c1e38f3a1c9e5b7d2f4a6c8e0b1d",
         )]));
         assert_eq!(keys().verify(&other.sign(&session(now)), now), Err(TokenError::BadSignature));
 

@@ -81,8 +81,10 @@ mod tests {
         let e = ElectionId::parse("demo").unwrap();
         let a = Username::parse("student00001").unwrap();
         let t = Timestamp::now();
-        let other =
-            CodeMaker::new(&Settings::for_tests(&[("TURNOUT_SECRET", "a-completely-different-secret-0123456789")]));
+        let other = CodeMaker::new(&Settings::for_tests(&[(
+            "TURNOUT_SECRET",
+            "5e2b8d1f4a7c0e3b6d9f2a5c8e1b4d7f0a3c6e9b2d5f8a1c4e7b0d3f6a9c2e5b",
+        )]));
         assert_ne!(maker("300").code(&e, &a, 1, t), other.code(&e, &a, 1, t));
     }
 }

@@ -115,11 +115,11 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
         contest.candidates.clear();
     }
     election.validate()?;
+    crate::eligibility::check(&election.eligibility)?;
     let now = Timestamp::now();
     if election.opens_at <= now {
         return Err(ApiError::invalid("opens_at", "the opening must be in the future"));
     }
-    store.create_election(&election, now).await?;
     let entry = audit(
         &admin,
         "election.created",
@@ -127,7 +127,7 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
         json!({ "title": election.title, "opens_at": election.opens_at.to_string(),
                 "closes_at": election.closes_at.to_string(), "eligibility": election.eligibility }),
     );
-    store.append_audit(&entry, now).await?;
+    store.create_election_audited(&election, &entry, now).await?;
     let url = format!("/admin/elections/{}", election.id);
     if wants_json(&req) {
         return Ok(HttpResponse::Created()

@@ -488,7 +488,7 @@ async fn the_verify_audit_command_finds_an_edited_entry() {
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_turnout-ballot"))
             .arg("verify-audit")
-            .env("TURNOUT_SECRET", "a-test-secret-that-is-long-enough-1234567890")
+            .env("TURNOUT_SECRET", turnout_core::config::TEST_SECRET)
             .env("TURNOUT_DATABASE", &db)
             .output()
             .unwrap()
@@ -561,4 +561,39 @@ async fn outbox_page(officer: &reqwest::Client, url: &str) -> Value {
     let res = officer.get(url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{url}");
     res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_election_is_created_with_its_audit_line_and_an_unreadable_filter_is_a_422() {
+    let app = spawn_app().await;
+    let (admin, token) = app.staff("admin1", vec![Role::Admin]);
+    let now = Timestamp::now();
+    let create = |id: &str, eligibility: Value| {
+        json!({
+            "id": id, "title": "Physics rep", "time_zone": "Europe/London",
+            "opens_at": (now + 1.hour()).to_string(), "closes_at": (now + 2.hours()).to_string(),
+            "eligibility": eligibility, "contests": [{ "id": "rep", "title": "Rep", "candidates": [] }]
+        })
+    };
+    let post =
+        |body: Value| admin.post(format!("{}/admin/elections", app.url)).header(X_CSRF, &token).json(&body).send();
+    for bad in ["(departmentNumber=PHYS", "(&(ou=a)(ou=b)", "((ou=a))", "(=PHYS)"] {
+        let res = post(create("physics", json!({ "kind": "ldap_filter", "filter": bad }))).await.unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            (status.as_u16(), body["error"]["field"].as_str()),
+            (422, Some("eligibility.filter")),
+            "{bad}: {body}"
+        );
+    }
+    let physics = turnout_core::domain::ElectionId::parse("physics").unwrap();
+    assert!(app.store.election(&physics).await.unwrap().is_none(), "nothing saved");
+
+    let good = create("physics", json!({ "kind": "ldap_filter", "filter": "(&(departmentNumber=PHYS)(ou=students))" }));
+    assert_eq!(post(good).await.unwrap().status(), StatusCode::CREATED);
+    let audit = app.store.list_audit(0, 100).await.unwrap();
+    let created: Vec<_> = audit.iter().filter(|a| a.action == "election.created").collect();
+    assert_eq!(created.len(), 1, "{audit:?}");
+    assert_eq!(created[0].election.as_deref(), Some("physics"));
 }

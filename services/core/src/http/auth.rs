@@ -1,5 +1,6 @@
 //! Session extractors: a handler that takes `Authenticated` only runs for a valid,
-//! unexpired token; the token is checked with the shared key, no store lookup.
+//! unexpired token whose account has not signed out since; the token is checked with the
+//! shared key and the in-memory sign-out list (`sign_outs`), no store lookup.
 
 use std::future::{Ready, ready};
 
@@ -10,6 +11,7 @@ use jiff::Timestamp;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::session::{COOKIE_NAME, Role, Session, SessionKeys};
+use crate::sign_outs::SignOuts;
 
 /// A signed-in voter (any stage).
 #[derive(Debug, Clone)]
@@ -28,10 +30,17 @@ fn session_of(req: &HttpRequest) -> Result<Session, ApiError> {
     let not_signed_in = || ApiError::new(ErrorCode::NotAuthenticated, "Please sign in first.");
     let keys = req.app_data::<web::Data<SessionKeys>>().ok_or_else(ApiError::internal)?;
     let cookie = req.cookie(COOKIE_NAME).ok_or_else(not_signed_in)?;
-    keys.verify(cookie.value(), Timestamp::now()).map_err(|e| {
+    let session = keys.verify(cookie.value(), Timestamp::now()).map_err(|e| {
         tracing::info!(event = "session_rejected", reason = %e);
         ApiError::new(ErrorCode::NotAuthenticated, "Your session has expired or is invalid; please sign in again.")
-    })
+    })?;
+    if let Some(sign_outs) = req.app_data::<web::Data<SignOuts>>()
+        && sign_outs.ended(&session)
+    {
+        tracing::info!(event = "session_rejected", reason = "signed out");
+        return Err(ApiError::new(ErrorCode::NotAuthenticated, "You signed out. Please sign in again."));
+    }
+    Ok(session)
 }
 
 /// A signed-in admin. Any other session (a voter's, an officer's) gets 403.

@@ -168,6 +168,12 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    // Every answer a service gives is personal or live (a ballot, a code's status, a
+    // receipt, the console): no browser or proxy cache may keep it. Static files come
+    // from nginx.
+    if !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     crate::metrics::http_request(&route, method.as_str(), status.as_u16(), latency_ms / 1000.0);
     let _enter = span.enter();

@@ -38,7 +38,7 @@ use crate::store::Store;
 
 /// Binds `settings.host:settings.port` (0 picks a free port) and builds a service's
 /// server with everything services share: the request middleware, the body limit, the
-/// session keys, the probes and the JSON/HTML 404. `routes` adds the service's own data
+/// session keys and the sign-out list (kept fresh from the store), the probes and the JSON/HTML 404. `routes` adds the service's own data
 /// and routes. Returns the bound port and the server (not yet awaited).
 pub fn serve<F>(settings: &Settings, store: Arc<dyn Store>, routes: F) -> std::io::Result<(u16, Server)>
 where
@@ -60,6 +60,9 @@ where
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
     let port = listener.local_addr()?.port();
     let keys = web::Data::new(SessionKeys::from_settings(settings));
+    let sign_outs = crate::sign_outs::SignOuts::new(settings.session_ttl);
+    sign_outs.keep_fresh(store.clone());
+    let sign_outs = web::Data::from(sign_outs);
     let mut readiness = Readiness::with_store(store);
     readiness.0.extend(extra_checks);
     let readiness = web::Data::new(readiness);
@@ -70,6 +73,7 @@ where
             .wrap(from_fn(request_context))
             .app_data(body_limit)
             .app_data(keys.clone())
+            .app_data(sign_outs.clone())
             .app_data(readiness.clone())
             .configure(common)
             .configure(routes.clone())

@@ -13,6 +13,7 @@ mod shared;
 mod sqlite;
 mod sqlite_ballots;
 mod sqlite_console;
+mod sqlite_sign_outs;
 mod sqlite_throttle;
 pub mod throttle;
 
@@ -717,7 +718,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     // Elections.
+    /// For seeding and tests: no audit line (the console and the CLI use `create_election_audited`).
     async fn create_election(&self, election: &NewElection, now: Timestamp) -> Result<(), StoreError>;
+    /// The election and its audit line, in one atomic step.
+    async fn create_election_audited(
+        &self,
+        election: &NewElection,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError>;
     /// Elections by id, at most `limit` (capped at 100) after `after`.
     async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError>;
@@ -758,6 +767,14 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    // Sign-outs (see `crate::sign_outs`).
+    /// Records that `account` signed out at `at` (a later sign-out replaces an earlier).
+    async fn record_sign_out(&self, account: &Username, at: Timestamp) -> Result<(), StoreError>;
+    /// Sign-outs at or after `since`, oldest first, at most `limit`.
+    async fn sign_outs_since(&self, since: Timestamp, limit: u32) -> Result<Vec<(Username, Timestamp)>, StoreError>;
+    /// Forgets sign-outs before `before` (no session that old is still valid).
+    async fn purge_sign_outs(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     // The ballot box.
     /// Checks the window as stored now, records participation and stores the ballot (no

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::shared::{audit_hash, ts};
 use super::sqlite_ballots::BallotWriter;
 use super::sqlite_console;
+use super::sqlite_sign_outs;
 use super::sqlite_throttle;
 use super::*;
 
@@ -259,6 +260,12 @@ CREATE TABLE login_address_failures (
     window_start_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX login_address_failures_by_window ON login_address_failures(window_start_ms);
+-- The last sign-out per account (see sign_outs): every service ends older sessions.
+CREATE TABLE sign_outs (
+    uid   TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sign_outs_by_time ON sign_outs(at_ms);
 "#,
 ];
 
@@ -471,50 +478,24 @@ impl Store for SqliteStore {
         let e = election.clone();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let inserted = tx.execute(
-                "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility,
-                                        quorum_pct, otp_validity_secs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    e.id.as_str(),
-                    e.title,
-                    e.opens_at.as_second(),
-                    e.closes_at.as_second(),
-                    e.time_zone,
-                    e.grace_secs as i64,
-                    now.as_second(),
-                    serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?,
-                    e.quorum_pct,
-                    e.otp_validity_secs as i64
-                ],
-            );
-            match inserted {
-                Err(err) if is_unique_violation(&err) => {
-                    return Err(StoreError::Conflict(format!("election {} already exists", e.id)));
-                }
-                other => other?,
-            };
-            for (i, contest) in e.contests.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)",
-                    params![e.id.as_str(), contest.id.as_str(), contest.title, i as i64],
-                )?;
-                for (j, c) in contest.candidates.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO candidates (election_id, contest_id, id, name, statement, status, position)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            e.id.as_str(),
-                            contest.id.as_str(),
-                            c.id.as_str(),
-                            c.name,
-                            c.statement,
-                            c.status.as_str(),
-                            j as i64
-                        ],
-                    )?;
-                }
-            }
+            insert_election(&tx, &e, now)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_election_audited(
+        &self,
+        election: &NewElection,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (e, entry) = (election.clone(), entry.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            insert_election(&tx, &e, now)?;
+            append_audit_in(&tx, &entry, now)?;
             tx.commit()?;
             Ok(())
         })
@@ -683,6 +664,19 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         let rules = *rules;
         self.run(move |conn| sqlite_throttle::purge(conn, &rules, now, limit)).await
+    }
+
+    async fn record_sign_out(&self, account: &Username, at: Timestamp) -> Result<(), StoreError> {
+        let account = account.clone();
+        self.run(move |conn| sqlite_sign_outs::record(conn, &account, at)).await
+    }
+
+    async fn sign_outs_since(&self, since: Timestamp, limit: u32) -> Result<Vec<(Username, Timestamp)>, StoreError> {
+        self.read_here(|conn| sqlite_sign_outs::since(conn, since, limit))
+    }
+
+    async fn purge_sign_outs(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.run(move |conn| sqlite_sign_outs::purge(conn, before)).await
     }
 
     #[tracing::instrument(skip_all, fields(election = %cast.election))]
@@ -1441,6 +1435,55 @@ fn write_outcomes(
             if let (Some(election), Some(kind)) = (election, counted) {
                 sqlite_console::bump_activity(tx, &election, kind, 1, now)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The election, its contests and candidates, inside the caller's transaction.
+fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timestamp) -> Result<(), StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility,
+                                quorum_pct, otp_validity_secs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            e.id.as_str(),
+            e.title,
+            e.opens_at.as_second(),
+            e.closes_at.as_second(),
+            e.time_zone,
+            e.grace_secs as i64,
+            now.as_second(),
+            serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?,
+            e.quorum_pct,
+            e.otp_validity_secs as i64
+        ],
+    );
+    match inserted {
+        Err(err) if is_unique_violation(&err) => {
+            return Err(StoreError::Conflict(format!("election {} already exists", e.id)));
+        }
+        other => other?,
+    };
+    for (i, contest) in e.contests.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)",
+            params![e.id.as_str(), contest.id.as_str(), contest.title, i as i64],
+        )?;
+        for (j, c) in contest.candidates.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO candidates (election_id, contest_id, id, name, statement, status, position)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    e.id.as_str(),
+                    contest.id.as_str(),
+                    c.id.as_str(),
+                    c.name,
+                    c.statement,
+                    c.status.as_str(),
+                    j as i64
+                ],
+            )?;
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ pub fn ballot(election: &ElectionId, voter: &Username, choices: Choices) -> Cast
     CastBallot { election: election.clone(), voter: voter.clone(), choices, verified_at: now, now }
 }
 
-fn new_election(id: &str) -> NewElection {
+pub fn new_election(id: &str) -> NewElection {
     serde_json::from_value(serde_json::json!({
         "id": id,
         "title": "Student Union 2026",
@@ -531,6 +531,21 @@ pub async fn fifty_parallel_attempts_pass_the_throttle_only_as_often_as_it_allow
         }
     }
     assert!(allowed <= 3 && allowed + busy >= 3, "the check and the count are one step: {allowed} allowed");
+}
+
+pub async fn sign_outs_are_kept_per_account_read_in_time_order_and_purged(store: Arc<dyn Store>) {
+    let t0: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    store.record_sign_out(&voter(1), at(10)).await.unwrap();
+    store.record_sign_out(&voter(2), at(5)).await.unwrap();
+    store.record_sign_out(&voter(1), at(30)).await.unwrap();
+    store.record_sign_out(&voter(1), at(20)).await.unwrap(); // late and older: ignored
+    let all = store.sign_outs_since(t0, 10).await.unwrap();
+    assert_eq!(all, [(voter(2), at(5)), (voter(1), at(30))], "one row per account, the latest, oldest first");
+    assert_eq!(store.sign_outs_since(at(6), 10).await.unwrap(), [(voter(1), at(30))]);
+    assert_eq!(store.sign_outs_since(t0, 1).await.unwrap().len(), 1, "limited");
+    assert_eq!(store.purge_sign_outs(at(6)).await.unwrap(), 1);
+    assert_eq!(store.sign_outs_since(t0, 10).await.unwrap(), [(voter(1), at(30))]);
 }
 
 pub async fn every_spelling_of_a_voter_is_one_participation_and_one_roll_entry(store: Arc<dyn Store>) {

@@ -190,6 +190,22 @@ pub async fn the_audit_chain_verifies(store: Arc<dyn Store>) {
     assert_eq!(page[0].detail["n"], 2);
 }
 
+pub async fn an_election_and_its_audit_line_are_created_together(store: Arc<dyn Store>) {
+    let e = demo_election(store.as_ref()).await;
+    let mut election = super::conformance::new_election("audited");
+    let entry = audit("election.created", &election.id);
+    store.create_election_audited(&election, &entry, Timestamp::now()).await.unwrap();
+    assert!(store.election(&election.id).await.unwrap().is_some());
+    let lines = store.list_audit(0, 10).await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.action.as_str()).collect::<Vec<_>>(), ["election.created"]);
+    // An id that exists: refused, and no audit line for what did not happen.
+    election.id = e;
+    let again = store.create_election_audited(&election, &entry, Timestamp::now()).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.list_audit(0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+}
+
 fn lease(owner: &str, until: Timestamp) -> ImportLease {
     ImportLease { owner: owner.into(), until }
 }

@@ -37,6 +37,7 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
     scenarios::nginx_limits_sign_in_bursts_with_a_json_429(&stack).await;
     observability::metrics_request_ids_logs_and_probes_hold(&stack).await;
     security::security_headers_and_cookie_flags_hold(&stack).await;
+    security::a_sign_out_ends_the_session_on_every_service_within_a_second(&stack).await;
     hostile::hostile_input_gets_a_4xx_and_slow_senders_are_cut_off(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
 }

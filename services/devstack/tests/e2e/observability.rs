@@ -150,7 +150,42 @@ pub async fn metrics_request_ids_logs_and_probes_hold(s: &TestStack) {
             assert_eq!(body["checks"][check]["ok"], true, "{service} {check}: {body}");
         }
     }
-    // The metrics are scraped from each service's own port, never through nginx.
-    let public = reqwest::get(s.url("/metrics")).await.unwrap();
-    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    // The metrics and readiness are read from each service's own port, never through nginx.
+    for path in ["/metrics", "/health/ready"] {
+        let public = reqwest::get(s.url(path)).await.unwrap();
+        assert_eq!(public.status(), StatusCode::NOT_FOUND, "{path} is public");
+    }
+
+    // Every service answer is uncacheable: personal pages and JSON alike.
+    let voter = s.verified_voter(355, "demo").await;
+    for path in ["/e/demo/ballot", "/e/demo/otp/status", "/", "/auth/login", "/e/demo/receipt/ABCD-EFGH-IJKL"] {
+        let res = voter.get(s.url(path)).send().await.unwrap();
+        let cache = res.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(cache.as_deref(), Some("no-store"), "{path}");
+    }
+
+    // Attacker-sized labels: made-up methods and paths add no metric series.
+    let ballot_metrics = format!("http://127.0.0.1:{}/metrics", port_of(s, "ballot"));
+    let series = || async {
+        let text = reqwest::get(&ballot_metrics).await.unwrap().text().await.unwrap();
+        text.lines().filter(|l| l.starts_with("turnout_http_request")).count()
+    };
+    let raw = reqwest::Client::new();
+    let poke = |i: u32| {
+        // Letters only, as nginx passes a method on (digits would be its own 400).
+        let letters: String = (0..4).map(|k| char::from(b'A' + ((i / 26u32.pow(k)) % 26) as u8)).collect();
+        let method = reqwest::Method::from_bytes(format!("MADEUP{letters}").as_bytes()).unwrap();
+        let (a, b) =
+            (raw.request(method, s.url("/")).send(), raw.get(s.url(&format!("/random/{i}/x{}", i * 7))).send());
+        async move {
+            let _ = a.await;
+            let _ = b.await;
+        }
+    };
+    poke(0).await;
+    let before = series().await;
+    for chunk in (1..=1000).collect::<Vec<u32>>().chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|i| poke(*i))).await;
+    }
+    assert_eq!(series().await, before, "1,000 random methods and 1,000 random paths made new series");
 }

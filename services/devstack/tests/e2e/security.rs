@@ -84,3 +84,46 @@ pub async fn security_headers_and_cookie_flags_hold(s: &TestStack) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the site's own form");
 }
+
+/// Signing out ends the session on every service, not only in this browser: a copy of
+/// the cookie is refused by the ballot service's console and the OTP service within 1 s.
+pub async fn a_sign_out_ends_the_session_on_every_service_within_a_second(s: &TestStack) {
+    // Arrange: an officer signs in; someone copies the cookie.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http
+        .post(s.url("/auth/login"))
+        .header("accept", "application/json")
+        .json(&json!({ "username": "officer1", "password": "vote-officer1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("turnout_session="))
+        .unwrap();
+    let with_copy =
+        |path: &str| http.get(s.url(path)).header("accept", "application/json").header("cookie", cookie.clone()).send();
+    assert_eq!(with_copy("/officer").await.unwrap().status(), StatusCode::OK, "signed in");
+
+    // Act: sign out.
+    let res = http.post(s.url("/auth/logout")).header("accept", "application/json").header("cookie", cookie.clone());
+    assert_eq!(res.send().await.unwrap().status(), StatusCode::OK);
+    let signed_out = std::time::Instant::now();
+
+    // Assert: the copied cookie stops working on the ballot and OTP services within 1 s.
+    for path in ["/officer", "/e/demo/otp/status"] {
+        loop {
+            let status = with_copy(path).await.unwrap().status();
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(signed_out.elapsed().as_millis() < 1000, "{path} still answers {status} after 1 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    println!("sign-out reached every service in {} ms", signed_out.elapsed().as_millis());
+}

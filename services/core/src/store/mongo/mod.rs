@@ -22,6 +22,7 @@ pub mod errors;
 mod otp;
 mod outbox;
 mod senders;
+mod sign_outs;
 mod store_impl;
 mod throttle;
 
@@ -130,6 +131,7 @@ impl MongoStore {
             ("outbox", doc! { "e": 1, "state": 1, "created_at": 1 }, "by_state"),
             ("sender_slots", doc! { "holder": 1 }, "by_holder"),
             ("roll_imports", doc! { "state": 1, "created_at": 1 }, "running"),
+            ("sign_outs", doc! { "at_ms": 1 }, "by_time"),
         ];
         for (collection, keys, name) in indexes {
             self.timed(self.coll::<Document>(collection).create_index(index(keys, false, name))).await?;
@@ -177,6 +179,29 @@ impl MongoStore {
             Ok(Err(e)) => Err(errors::store_error(&e)),
             Err(_) => Err(unavailable("creating the election timed out")),
         }
+    }
+
+    pub async fn create_election_audited(
+        &self,
+        election: &NewElection,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let d = docs::election(election, now.as_second()).map_err(|e| StoreError::Other(e.into()))?;
+        let created = self
+            .in_transaction(|store, session| {
+                let (d, entry) = (d.clone(), entry.clone());
+                Box::pin(async move {
+                    match store.coll::<Document>("elections").insert_one(d).session(&mut *session).await {
+                        Err(e) if errors::is_duplicate_key(&e) => return Ok(Err(())),
+                        other => other?,
+                    };
+                    console::append_audit_in(store, session, &entry, now).await?;
+                    Ok(Ok(()))
+                })
+            })
+            .await?;
+        created.map_err(|()| StoreError::Conflict(format!("election {} already exists", election.id)))
     }
 
     pub async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError> {
@@ -423,7 +448,7 @@ pub(super) mod decode {
         }
     }
 
-    pub(crate) use crate::store::shared::ts;
+    pub(crate) use crate::store::shared::{ts, ts_ms};
 
     pub fn schedule(d: &Document) -> Result<Schedule, StoreError> {
         Ok(Schedule {

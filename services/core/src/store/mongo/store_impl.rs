@@ -13,6 +13,15 @@ impl Store for MongoStore {
         MongoStore::create_election(self, election, now).await
     }
 
+    async fn create_election_audited(
+        &self,
+        election: &NewElection,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        MongoStore::create_election_audited(self, election, entry, now).await
+    }
+
     async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError> {
         MongoStore::election(self, id).await
     }
@@ -31,6 +40,18 @@ impl Store for MongoStore {
         elections: &[ElectionId],
     ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
         MongoStore::roll_memberships(self, uid, elections).await
+    }
+
+    async fn record_sign_out(&self, account: &Username, at: Timestamp) -> Result<(), StoreError> {
+        MongoStore::record_sign_out(self, account, at).await
+    }
+
+    async fn sign_outs_since(&self, since: Timestamp, limit: u32) -> Result<Vec<(Username, Timestamp)>, StoreError> {
+        MongoStore::sign_outs_since(self, since, limit).await
+    }
+
+    async fn purge_sign_outs(&self, before: Timestamp) -> Result<u64, StoreError> {
+        MongoStore::purge_sign_outs(self, before).await
     }
 
     async fn sign_in_attempt(
