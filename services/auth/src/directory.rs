@@ -15,7 +15,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, dn_escape
 use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use turnout_core::config::{BindStrategy, LdapSettings};
+use turnout_core::config::{BindStrategy, LdapSettings, ServiceAccount};
 use turnout_core::domain::{Username, VoterEmail};
 
 use crate::breaker::{Admission, Breaker};
@@ -70,6 +70,12 @@ impl GroupCache {
         (now.duration_since(*at) < GROUP_TTL).then(|| names.iter().any(|n| members.contains(*n)))
     }
 
+    /// Whether the group's list is cached and fresh.
+    fn fresh(&self, group: &str, now: Instant) -> bool {
+        let groups = self.groups.lock().expect("not poisoned");
+        groups.get(group).is_some_and(|(at, _)| now.duration_since(*at) < GROUP_TTL)
+    }
+
     fn store(&self, group: String, members: std::collections::HashSet<String>, now: Instant) {
         let mut groups = self.groups.lock().expect("not poisoned");
         // Groups come from the configuration and the elections' eligibility: few. The
@@ -95,6 +101,10 @@ pub enum DirectoryError {
     /// value of `TURNOUT_LDAP_UID_ATTR` that is a username).
     #[error("the directory entry has no usable account name")]
     NoAccountName,
+    /// The directory answered but would not let Turnout read what eligibility or roles
+    /// need (an ACL): not an outage (the breaker stays closed), but no guess either.
+    #[error("the directory refused to let Turnout read {what} (result code {rc})")]
+    ReadRefused { what: String, rc: u32 },
     /// The directory is down, hung or failing, or the breaker is open.
     #[error("directory unavailable: {reason}")]
     Unavailable { reason: String, retry_after: Duration },
@@ -108,6 +118,8 @@ pub struct ConnectError(String);
 pub struct Manager {
     settings: LdapSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// For the service pool: bind each new connection as this account, once.
+    bind_as: Option<ServiceAccount>,
 }
 
 impl managed::Manager for Manager {
@@ -125,6 +137,17 @@ impl managed::Manager for Manager {
             .await
             .map_err(|e| ConnectError(format!("connect: {e}")))?;
         ldap3::drive!(conn);
+        let mut ldap = ldap;
+        if let Some(account) = &self.bind_as {
+            let bound = ldap
+                .with_timeout(self.settings.op_timeout)
+                .simple_bind(&account.dn, account.password.expose_secret())
+                .await
+                .map_err(|e| ConnectError(format!("service account bind: {e}")))?;
+            if bound.rc != 0 {
+                return Err(ConnectError(format!("the service account was refused (result code {})", bound.rc)));
+            }
+        }
         Ok(ldap)
     }
 
@@ -139,6 +162,10 @@ pub struct Directory {
     groups: GroupCache,
     /// One share per HTTP worker thread (see `shares`).
     pool: Sharded<Manager>,
+    /// Connections bound as the service account, for group and filter reads (and only
+    /// when one is configured). Small and separate, so a sign-in's password check never
+    /// waits behind them, and the account binds once per connection, not per read.
+    service: Option<Sharded<Manager>>,
     breaker: Breaker,
     /// Logins allowed to wait for a connection at once; beyond it, 503 without waiting.
     max_waiting: usize,
@@ -162,20 +189,31 @@ fn tls_config(settings: &LdapSettings) -> anyhow::Result<Option<Arc<rustls::Clie
 impl Directory {
     /// `workers`: the HTTP worker threads that will each claim a share of the pool.
     pub fn new(settings: LdapSettings, workers: usize) -> anyhow::Result<Self> {
-        let manager = Manager { settings: settings.clone(), tls: tls_config(&settings)? };
-        let pool = Sharded::new(settings.pool_size, workers, |size| {
-            Pool::builder(manager.clone())
-                .max_size(size)
-                .timeouts(Timeouts {
-                    wait: Some(settings.pool_wait),
-                    create: Some(settings.connect_timeout),
-                    recycle: Some(Duration::from_secs(1)),
-                })
-                .runtime(deadpool::Runtime::Tokio1)
-                .build()
-        })?;
+        let manager = Manager { settings: settings.clone(), tls: tls_config(&settings)?, bind_as: None };
+        let sharded = |manager: Manager, total: usize, create: Duration| {
+            Sharded::new(total, workers, |size| {
+                Pool::builder(manager.clone())
+                    .max_size(size)
+                    .timeouts(Timeouts {
+                        wait: Some(settings.pool_wait),
+                        create: Some(create),
+                        recycle: Some(Duration::from_secs(1)),
+                    })
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+            })
+        };
+        let pool = sharded(manager.clone(), settings.pool_size, settings.connect_timeout)?;
+        let service = match &settings.service_account {
+            Some(account) => {
+                let manager = Manager { bind_as: Some(account.clone()), ..manager };
+                // Creating one connects and binds.
+                Some(sharded(manager, settings.service_pool_size, settings.connect_timeout + settings.op_timeout)?)
+            }
+            None => None,
+        };
         let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open, settings.op_timeout * 3);
-        Ok(Self { max_waiting: settings.max_waiting, settings, groups: GroupCache::default(), pool, breaker })
+        Ok(Self { max_waiting: settings.max_waiting, settings, groups: GroupCache::default(), pool, service, breaker })
     }
 
     /// Checks credentials and reads what the login needs, on a pooled connection.
@@ -212,9 +250,12 @@ impl Directory {
         }
     }
 
-    /// Gives the calling thread (an HTTP worker, as it starts) its own share of the pool.
+    /// Gives the calling thread (an HTTP worker, as it starts) its own share of the pools.
     pub fn claim_share(&self) {
         self.pool.claim();
+        if let Some(service) = &self.service {
+            service.claim();
+        }
     }
 
     /// A pooled connection, or a fast refusal: breaker open, too many waiting, none free.
@@ -251,8 +292,13 @@ impl Directory {
                 let email = if checks.read_mail { read_mail(ldap, op, &dn, mail_attr).await? } else { None };
                 (dn, email)
             }
-            BindStrategy::SearchThenBind { base, filter, service_dn, service_password } => {
-                bind(ldap, op, service_dn, service_password.expose_secret()).await.map_err(|e| match e {
+            BindStrategy::SearchThenBind { base, filter } => {
+                // As the service account, or anonymously without one (an empty simple bind).
+                let (service_dn, service_password) = match &self.settings.service_account {
+                    Some(a) => (a.dn.as_str(), a.password.expose_secret()),
+                    None => ("", ""),
+                };
+                bind(ldap, op, service_dn, service_password).await.map_err(|e| match e {
                     DirectoryError::InvalidCredentials => unavailable("the service account was refused".into()),
                     other => other,
                 })?;
@@ -278,15 +324,56 @@ impl Directory {
         email: Option<VoterEmail>,
         checks: &LoginChecks,
     ) -> Result<DirectoryUser, DirectoryError> {
-        let op = self.settings.op_timeout;
-        let groups = self.groups_of(ldap, &dn, &username, &checks.groups).await?;
+        let now = Instant::now();
+        let needs_read = !checks.filters.is_empty() || checks.groups.iter().any(|g| !self.groups.fresh(g, now));
+        let mut service = match &self.service {
+            Some(pool) if needs_read => Some(self.service_connection(pool).await?),
+            _ => None,
+        };
+        let as_service = service.is_some();
+        let reader: &mut Ldap = match service.as_mut() {
+            Some(conn) => conn,
+            None => ldap,
+        };
+        let read = self.reads(reader, as_service, &dn, &username, checks).await;
+        if let (Err(DirectoryError::Unavailable { .. }), Some(conn)) = (&read, service) {
+            // It may still hold a late answer: never reuse it.
+            drop(conn.detach());
+        }
+        let (groups, matched_filters) = read?;
+        Ok(DirectoryUser { username, dn, email, groups, matched_filters })
+    }
+
+    /// The groups (of those asked) that list the user and the filters their entry
+    /// matches, read on `reader`: a service connection, or the user's own.
+    async fn reads(
+        &self,
+        reader: &mut Ldap,
+        as_service: bool,
+        dn: &str,
+        username: &Username,
+        checks: &LoginChecks,
+    ) -> Result<(Vec<String>, Vec<String>), DirectoryError> {
+        let groups = self.groups_of(reader, as_service, dn, username, &checks.groups).await?;
         let mut matched_filters = Vec::new();
         for filter in &checks.filters {
-            if matches_filter(ldap, op, &dn, filter).await? {
+            if matches_filter(reader, self.settings.op_timeout, dn, filter).await? {
                 matched_filters.push(filter.clone());
             }
         }
-        Ok(DirectoryUser { username, dn, email, groups, matched_filters })
+        Ok((groups, matched_filters))
+    }
+
+    /// A connection bound as the service account: busy or failing like the main pool.
+    async fn service_connection(&self, pool: &Sharded<Manager>) -> Result<Lease<Manager>, DirectoryError> {
+        match pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(PoolError::Timeout(managed::TimeoutType::Wait)) => Err(DirectoryError::Busy),
+            Err(e) => {
+                self.breaker.failure(Instant::now());
+                Err(DirectoryError::Unavailable { reason: e.to_string(), retry_after: self.settings.breaker_open })
+            }
+        }
     }
 
     /// Which of `wanted` groups list the user (by DN or uid), from the cache or a read of
@@ -294,6 +381,7 @@ impl Directory {
     async fn groups_of(
         &self,
         ldap: &mut Ldap,
+        as_service: bool,
         dn: &str,
         username: &Username,
         wanted: &[String],
@@ -306,7 +394,7 @@ impl Directory {
             let listed = match self.groups.lists(group, &[&me, &uid], now) {
                 Some(listed) => listed,
                 None => {
-                    let members = self.read_members(ldap, group).await?;
+                    let members = self.read_members(ldap, as_service, group).await?;
                     let listed = members.contains(&me) || members.contains(&uid);
                     self.groups.store(group.clone(), members, now);
                     listed
@@ -319,20 +407,29 @@ impl Directory {
         Ok(member_of)
     }
 
+    /// A group's members. Only the service account's "no such object" means the group
+    /// is missing (it can read every group); under a user's bind the same answer may just
+    /// hide a group from that user, so it, and any refusal, is an error for this sign-in,
+    /// never cached as an empty group for everyone.
     async fn read_members(
         &self,
         ldap: &mut Ldap,
+        as_service: bool,
         group: &str,
     ) -> Result<std::collections::HashSet<String>, DirectoryError> {
+        const NO_SUCH_OBJECT: u32 = 32;
         let attrs = vec!["member", "uniqueMember", "memberUid"];
         let result =
             ldap.with_timeout(self.settings.op_timeout).search(group, Scope::Base, "(objectClass=*)", attrs).await;
         let entries = match result.and_then(|r| r.success()) {
             Ok((entries, _)) => entries,
-            // A group that does not exist has no members (and is logged for the admin).
-            Err(ldap3::LdapError::LdapResult { result }) => {
+            Err(ldap3::LdapError::LdapResult { result }) if as_service && result.rc == NO_SUCH_OBJECT => {
                 tracing::warn!(event = "group_missing", rc = result.rc, group);
                 Vec::new()
+            }
+            Err(ldap3::LdapError::LdapResult { result }) => {
+                tracing::warn!(event = "group_unreadable", rc = result.rc, group, as_service);
+                return Err(DirectoryError::ReadRefused { what: format!("group {group}"), rc: result.rc });
             }
             Err(e) => return Err(unavailable(format!("reading group {group}: {e}"))),
         };
@@ -440,10 +537,10 @@ async fn matches_filter(ldap: &mut Ldap, op: Duration, dn: &str, filter: &str) -
     let result = ldap.with_timeout(op).search(dn, Scope::Base, filter, vec!["1.1"]).await;
     match result.and_then(|r| r.success()) {
         Ok((entries, _)) => Ok(!entries.is_empty()),
-        // A filter the directory rejects matches nobody (and is logged for the admin).
+        // A refusal (no access to the entry, an unwilling server) is not "no match".
         Err(ldap3::LdapError::LdapResult { result }) => {
             tracing::warn!(event = "eligibility_filter_error", rc = result.rc, filter);
-            Ok(false)
+            Err(DirectoryError::ReadRefused { what: "your entry for an eligibility rule".into(), rc: result.rc })
         }
         // One the client cannot even send (saved before elections were checked): the
         // same, never a directory outage.

@@ -195,6 +195,15 @@ impl Login {
                     "Your directory entry has no account name Turnout can use. Contact the election office.",
                 ));
             }
+            Err(DirectoryError::ReadRefused { .. }) => {
+                tracing::info!(event = "login", outcome = "directory_read_refused");
+                return Err(ApiError::new(
+                    ErrorCode::DirectoryUnavailable,
+                    "The university directory would not tell Turnout which elections you may vote in. \
+                     Please try again in a minute; if it keeps happening, contact the election office.",
+                )
+                .retry_after(30));
+            }
             Err(DirectoryError::Busy) => {
                 tracing::info!(event = "login", outcome = "directory_busy");
                 return Err(ApiError::new(

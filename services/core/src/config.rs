@@ -78,6 +78,11 @@ pub struct LdapSettings {
     /// PEM file of a private CA for ldaps/StartTLS (else the system's roots).
     pub ca_cert: Option<String>,
     pub bind: BindStrategy,
+    /// Reads groups, eligibility filters and (with search-then-bind) users. Campus
+    /// directories often let only such an account read `ou=groups`.
+    pub service_account: Option<ServiceAccount>,
+    /// Connections bound as the service account (beside `pool_size`), each bound once.
+    pub service_pool_size: usize,
     pub mail_attr: String,
     /// The attribute holding the account name (`TURNOUT_LDAP_UID_ATTR`): with
     /// search-then-bind, the voter's identity is read from it, not taken from what was typed.
@@ -134,8 +139,16 @@ pub struct LoginSettings {
 pub enum BindStrategy {
     /// Bind straight as `uid={username},ou=people,...` (the value is DN-escaped).
     DnTemplate(String),
-    /// Bind as a service account, find the user's DN with a filter, then bind as it.
-    SearchThenBind { base: String, filter: String, service_dn: String, service_password: SecretString },
+    /// Find the user's DN with a filter (as the service account, if there is one, else
+    /// anonymously), then bind as it.
+    SearchThenBind { base: String, filter: String },
+}
+
+/// The directory account Turnout reads with (`TURNOUT_LDAP_SERVICE_DN` / `_PASSWORD`).
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    pub dn: String,
+    pub password: SecretString,
 }
 
 #[derive(Debug, Clone)]
@@ -340,8 +353,6 @@ impl Settings {
             (None, Some(base)) => BindStrategy::SearchThenBind {
                 base,
                 filter: r.string("TURNOUT_LDAP_SEARCH_FILTER", "(&(objectClass=inetOrgPerson)(uid={username}))"),
-                service_dn: r.string("TURNOUT_LDAP_SERVICE_DN", ""),
-                service_password: SecretString::from(r.string("TURNOUT_LDAP_SERVICE_PASSWORD", "")),
             },
             (template, None) => {
                 let template = template.unwrap_or_else(|| "uid={username},ou=people,dc=turnout,dc=test".into());
@@ -356,11 +367,23 @@ impl Settings {
         {
             r.problems.push("TURNOUT_LDAP_SEARCH_FILTER must contain {username}".into());
         }
+        let service_account = match (r.optional("TURNOUT_LDAP_SERVICE_DN"), r.optional("TURNOUT_LDAP_SERVICE_PASSWORD"))
+        {
+            (Some(dn), Some(password)) => Some(ServiceAccount { dn, password: SecretString::from(password) }),
+            (None, None) => None,
+            _ => {
+                r.problems
+                    .push("set both TURNOUT_LDAP_SERVICE_DN and TURNOUT_LDAP_SERVICE_PASSWORD, or neither".into());
+                None
+            }
+        };
         let ldap = LdapSettings {
             url: r.string("TURNOUT_LDAP_URL", "ldap://127.0.0.1:389"),
             starttls: r.parsed("TURNOUT_LDAP_STARTTLS", false),
             ca_cert: r.optional("TURNOUT_LDAP_CA_CERT"),
             bind,
+            service_account,
+            service_pool_size: r.parsed("TURNOUT_LDAP_SERVICE_POOL_SIZE", 4),
             mail_attr: r.string("TURNOUT_LDAP_MAIL_ATTR", "mail"),
             uid_attr: r.string("TURNOUT_LDAP_UID_ATTR", "uid"),
             connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
@@ -374,6 +397,9 @@ impl Settings {
             admin_group: r.optional("TURNOUT_LDAP_ADMIN_GROUP"),
             officer_group: r.optional("TURNOUT_LDAP_OFFICER_GROUP"),
         };
+        if ldap.service_pool_size == 0 || ldap.service_pool_size > 64 {
+            r.problems.push("TURNOUT_LDAP_SERVICE_POOL_SIZE: between 1 and 64".into());
+        }
         if ldap.pool_size == 0 || ldap.pool_size > 1024 {
             r.problems.push("TURNOUT_LDAP_POOL_SIZE: between 1 and 1024".into());
         }

@@ -102,7 +102,17 @@ pub struct DirectoryTls<'a> {
     pub key: &'a Path,
 }
 
-fn config(dir: &Path, tls: Option<&DirectoryTls<'_>>) -> String {
+/// Who may read what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every signed-in account reads everything (but passwords).
+    Open,
+    /// As on a locked-down campus: only the service account reads `ou=groups`; to
+    /// anyone else the groups do not exist.
+    Campus,
+}
+
+fn config(dir: &Path, tls: Option<&DirectoryTls<'_>>, access: Access) -> String {
     let d = dir.display();
     let tls = tls
         .map(|t| {
@@ -133,9 +143,15 @@ fn config(dir: &Path, tls: Option<&DirectoryTls<'_>>) -> String {
          index uid eq\n\
          index member,uniqueMember,memberUid eq\n\
          access to attrs=userPassword by anonymous auth by self write by * none\n\
+         {groups_acl}\
          access to * by users read by * none\n\
          database monitor\n\
-         access to * by * read\n"
+         access to * by * read\n",
+        groups_acl = match access {
+            Access::Open => String::new(),
+            Access::Campus =>
+                format!("access to dn.subtree=\"{GROUPS_DN}\" by dn.exact=\"{SERVICE_DN}\" read by * none\n"),
+        },
     )
 }
 
@@ -153,19 +169,24 @@ impl Slapd {
 
     /// Seeds `students` entries with `slapadd` (offline, fast) and starts slapd.
     pub fn start(dir: &Path, students: u32) -> anyhow::Result<Self> {
-        Self::launch(dir, students, None)
+        Self::launch(dir, students, None, Access::Open)
     }
 
     /// A directory that offers StartTLS with this certificate.
     pub fn start_tls(dir: &Path, students: u32, tls: &DirectoryTls<'_>) -> anyhow::Result<Self> {
-        Self::launch(dir, students, Some(tls))
+        Self::launch(dir, students, Some(tls), Access::Open)
     }
 
-    fn launch(dir: &Path, students: u32, tls: Option<&DirectoryTls<'_>>) -> anyhow::Result<Self> {
+    /// A directory with `access` rules.
+    pub fn start_with(dir: &Path, students: u32, access: Access) -> anyhow::Result<Self> {
+        Self::launch(dir, students, None, access)
+    }
+
+    fn launch(dir: &Path, students: u32, tls: Option<&DirectoryTls<'_>>, access: Access) -> anyhow::Result<Self> {
         require("/usr/sbin/slapd", "slapd ldap-utils")?;
         let dir = dir.join("slapd");
         std::fs::create_dir_all(dir.join("data"))?;
-        std::fs::write(dir.join("slapd.conf"), config(&dir, tls))?;
+        std::fs::write(dir.join("slapd.conf"), config(&dir, tls, access))?;
         std::fs::write(dir.join("seed.ldif"), seed_ldif(students))?;
         let out = Command::new("/usr/sbin/slapadd")
             .args(["-q", "-f"])
