@@ -91,10 +91,17 @@ async function studentReachesTheBallot(page, n, label) {
   const wrong = code.slice(0, 5) + String((Number(code[5]) + 1) % 10);
   await page.fill("#code", wrong);
   await Promise.all([page.waitForLoadState(), page.click("form[action$='/otp/verify'] button")]);
-  assert.match(await page.textContent("body"), /not right/i, "a wrong code is explained");
+  // The code page comes back: its title says what happened, the error sits by the field
+  // with the tries left, and the header still shows who is signed in.
+  assert.match(await page.title(), /^That code is not right/, "the title says what happened");
+  assert.match(await page.textContent("#code-error"), /\d more tr(y|ies)/, "tries left beside the field");
+  assert.equal(await page.getAttribute("#code", "aria-invalid"), "true");
+  assert.match(await page.textContent("header.top"), new RegExp(`Signed in as student${pad(n)}`));
+  assert.doesNotMatch(await page.textContent("body"), /Please sign in again|Go back/);
+  assert.deepEqual(await audit(page), [], "the page with its error passes the checks");
   await shot(page, `${label}-3-wrong-code`);
 
-  await page.goto(`${URL}/e/demo/otp`);
+  // The form on that page works as it is.
   await page.fill("#code", code);
   await Promise.all([page.waitForURL(/\/e\/demo\/ballot$/), page.click("form[action$='/otp/verify'] button")]);
   await shot(page, `${label}-4-ballot`);
@@ -124,6 +131,27 @@ test("a student signs in, mistypes then confirms the code, votes, and cannot vot
   const page = await newPage();
   await studentReachesTheBallot(page, 11, "desktop");
   await castAndCheckReceipt(page, "desktop");
+  noErrors(page);
+});
+
+test("a wrong password brings the form back with the error beside it and the username kept", async () => {
+  const page = await newPage();
+  await page.goto(`${URL}/auth/login?next=${encodeURIComponent("/e/demo/otp")}`);
+  await page.fill("#username", `student${pad(15)}`);
+  await page.fill("#password", "not-my-password");
+  await Promise.all([page.waitForLoadState(), page.click("form[action='/auth/login'] button")]);
+  assert.match(await page.title(), /^Wrong username or password/, "the title says what happened");
+  assert.equal(await page.inputValue("#username"), `student${pad(15)}`, "the username is kept");
+  assert.equal(await page.inputValue("#password"), "", "the password is not");
+  assert.match(await page.textContent("#password-error"), /Wrong username or password/);
+  assert.equal(await page.getAttribute("#password", "aria-invalid"), "true");
+  assert.doesNotMatch(await page.textContent("body"), /Please sign in again|Go back/);
+  assert.deepEqual(await audit(page), [], "the page with its error passes the checks");
+  await shot(page, "login-wrong-password");
+  // Typing the right one on the same form signs in and goes where the voter was going.
+  await page.fill("#password", `vote-${pad(15)}`);
+  await Promise.all([page.waitForURL((u) => u.pathname === "/e/demo/otp"), page.click("form[action='/auth/login'] button")]);
+  assert.match(await page.textContent("header.top"), new RegExp(`Signed in as student${pad(15)}`));
   noErrors(page);
 });
 

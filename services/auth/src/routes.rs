@@ -2,17 +2,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde::Deserialize;
-use turnout_core::ApiError;
 use turnout_core::http::{
     Authenticated, Input, Nav, clear_session_cookie, client_address, cookie_secure, html, session_cookie, wants_json,
 };
 use turnout_core::session::SessionKeys;
 use turnout_core::sign_outs::SignOuts;
+use turnout_core::{ApiError, ErrorCode};
 
 use crate::AuthConfig;
 use crate::login::Login;
@@ -35,6 +35,26 @@ pub struct LoginQuery {
 struct LoginPage {
     nav: Nav,
     next: String,
+    /// What was typed, kept when the form comes back with an error.
+    username: String,
+    error: Option<FormError>,
+}
+
+/// A sign-in that did not work, said on the form itself.
+struct FormError {
+    title: &'static str,
+    message: String,
+}
+
+/// The page title for a failed sign-in: what happened, in words.
+fn failure_title(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidCredentials => "Wrong username or password",
+        ErrorCode::LoginThrottled => "Too many tries: please wait",
+        ErrorCode::DirectoryUnavailable => "Sign-in is busy: please try again",
+        ErrorCode::NotEligible => "You are not on a voter list",
+        _ => "You could not be signed in",
+    }
 }
 
 /// Only same-site paths: `next` must not turn sign-in into an open redirect. Browsers
@@ -85,21 +105,47 @@ fn percent_decode(s: &str) -> String {
 }
 
 pub async fn login_page(query: web::Query<LoginQuery>, session: Option<Authenticated>) -> HttpResponse {
-    let page =
-        LoginPage { nav: Nav { user: session.map(|s| s.0.sub.to_string()) }, next: safe_next(query.next.as_deref()) };
+    let page = LoginPage {
+        nav: Nav { user: session.map(|s| s.0.sub.to_string()) },
+        next: safe_next(query.next.as_deref()),
+        username: String::new(),
+        error: None,
+    };
     html(StatusCode::OK, &page)
+}
+
+/// The sign-in form again, with the error, the username as typed (never the password)
+/// and the status and `Retry-After` of the JSON answer.
+fn login_failed(err: &ApiError, form: &LoginForm, user: Option<String>) -> HttpResponse {
+    let page = LoginPage {
+        nav: Nav { user },
+        next: safe_next(form.next.as_deref()),
+        username: form.username.chars().take(64).collect(),
+        error: Some(FormError { title: failure_title(err.code), message: err.message.clone() }),
+    };
+    let mut res = html(err.status_code(), &page);
+    if let Some(secs) = err.retry_after {
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    res
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn login(
     req: HttpRequest,
+    signed_in: Option<Authenticated>,
     Input(form): Input<LoginForm>,
     login: web::Data<Login>,
     keys: web::Data<SessionKeys>,
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_address(&req, &config.trusted_proxies).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let session = login.login(&form.username, &form.password, client).await?;
+    let session = match login.login(&form.username, &form.password, client).await {
+        Ok(session) => session,
+        Err(err) if wants_json(&req) => return Err(err),
+        // A browser gets the form back, with what happened next to it.
+        Err(err) => return Ok(login_failed(&err, &form, signed_in.map(|s| s.0.sub.to_string()))),
+    };
     let cookie = session_cookie(keys.sign(&session), config.session_ttl, cookie_secure(&req, config.cookie_secure));
     Ok(if wants_json(&req) {
         HttpResponse::Ok().cookie(cookie).json(serde_json::json!({

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -102,6 +102,27 @@ struct OtpPage {
     sends_left: u32,
     locked: Option<String>,
     verified: bool,
+    /// A code that did not verify, said next to the code field.
+    code_error: Option<CodeError>,
+}
+
+struct CodeError {
+    title: &'static str,
+    message: String,
+}
+
+/// What happened to a typed code, as the page's title; `None` for refusals that are not
+/// about the code (a closed window, another election), which get the error page.
+fn code_failure_title(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::WrongCode => "That code is not right",
+        ErrorCode::InvalidField => "That is not a 6-digit code",
+        ErrorCode::CodeExpired => "That code has expired",
+        ErrorCode::TooManyAttempts => "That code no longer works",
+        ErrorCode::NoActiveCode => "Ask for a code first",
+        ErrorCode::VoterLocked => "Codes are paused for you",
+        _ => return None,
+    })
 }
 
 pub async fn page(
@@ -109,7 +130,18 @@ pub async fn page(
     session: Authenticated,
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
-    let (election, session, _, to, v) = load(&deps, &path, session).await?;
+    render_page(&deps, &path, session, StatusCode::OK, None).await
+}
+
+/// The code page, optionally with a failed code's error beside the field.
+async fn render_page(
+    deps: &Deps,
+    election: &str,
+    session: Authenticated,
+    status: StatusCode,
+    code_error: Option<CodeError>,
+) -> Result<HttpResponse, ApiError> {
+    let (election, session, _, to, v) = load(deps, election, session).await?;
     let page = OtpPage {
         nav: Nav { user: Some(session.sub.to_string()) },
         election_id: election.id.to_string(),
@@ -123,8 +155,9 @@ pub async fn page(
         locked: v.locked_until.map(|t| election.schedule.local_time(t)),
         verified: session.verified_at(&election.id).is_some(),
         to,
+        code_error,
     };
-    Ok(html(StatusCode::OK, &page))
+    Ok(html(status, &page))
 }
 
 pub async fn request(
@@ -197,13 +230,28 @@ pub async fn verify(
     let now = Timestamp::now();
     let election = election_or_404(deps.store.as_ref(), &path).await?;
     election.schedule.check_open(now)?;
-    let code = OtpCode::parse(&form.code).map_err(|e| ApiError::invalid("code", e))?;
+    let outcome = match OtpCode::parse(&form.code) {
+        Err(e) => Err(ApiError::invalid("code", e)),
+        Ok(code) => {
+            ensure_eligible(&election, &session.0)?;
+            let outcome = deps.verifier.verify(&election, &session.0.sub, &code, now).await;
+            tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
+            let label = outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
+            crate::metrics::code_verified(election.id.as_str(), label);
+            outcome
+        }
+    };
+    if let Err(err) = outcome {
+        // A browser gets the code page back, the error beside the field; JSON as before.
+        return match code_failure_title(err.code) {
+            Some(title) if !wants_json(&req) => {
+                let error = CodeError { title, message: err.message.clone() };
+                render_page(&deps, &path, session, err.status_code(), Some(error)).await
+            }
+            _ => Err(err),
+        };
+    }
     let session = session.0;
-    ensure_eligible(&election, &session)?;
-    let outcome = deps.verifier.verify(&election, &session.sub, &code, now).await;
-    tracing::info!(event = "code_verified", election = %election.id, ok = outcome.is_ok());
-    crate::metrics::code_verified(election.id.as_str(), outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
-    outcome?;
     let upgraded = session.verified_for(&election.id, now, deps.config.session_ttl);
     let cookie =
         session_cookie(keys.sign(&upgraded), deps.config.session_ttl, cookie_secure(&req, deps.config.cookie_secure));

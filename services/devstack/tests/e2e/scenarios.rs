@@ -128,13 +128,26 @@ pub async fn html_flow_without_javascript(s: &TestStack) {
     }
     assert!(page.contains("Send the code again") && page.contains("from elections-"), "status shown: {page}");
 
-    // A wrong code renders an error page that says how many tries are left and links back.
+    // A wrong code brings the code page back: what happened in the title, the tries left
+    // beside the field, the voter still shown as signed in, the form ready to use.
     let res = browser.post(s.url("/e/demo/otp/verify")).form(&[("code", "000000")]).send().await.unwrap();
     if code != "000000" {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         let page = res.text().await.unwrap();
-        assert!(page.contains("4 more tries") && page.contains("href=\"/e/demo/otp\""), "{page}");
+        assert!(page.contains("<title>That code is not right · "), "{page}");
+        assert!(page.contains("id=\"code-error\"") && page.contains("4 more tries"), "{page}");
+        assert!(page.contains(&format!("Signed in as <strong>{}</strong>", student_uid(n))), "{page}");
+        assert!(page.contains("action=\"/e/demo/otp/verify\"") && !page.contains("Please sign in again"), "{page}");
     }
+    // So does a wrong password, with the username kept (and never the password).
+    let other = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = [("username", student_uid(n + 20)), ("password", "wrong-one".into()), ("next", "/e/demo/otp".into())];
+    let res = other.post(s.url("/auth/login")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<title>Wrong username or password · Sign in"), "{page}");
+    assert!(page.contains(&format!("value=\"{}\"", student_uid(n + 20))) && !page.contains("wrong-one"), "{page}");
+    assert!(page.contains("id=\"password-error\"") && page.contains("value=\"/e/demo/otp\""), "{page}");
 
     let res = browser.post(s.url("/e/demo/otp/verify")).form(&[("code", code.as_str())]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
