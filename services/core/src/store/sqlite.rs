@@ -266,6 +266,14 @@ CREATE TABLE sign_outs (
     at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX sign_outs_by_time ON sign_outs(at_ms);
+-- Voters are canonical usernames now (trimmed, ASCII lower case: see Username). Rows
+-- written under another spelling are folded; where the folded row already exists, the
+-- other spelling's row stays as it is (it was a second ballot's participation, or a
+-- duplicate roll row), so participation = ballots still holds.
+UPDATE OR IGNORE participation SET voter = lower(trim(voter)) WHERE voter <> lower(trim(voter));
+UPDATE OR IGNORE voter_roll SET uid = lower(trim(uid)) WHERE uid <> lower(trim(uid));
+UPDATE OR IGNORE otp_codes SET voter = lower(trim(voter)) WHERE voter <> lower(trim(voter));
+UPDATE outbox SET voter = lower(trim(voter)) WHERE voter <> lower(trim(voter));
 "#,
 ];
 
@@ -1576,6 +1584,33 @@ mod tests {
             rows,
             [("demo".into(), "R1".into(), "{\"pres\":\"ada\"}".into()), ("demo".into(), "R2".into(), "{}".into())]
         );
+    }
+
+    #[test]
+    fn voters_stored_under_other_spellings_are_folded_and_duplicates_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("turnout.db")).unwrap();
+        let before = MIGRATIONS.len() - 1;
+        let tx = conn.transaction().unwrap();
+        for m in &MIGRATIONS[..before] {
+            tx.execute_batch(m).unwrap();
+        }
+        tx.pragma_update(None, "user_version", before as i64).unwrap();
+        tx.execute_batch(
+            "INSERT INTO participation (election_id, voter) VALUES
+               ('demo', 'ST000001'), ('demo', 'st000002'), ('demo', 'St000002');
+             INSERT INTO voter_roll (election_id, uid) VALUES ('demo', 'Jane.Doe');",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+
+        migrate(&mut conn).unwrap();
+        let list = |sql: &str| -> Vec<String> {
+            conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        // The one that collides stays: it was a second ballot, and participation = ballots.
+        assert_eq!(list("SELECT voter FROM participation ORDER BY voter"), ["St000002", "st000001", "st000002"]);
+        assert_eq!(list("SELECT uid FROM voter_roll"), ["jane.doe"]);
     }
 
     /// The delivery percentiles once counted only the 100,000 fastest messages, so past
