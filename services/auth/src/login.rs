@@ -65,12 +65,25 @@ fn invalid_credentials() -> ApiError {
 /// since any string can be submitted.
 fn sign_in_keys(key: &[u8; 32], raw_username: &str, client: IpAddr) -> SignInKeys {
     let name: String = raw_username.trim().to_ascii_lowercase().chars().take(256).collect();
-    let address = client.to_string();
+    let address = network_of(client);
     let hash =
         |label: &str, parts: &[&[u8]]| turnout_core::keys::hex(&turnout_core::keys::derive_with(key, label, parts));
     SignInKeys {
         pair: hash("pair", &[name.as_bytes(), address.as_bytes()]),
         address: hash("address", &[address.as_bytes()]),
+    }
+}
+
+/// The address as the throttle counts it: IPv4 as is (an IPv4-mapped IPv6 address is
+/// its IPv4 address), IPv6 by its /64, the block one host or home network gets, so
+/// changing the last 64 bits does not buy an attacker a new counter.
+fn network_of(client: IpAddr) -> String {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 
@@ -388,5 +401,15 @@ mod tests {
         assert_eq!(sign_in_keys(&k, "student00001", a).address, sign_in_keys(&k, "student00002", a).address);
         assert_ne!(sign_in_keys(&k, "student00001", a), sign_in_keys(&[8u8; 32], "student00001", a), "keyed");
         assert_eq!(sign_in_keys(&k, &"x".repeat(100_000), a).pair.len(), 64);
+    }
+
+    #[test]
+    fn an_address_is_counted_as_its_ipv4_or_its_ipv6_slash_64() {
+        use std::net::IpAddr;
+        let net = |raw: &str| super::network_of(raw.parse::<IpAddr>().unwrap());
+        assert_eq!(net("203.0.113.9"), "203.0.113.9");
+        assert_eq!(net("::ffff:203.0.113.9"), "203.0.113.9", "mapped is the same host");
+        assert_eq!(net("2001:db8:1:2:aaaa::1"), net("2001:db8:1:2:ffff:1:2:3"), "one /64");
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
     }
 }
