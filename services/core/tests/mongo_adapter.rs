@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
 use turnout_core::store::{CastBallot, CastError, Choices, NewElection, RollEntry};
@@ -82,7 +83,6 @@ async fn the_window_is_checked_as_the_ballot_is_recorded_and_ballots_hold_no_vot
 
     store.cast_ballot(cast(&ElectionId::parse("open").unwrap(), &voter(7))).await.unwrap();
     let ballots: Vec<Document> = {
-        use futures_util::TryStreamExt;
         store.database().collection::<Document>("ballots").find(doc! {}).await.unwrap().try_collect().await.unwrap()
     };
     assert_eq!(ballots.len(), 1);
@@ -198,4 +198,54 @@ async fn a_server_that_never_answers_is_unavailable_within_the_deadline() {
     assert!(matches!(opened, Err(turnout_core::store::StoreError::Unavailable(_))), "{:?}", opened.err());
     assert!(waited < Duration::from_secs(5), "waited {waited:?} for a silent server");
     held.abort();
+}
+
+/// Documents written under another spelling of a voter before usernames were folded are
+/// re-keyed once, at start; where the folded key exists already, the other stays (it was
+/// a second ballot), so participation = ballots holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn voters_stored_under_other_spellings_are_folded_once_at_start() {
+    let Some(store) = fresh("voters_stored_under_other_spellings_are_folded_once_at_start").await else { return };
+    let db = store.database();
+    db.collection::<Document>("migrations").delete_many(doc! {}).await.unwrap();
+    let participation = db.collection::<Document>("participation");
+    participation
+        .insert_many([
+            doc! { "_id": { "e": "demo", "v": "ST000001" } },
+            doc! { "_id": { "e": "demo", "v": "st000002" } },
+            doc! { "_id": { "e": "demo", "v": "St000002" } },
+        ])
+        .await
+        .unwrap();
+    db.collection::<Document>("voter_roll")
+        .insert_one(doc! { "_id": { "e": "demo", "u": "Jane.Doe" }, "email": "jane@u.test" })
+        .await
+        .unwrap();
+    db.collection::<Document>("outbox").insert_one(doc! { "_id": "m1", "e": "demo", "v": " ST000001" }).await.unwrap();
+
+    let same =
+        turnout_core::store::mongo::uri_with_database(&std::env::var(support::VAR).unwrap(), db.name()).unwrap();
+    let reopened =
+        turnout_core::store::mongo::MongoStore::open(&turnout_core::store::mongo::MongoSettings::new(same)).await.unwrap();
+
+    let mut voters: Vec<String> = participation
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.get_document("_id").unwrap().get_str("v").unwrap().to_owned())
+        .collect();
+    voters.sort();
+    assert_eq!(voters, ["St000002", "st000001", "st000002"], "the colliding spelling stays");
+    let roll = Username::parse("jane.doe").unwrap();
+    let demo = ElectionId::parse("demo").unwrap();
+    let found = turnout_core::store::Store::roll_memberships(&reopened, &roll, std::slice::from_ref(&demo)).await;
+    assert_eq!(found.unwrap(), [(demo, Some(VoterEmail::parse("jane@u.test").unwrap()))]);
+    let mail = db.collection::<Document>("outbox").find_one(doc! { "_id": "m1" }).await.unwrap().unwrap();
+    assert_eq!(mail.get_str("v").unwrap(), "st000001");
+    assert!(db.collection::<Document>("migrations").find_one(doc! {}).await.unwrap().is_some(), "recorded once");
+    drop_db(&store).await;
 }

@@ -18,6 +18,7 @@
 
 mod console;
 pub mod docs;
+mod migrate;
 pub mod errors;
 mod otp;
 mod outbox;
@@ -103,6 +104,7 @@ impl MongoStore {
         let client = Client::with_options(options).map_err(|e| StoreError::Other(anyhow::anyhow!("mongodb: {e}")))?;
         let store = Self { db: client.database(&db_name), client, op_timeout: settings.op_timeout };
         store.create_indexes().await?;
+        store.migrate().await?;
         Ok(store)
     }
 
