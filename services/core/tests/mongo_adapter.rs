@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use jiff::Timestamp;
 use futures_util::TryStreamExt;
+use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
 use turnout_core::store::{CastBallot, CastError, Choices, NewElection, RollEntry};
@@ -223,10 +223,10 @@ async fn voters_stored_under_other_spellings_are_folded_once_at_start() {
         .unwrap();
     db.collection::<Document>("outbox").insert_one(doc! { "_id": "m1", "e": "demo", "v": " ST000001" }).await.unwrap();
 
-    let same =
-        turnout_core::store::mongo::uri_with_database(&std::env::var(support::VAR).unwrap(), db.name()).unwrap();
-    let reopened =
-        turnout_core::store::mongo::MongoStore::open(&turnout_core::store::mongo::MongoSettings::new(same)).await.unwrap();
+    let same = turnout_core::store::mongo::uri_with_database(&std::env::var(support::VAR).unwrap(), db.name()).unwrap();
+    let reopened = turnout_core::store::mongo::MongoStore::open(&turnout_core::store::mongo::MongoSettings::new(same))
+        .await
+        .unwrap();
 
     let mut voters: Vec<String> = participation
         .find(doc! {})

@@ -117,21 +117,29 @@ impl ThrottleRules {
         address: Option<AddressCount>,
         now_ms: i64,
     ) -> Result<(PairCount, AddressCount), Admission> {
-        let pair = self.pair_now(pair, now_ms);
-        let address = self.address_now(address, now_ms);
+        let pair = self.admit_pair(pair, now_ms)?;
+        Ok((pair, self.admit_address(address, now_ms)?))
+    }
+
+    /// The pair's half of `admit`: refused while it waits, else counted.
+    pub fn admit_pair(&self, stored: Option<PairCount>, now_ms: i64) -> Result<PairCount, Admission> {
+        let pair = self.pair_now(stored, now_ms);
         if pair.next_allowed_ms > now_ms {
             return Err(Admission::Throttled { until: ts_ms(pair.next_allowed_ms), by: ThrottledBy::Account });
         }
+        let failures = pair.failures + 1;
+        let delay = delay_ms(failures, self.free_failures, self.max_delay);
+        Ok(PairCount { failures, next_allowed_ms: if delay > 0 { now_ms + delay } else { 0 }, last_ms: now_ms })
+    }
+
+    /// The address's half of `admit`: refused once its window is full, else counted.
+    pub fn admit_address(&self, stored: Option<AddressCount>, now_ms: i64) -> Result<AddressCount, Admission> {
+        let address = self.address_now(stored, now_ms);
         if address.failures >= self.address_failures {
             let until = address.window_start_ms + self.address_window.as_millis() as i64;
             return Err(Admission::Throttled { until: ts_ms(until), by: ThrottledBy::Address });
         }
-        let failures = pair.failures + 1;
-        let delay = delay_ms(failures, self.free_failures, self.max_delay);
-        Ok((
-            PairCount { failures, next_allowed_ms: if delay > 0 { now_ms + delay } else { 0 }, last_ms: now_ms },
-            AddressCount { failures: address.failures + 1, window_start_ms: address.window_start_ms },
-        ))
+        Ok(AddressCount { failures: address.failures + 1, window_start_ms: address.window_start_ms })
     }
 
     /// A counted attempt the directory could not answer: the pair's count given back.

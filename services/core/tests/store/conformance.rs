@@ -533,6 +533,25 @@ pub async fn fifty_parallel_attempts_pass_the_throttle_only_as_often_as_it_allow
     assert!(allowed <= 3 && allowed + busy >= 3, "the check and the count are one step: {allowed} allowed");
 }
 
+/// The opening burst behind one campus NAT: many students at once, one address. Each
+/// attempt is counted exactly once and none is refused for contention.
+pub async fn a_burst_from_one_address_is_counted_once_each_and_refuses_nobody(store: Arc<dyn Store>) {
+    let rules = ThrottleRules { address_failures: 200, ..throttle_rules() };
+    let now = Timestamp::now();
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let (store, rules) = (store.clone(), rules);
+        tasks.push(tokio::spawn(async move {
+            store.sign_in_attempt(&throttle_keys(&format!("student-{n}"), "nat"), &rules, now).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), Admission::Allowed);
+    }
+    let next = store.sign_in_attempt(&throttle_keys("student-200", "nat"), &rules, now).await.unwrap();
+    assert!(matches!(next, Admission::Throttled { by: ThrottledBy::Address, .. }), "exactly 200 counted: {next:?}");
+}
+
 pub async fn sign_outs_are_kept_per_account_read_in_time_order_and_purged(store: Arc<dyn Store>) {
     let t0: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
     let at = |ms: u64| t0 + Duration::from_millis(ms);

@@ -64,6 +64,7 @@ conformance!(
     conformance::sign_in_attempts_are_counted_before_the_check_and_wait_to_the_millisecond,
     conformance::an_address_spraying_many_usernames_is_held_back_alone,
     conformance::fifty_parallel_attempts_pass_the_throttle_only_as_often_as_it_allows,
+    conformance::a_burst_from_one_address_is_counted_once_each_and_refuses_nobody,
     conformance::every_spelling_of_a_voter_is_one_participation_and_one_roll_entry,
     conformance::sign_outs_are_kept_per_account_read_in_time_order_and_purged,
     conformance::a_burst_of_voters_casting_twice_stores_each_ballot_once,

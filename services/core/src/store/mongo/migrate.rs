@@ -44,7 +44,10 @@ impl MongoStore {
             tracing::warn!(event = "usernames_folded_with_duplicates", kept);
         }
         let at = jiff::Timestamp::now().as_second();
-        match self.timed(done.insert_one(doc! { "_id": FOLD_USERNAMES, "at": at, "duplicates_kept": kept as i64 })).await {
+        match self
+            .timed(done.insert_one(doc! { "_id": FOLD_USERNAMES, "at": at, "duplicates_kept": kept as i64 }))
+            .await
+        {
             Err(StoreError::Conflict(_)) | Ok(_) => Ok(()),
             Err(e) => Err(e),
         }

@@ -18,8 +18,8 @@
 
 mod console;
 pub mod docs;
-mod migrate;
 pub mod errors;
+mod migrate;
 mod otp;
 mod outbox;
 mod senders;

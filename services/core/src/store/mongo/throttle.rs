@@ -1,9 +1,18 @@
 //! The sign-in throttle in MongoDB (rules in `store::throttle`):
-//! `login_failures` `{_id: pair key, failures, next_allowed_ms, last_ms, expires_at}` and
-//! `login_address_failures` `{_id: address key, failures, window_start_ms, expires_at}`.
-//! Each attempt reads and writes both documents in one transaction, so two parallel
-//! attempts conflict and one runs again: the check and the count are one step. A TTL
-//! index on `expires_at` removes rows with nothing left to hold back.
+//! `login_failures` `{_id: pair key, failures, next_allowed_ms, last_ms, ver, expires_at}`
+//! and `login_address_failures` `{_id: address key, failures, window_start_ms,
+//! expires_at}`. A TTL index on `expires_at` removes rows with nothing left to hold back.
+//!
+//! No transactions: every sign-in behind one campus NAT passes the same address
+//! document, and at the opening burst transactions on it would abort each other
+//! (write conflicts) faster than they commit. Instead:
+//! - the address is counted by one conditional `$inc` on its document ("add one if the
+//!   window is current and not full"), which the server applies atomically, one after
+//!   another, however many arrive at once;
+//! - the pair is read, decided by the shared rule and written back only if its version
+//!   is still the one read (compare-and-set, retried on a race), so parallel guesses for
+//!   one username are counted one by one;
+//! - a pair that refuses gives the address its count back.
 
 use mongodb::bson::{Document, doc};
 
@@ -14,6 +23,8 @@ use crate::store::throttle::{AddressCount, Admission, AttemptOutcome, PairCount,
 
 const PAIRS: &str = "login_failures";
 const ADDRESSES: &str = "login_address_failures";
+/// Compare-and-set rounds before giving up (a 503: only parallel guesses get there).
+const ROUNDS: u32 = 8;
 
 fn pair_of(d: &Document) -> PairCount {
     let field = |k: &str| int(d, k).unwrap_or(0);
@@ -24,25 +35,16 @@ fn pair_of(d: &Document) -> PairCount {
     }
 }
 
-fn address_of(d: &Document) -> AddressCount {
-    let field = |k: &str| int(d, k).unwrap_or(0);
-    AddressCount { failures: field("failures").max(0) as u32, window_start_ms: field("window_start_ms") }
-}
-
-fn pair_doc(key: &str, p: &PairCount, rules: &ThrottleRules) -> Document {
+fn pair_fields(p: &PairCount, rules: &ThrottleRules, ver: i64) -> Document {
     let expires = (p.last_ms + rules.decay.as_millis() as i64).max(p.next_allowed_ms);
     doc! {
-        "_id": key, "failures": i64::from(p.failures), "next_allowed_ms": p.next_allowed_ms, "last_ms": p.last_ms,
+        "failures": i64::from(p.failures), "next_allowed_ms": p.next_allowed_ms, "last_ms": p.last_ms, "ver": ver,
         "expires_at": mongodb::bson::DateTime::from_millis(expires),
     }
 }
 
-fn address_doc(key: &str, a: &AddressCount, rules: &ThrottleRules) -> Document {
-    let expires = a.window_start_ms + rules.address_window.as_millis() as i64;
-    doc! {
-        "_id": key, "failures": i64::from(a.failures), "window_start_ms": a.window_start_ms,
-        "expires_at": mongodb::bson::DateTime::from_millis(expires),
-    }
+fn contended() -> StoreError {
+    StoreError::Unavailable("the sign-in throttle is contended; try again".into())
 }
 
 impl MongoStore {
@@ -53,40 +55,21 @@ impl MongoStore {
         now: jiff::Timestamp,
     ) -> Result<Admission, StoreError> {
         let now_ms = now.as_millisecond();
-        let outcome = self
-            .in_transaction(|store, session| {
-                let (keys, rules) = (keys.clone(), *rules);
-                Box::pin(async move {
-                    let pairs = store.coll::<Document>(PAIRS);
-                    let addresses = store.coll::<Document>(ADDRESSES);
-                    let pair = pairs.find_one(doc! { "_id": &keys.pair }).session(&mut *session).await?;
-                    let address = addresses.find_one(doc! { "_id": &keys.address }).session(&mut *session).await?;
-                    match rules.admit(pair.as_ref().map(pair_of), address.as_ref().map(address_of), now_ms) {
-                        Err(refused) => Ok(Err(refused)),
-                        Ok((pair, address)) => {
-                            pairs
-                                .replace_one(doc! { "_id": &keys.pair }, pair_doc(&keys.pair, &pair, &rules))
-                                .upsert(true)
-                                .session(&mut *session)
-                                .await?;
-                            addresses
-                                .replace_one(
-                                    doc! { "_id": &keys.address },
-                                    address_doc(&keys.address, &address, &rules),
-                                )
-                                .upsert(true)
-                                .session(&mut *session)
-                                .await?;
-                            Ok(Ok(()))
-                        }
-                    }
-                })
-            })
-            .await?;
-        Ok(match outcome {
-            Ok(()) => Admission::Allowed,
-            Err(refused) => refused,
-        })
+        if let Err(refused) = self.count_address(&keys.address, rules, now_ms).await? {
+            return Ok(refused);
+        }
+        let pair = self.change_pair(&keys.pair, rules, |stored| rules.admit_pair(stored, now_ms).map(Some)).await;
+        match pair {
+            Ok(Ok(())) => Ok(Admission::Allowed),
+            Ok(Err(refused)) => {
+                self.give_back_address(&keys.address).await?;
+                Ok(refused)
+            }
+            Err(e) => {
+                let _ = self.give_back_address(&keys.address).await;
+                Err(e)
+            }
+        }
     }
 
     pub async fn sign_in_settled(
@@ -96,39 +79,123 @@ impl MongoStore {
         rules: &ThrottleRules,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        let now_ms = now.as_millisecond();
-        self.in_transaction(|store, session| {
-            let (keys, rules) = (keys.clone(), *rules);
-            Box::pin(async move {
-                let pairs = store.coll::<Document>(PAIRS);
-                match outcome {
-                    AttemptOutcome::Succeeded => {
-                        pairs.delete_one(doc! { "_id": &keys.pair }).session(&mut *session).await?;
-                    }
-                    AttemptOutcome::NotCounted => {
-                        if let Some(d) = pairs.find_one(doc! { "_id": &keys.pair }).session(&mut *session).await? {
-                            let back = rules.give_back(pair_of(&d), now_ms);
-                            pairs
-                                .replace_one(doc! { "_id": &keys.pair }, pair_doc(&keys.pair, &back, &rules))
-                                .session(&mut *session)
-                                .await?;
-                        }
+        match outcome {
+            AttemptOutcome::Succeeded => {
+                self.timed(self.coll::<Document>(PAIRS).delete_one(doc! { "_id": &keys.pair })).await?;
+            }
+            AttemptOutcome::NotCounted => {
+                let now_ms = now.as_millisecond();
+                let back = |stored: Option<PairCount>| Ok(stored.map(|p| rules.give_back(p, now_ms)));
+                let _ = self.change_pair(&keys.pair, rules, back).await?;
+            }
+        }
+        self.give_back_address(&keys.address).await
+    }
+
+    /// Adds one to the address's window, atomically; `Err` with the refusal when full.
+    async fn count_address(
+        &self,
+        key: &str,
+        rules: &ThrottleRules,
+        now_ms: i64,
+    ) -> Result<Result<(), Admission>, StoreError> {
+        let coll = self.coll::<Document>(ADDRESSES);
+        let window_ms = rules.address_window.as_millis() as i64;
+        let current = now_ms - window_ms;
+        for _ in 0..ROUNDS {
+            let inc = coll.update_one(
+                doc! { "_id": key, "window_start_ms": { "$gt": current }, "failures": { "$lt": i64::from(rules.address_failures) } },
+                doc! { "$inc": { "failures": 1_i64 } },
+            );
+            if self.timed(inc).await?.matched_count == 1 {
+                return Ok(Ok(()));
+            }
+            let stored = self.timed(coll.find_one(doc! { "_id": key })).await?;
+            let stored_count = stored.as_ref().map(|d| AddressCount {
+                failures: int(d, "failures").unwrap_or(0).max(0) as u32,
+                window_start_ms: int(d, "window_start_ms").unwrap_or(0),
+            });
+            let fresh = match rules.admit_address(stored_count, now_ms) {
+                Err(refused) => return Ok(Err(refused)),
+                // The window is current and has room: the `$inc` raced with another; again.
+                Ok(_) if stored_count.is_some_and(|a| now_ms - a.window_start_ms < window_ms) => continue,
+                Ok(fresh) => fresh,
+            };
+            // No document, or its window passed: start a new window, if nobody did meanwhile.
+            let expires = mongodb::bson::DateTime::from_millis(fresh.window_start_ms + window_ms);
+            let body = doc! { "failures": i64::from(fresh.failures), "window_start_ms": fresh.window_start_ms, "expires_at": expires };
+            let started = match stored {
+                None => {
+                    let mut d = body;
+                    d.insert("_id", key);
+                    match self.timed(coll.insert_one(d)).await {
+                        Ok(_) => true,
+                        Err(StoreError::Conflict(_)) => false,
+                        Err(e) => return Err(e),
                     }
                 }
-                store
-                    .coll::<Document>(ADDRESSES)
-                    .update_one(
-                        doc! { "_id": &keys.address, "failures": { "$gt": 0_i64 } },
-                        doc! { "$inc": { "failures": -1_i64 } },
-                    )
-                    .session(&mut *session)
-                    .await?;
-                Ok(Ok::<(), std::convert::Infallible>(()))
-            })
-        })
-        .await?
-        .unwrap_or_else(|never| match never {});
-        Ok(())
+                Some(old) => {
+                    let old_start = int(&old, "window_start_ms").unwrap_or(0);
+                    let reset =
+                        coll.update_one(doc! { "_id": key, "window_start_ms": old_start }, doc! { "$set": body });
+                    self.timed(reset).await?.matched_count == 1
+                }
+            };
+            if started {
+                return Ok(Ok(()));
+            }
+        }
+        Err(contended())
+    }
+
+    async fn give_back_address(&self, key: &str) -> Result<(), StoreError> {
+        let coll = self.coll::<Document>(ADDRESSES);
+        let back =
+            coll.update_one(doc! { "_id": key, "failures": { "$gt": 0_i64 } }, doc! { "$inc": { "failures": -1_i64 } });
+        self.timed(back).await.map(|_| ())
+    }
+
+    /// Reads the pair, asks `change` for its new state (`Ok(None)`: leave it), and writes
+    /// it only if nobody changed it meanwhile; `Err` carries `change`'s refusal.
+    async fn change_pair(
+        &self,
+        key: &str,
+        rules: &ThrottleRules,
+        change: impl Fn(Option<PairCount>) -> Result<Option<PairCount>, Admission>,
+    ) -> Result<Result<(), Admission>, StoreError> {
+        let coll = self.coll::<Document>(PAIRS);
+        for _ in 0..ROUNDS {
+            let stored = self.timed(coll.find_one(doc! { "_id": key })).await?;
+            let next = match change(stored.as_ref().map(pair_of)) {
+                Err(refused) => return Ok(Err(refused)),
+                Ok(None) => return Ok(Ok(())),
+                Ok(Some(next)) => next,
+            };
+            let written = match &stored {
+                None => {
+                    let mut d = pair_fields(&next, rules, 1);
+                    d.insert("_id", key);
+                    match self.timed(coll.insert_one(d)).await {
+                        Ok(_) => true,
+                        Err(StoreError::Conflict(_)) => false,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(old) => {
+                    // Documents from before versions had none: they match as "absent".
+                    let (filter, ver) = match int(old, "ver") {
+                        Ok(ver) => (doc! { "_id": key, "ver": ver }, ver),
+                        Err(_) => (doc! { "_id": key, "ver": { "$exists": false } }, 0),
+                    };
+                    let set = coll.update_one(filter, doc! { "$set": pair_fields(&next, rules, ver + 1) });
+                    self.timed(set).await?.matched_count == 1
+                }
+            };
+            if written {
+                return Ok(Ok(()));
+            }
+        }
+        Err(contended())
     }
 
     /// The TTL index removes these within a minute of expiry; this does it now.
