@@ -335,7 +335,7 @@ impl Directory {
             Some(conn) => conn,
             None => ldap,
         };
-        let read = self.reads(reader, as_service, &dn, &username, checks).await;
+        let read = self.reads(reader, as_service, now, &dn, &username, checks).await;
         if let (Err(DirectoryError::Unavailable { .. }), Some(conn)) = (&read, service) {
             // It may still hold a late answer: never reuse it.
             drop(conn.detach());
@@ -350,11 +350,12 @@ impl Directory {
         &self,
         reader: &mut Ldap,
         as_service: bool,
+        now: Instant,
         dn: &str,
         username: &Username,
         checks: &LoginChecks,
     ) -> Result<(Vec<String>, Vec<String>), DirectoryError> {
-        let groups = self.groups_of(reader, as_service, dn, username, &checks.groups).await?;
+        let groups = self.groups_of(reader, as_service, now, dn, username, &checks.groups).await?;
         let mut matched_filters = Vec::new();
         for filter in &checks.filters {
             if matches_filter(reader, self.settings.op_timeout, dn, filter).await? {
@@ -382,6 +383,9 @@ impl Directory {
         &self,
         ldap: &mut Ldap,
         as_service: bool,
+        // The instant the caller decided which groups need reading: the same one here,
+        // so a list that goes stale in between is still served from the cache.
+        now: Instant,
         dn: &str,
         username: &Username,
         wanted: &[String],
@@ -390,7 +394,6 @@ impl Directory {
         let uid = username.as_str().to_lowercase();
         let mut member_of = Vec::new();
         for group in wanted {
-            let now = Instant::now();
             let listed = match self.groups.lists(group, &[&me, &uid], now) {
                 Some(listed) => listed,
                 None => {

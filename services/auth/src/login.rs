@@ -74,6 +74,27 @@ fn sign_in_keys(key: &[u8; 32], raw_username: &str, client: IpAddr) -> SignInKey
     }
 }
 
+/// A counted attempt whose check has not ended. If the request is dropped meanwhile (the
+/// client went away: actix drops the handler), the attempt is given back in the
+/// background: nobody learnt its answer, and it must not hold a voter back.
+struct Unsettled {
+    store: Arc<dyn Store>,
+    keys: Option<SignInKeys>,
+    rules: ThrottleRules,
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        let Some(keys) = self.keys.take() else { return };
+        let (store, rules) = (self.store.clone(), self.rules);
+        tokio::spawn(async move {
+            if let Err(e) = store.sign_in_settled(&keys, AttemptOutcome::NotCounted, &rules, Timestamp::now()).await {
+                tracing::warn!(event = "login_throttle_error", error = %e);
+            }
+        });
+    }
+}
+
 /// The address as the throttle counts it: IPv4 as is (an IPv4-mapped IPv6 address is
 /// its IPv4 address), IPv6 by its /64, the block one host or home network gets, so
 /// changing the last 64 bits does not buy an attacker a new counter.
@@ -137,7 +158,9 @@ impl Login {
         if let Admission::Throttled { until, by } = self.store.sign_in_attempt(&keys, &self.rules, now).await? {
             return Err(throttled(until, by, now));
         }
+        let mut pending = Unsettled { store: self.store.clone(), keys: Some(keys), rules: self.rules };
         let outcome = self.check(raw_username, password, now).await;
+        let keys = pending.keys.take().expect("settled once");
         let settled = match &outcome {
             Err(e) if e.code == ErrorCode::InvalidCredentials => None,
             // The directory or the store could not answer: not the voter's failure.
@@ -162,7 +185,11 @@ impl Login {
                 return Err(invalid_credentials());
             }
         };
-        let elections = self.open_elections(now).await?;
+        // Only elections this session can reach: one opening after it expires is decided
+        // at a later sign-in, so a problem with its group (say) cannot hold up today's.
+        let reach = now + self.session_ttl;
+        let elections: Vec<ElectionSummary> =
+            self.open_elections(now).await?.into_iter().filter(|e| e.opens_at <= reach).collect();
         // The roll is read before the directory (with the throttle, in one store read):
         // when it gives this voter's address for every open election, the directory is
         // asked for the password check only.

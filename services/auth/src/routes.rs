@@ -173,9 +173,9 @@ pub async fn logout(
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(Authenticated(session)) = session {
-        let now = Timestamp::now();
-        login.sign_out(&session.sub, now).await?;
-        sign_outs.note(&session.sub, now);
+        let at = SignOuts::moment(&session, Timestamp::now());
+        login.sign_out(&session.sub, at).await?;
+        sign_outs.note(&session.sub, at);
     }
     let cookie = clear_session_cookie(cookie_secure(&req, config.cookie_secure));
     Ok(if wants_json(&req) {

@@ -281,7 +281,7 @@ fn is_loopback_host(host: &str) -> bool {
 /// `.env.example`'s value, refused by name so a copied example never goes live.
 const PLACEHOLDER_SECRET: &str = "change-me-to-the-output-of-openssl-rand-hex-32";
 /// A secret for tests and tools (random, and public: never for a deployment).
-pub const TEST_SECRET: &str = "8f3a1c9e5b7d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3f5b7d9a2c4e6f8b0d1e";
+pub const TEST_SECRET: &str = "6817abb4bd6e8311f6990dafccb29b305a064a853adadd86abfcb7b46c1b4837";
 
 /// The root secret must be at least 32 random bytes, written as hex (`openssl rand -hex
 /// 32`) or base64 (`openssl rand -base64 32`). Refused: the example's placeholder, other
@@ -302,10 +302,9 @@ fn check_secret(raw: &str) -> Result<(), String> {
     let bytes = if is_hex {
         (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).expect("hex digits")).collect()
     } else {
-        // Random base64 of this length has capitals, small letters and digits; words do not.
-        let mixed = raw.bytes().any(|b| b.is_ascii_uppercase())
-            && raw.bytes().any(|b| b.is_ascii_lowercase())
-            && raw.bytes().any(|b| b.is_ascii_digit());
+        // Random base64 of this length has capitals and small letters (all-lower or
+        // all-upper happens about once in 10^10); words and passphrases mostly do not.
+        let mixed = raw.bytes().any(|b| b.is_ascii_uppercase()) && raw.bytes().any(|b| b.is_ascii_lowercase());
         let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(raw).ok());
         match decoded {
             Some(bytes) if mixed => bytes,
@@ -315,15 +314,25 @@ fn check_secret(raw: &str) -> Result<(), String> {
     if bytes.len() < 32 {
         return Err(format!("{} bytes; at least 32 are needed ({HOW})", bytes.len()));
     }
+    // Random bytes vary, and so do the steps between them (a counting sequence does not).
     let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
-    if distinct < 16 {
+    let steps = bytes.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect::<std::collections::HashSet<_>>().len();
+    if distinct < 16 || steps < 16 {
         return Err(format!("too little variety to be random (repeated characters or a pattern); {HOW}"));
     }
     Ok(())
 }
 
 impl Settings {
+    /// The process's settings. The public test secret is refused here (tests build
+    /// settings through `from_lookup`).
     pub fn from_env() -> Result<Self, ConfigError> {
+        if std::env::var("TURNOUT_SECRET").is_ok_and(|s| s.trim() == TEST_SECRET) {
+            return Err(ConfigError(vec![
+                "TURNOUT_SECRET: the test secret from Turnout's source; generate one with `openssl rand -hex 32`"
+                    .into(),
+            ]));
+        }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -331,7 +340,7 @@ impl Settings {
         let mut r = Reader { lookup, problems: Vec::new() };
 
         let secret = r.optional("TURNOUT_SECRET").unwrap_or_default();
-        if let Err(why) = check_secret(&secret) {
+        if let Err(why) = check_secret(secret.trim()) {
             r.problems.push(format!("TURNOUT_SECRET: {why}"));
         }
 
@@ -383,7 +392,7 @@ impl Settings {
             ca_cert: r.optional("TURNOUT_LDAP_CA_CERT"),
             bind,
             service_account,
-            service_pool_size: r.parsed("TURNOUT_LDAP_SERVICE_POOL_SIZE", 4),
+            service_pool_size: r.parsed("TURNOUT_LDAP_SERVICE_POOL_SIZE", 8),
             mail_attr: r.string("TURNOUT_LDAP_MAIL_ATTR", "mail"),
             uid_attr: r.string("TURNOUT_LDAP_UID_ATTR", "uid"),
             connect_timeout: r.millis("TURNOUT_LDAP_CONNECT_TIMEOUT_MS", 2000),
@@ -602,6 +611,7 @@ mod tests {
             ("0123456789abcdef0123456789abcdef", "16 bytes"),
             ("test-secret-test-secret-test-secret-0123", "not random bytes"),
             ("correcthorsebatterystaplecorrecthorsebatterystaple", "not random bytes"),
+            ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "pattern"),
             ("this is a long passphrase with spaces in it, 2026!", "not random bytes"),
         ];
         for (secret, why) in refused {

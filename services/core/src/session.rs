@@ -220,7 +220,7 @@ mod tests {
         // A token signed with another secret.
         let other = SessionKeys::from_settings(&Settings::for_tests(&[(
             "TURNOUT_SECRET",
-            "c4e6f8b0d1e5b7d9a2c3f5a7c9e2b4d6f8a0c1e38f3a1c9e5b7d2f4a6c8e0b1d",
+            "84302acac606be39ceeaed4dcaca031f59d52626eae130bc988ec9d2a1766f7e",
         )]));
         assert_eq!(keys().verify(&other.sign(&session(now)), now), Err(TokenError::BadSignature));
 

@@ -22,8 +22,9 @@ use crate::store::{Store, StoreError};
 /// How often each service reads new sign-outs.
 const REFRESH: Duration = Duration::from_millis(250);
 /// Each read starts this far before the newest sign-out seen: a sign-out committed late
-/// by another process (its clock, its transaction) is still picked up.
-const OVERLAP_MS: i64 = 5_000;
+/// by another process (its clock, its transaction, up to the store's 5 s deadline and
+/// then some) is still picked up. 30 s of sign-outs is a few hundred rows at most.
+const OVERLAP_MS: i64 = 30_000;
 /// Rows per read; a read that fills it continues at once.
 const PAGE: u32 = 5_000;
 
@@ -52,6 +53,13 @@ impl SignOuts {
         state.by_account.get(&session.sub).is_some_and(|at| session.signed_in_ms <= *at)
     }
 
+    /// The moment to record for signing `session` out at `now`: never before the session
+    /// began, so a clock behind the one that signed it in still ends it.
+    pub fn moment(session: &Session, now: Timestamp) -> Timestamp {
+        let at = now.as_millisecond().max(session.signed_in_ms);
+        Timestamp::from_millisecond(at).unwrap_or(now)
+    }
+
     /// Records a sign-out seen here (the service that handled it refuses at once).
     pub fn note(&self, account: &Username, at: Timestamp) {
         let mut state = self.state.lock().expect("not poisoned");
@@ -73,8 +81,10 @@ impl SignOuts {
             let newest = page.iter().map(|(_, at)| at.as_millisecond()).max();
             {
                 let mut state = self.state.lock().expect("not poisoned");
+                // Never past this process's own clock: one writer whose clock runs ahead
+                // must not make the next reads skip everyone else's sign-outs.
                 if let Some(newest) = newest {
-                    state.newest_ms = state.newest_ms.max(newest);
+                    state.newest_ms = state.newest_ms.max(newest.min(now.as_millisecond()));
                 }
                 let oldest_live = now.as_millisecond() - self.session_ttl.as_millis() as i64;
                 state.by_account.retain(|_, at| *at >= oldest_live);
@@ -138,6 +148,10 @@ mod tests {
         assert!(s.ended(&before));
         assert!(!s.ended(&session("student00002", t0)), "another account");
         assert!(!s.ended(&session("student00001", t0 + Duration::from_millis(2))), "signed in again after");
+        // A clock behind the one that signed the session in still ends it.
+        let later = session("student00003", t0 + Duration::from_secs(5));
+        s.note(&later.sub, SignOuts::moment(&later, t0));
+        assert!(s.ended(&later));
         // A verified session is the same sign-in: it ends too.
         let verified =
             before.verified_for(&crate::domain::ElectionId::parse("demo").unwrap(), t0, Duration::from_secs(60));

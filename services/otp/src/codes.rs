@@ -83,7 +83,7 @@ mod tests {
         let t = Timestamp::now();
         let other = CodeMaker::new(&Settings::for_tests(&[(
             "TURNOUT_SECRET",
-            "5e2b8d1f4a7c0e3b6d9f2a5c8e1b4d7f0a3c6e9b2d5f8a1c4e7b0d3f6a9c2e5b",
+            "50e679abcfdb3878e44537b5d369ebea59daa9ed9b009c004e138ae8b39a9b6b",
         )]));
         assert_ne!(maker("300").code(&e, &a, 1, t), other.code(&e, &a, 1, t));
     }

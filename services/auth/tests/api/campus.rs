@@ -81,3 +81,32 @@ async fn without_a_service_account_a_refused_group_read_is_a_503_and_is_not_cach
     let (status, _) = login_json(&app, &student_uid(4), "wrong").await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_nobody_can_read_holds_up_only_elections_this_session_could_reach() {
+    // No service account, and an election whose group does not exist (a typo): under a
+    // voter's bind that is indistinguishable from "hidden from you", so it is an error,
+    // but only for elections that open before this session would expire.
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = crate::helpers::directory(dir.path());
+    let app = spawn_app(&as_refs(&crate::helpers::template_settings(&slapd))).await;
+    let now = Timestamp::now();
+    let typo = json!({"kind": "ldap_group", "group_dn": "cn=phsyics,ou=groups,dc=turnout,dc=test"});
+    let create = |id: &str, opens: Timestamp| {
+        let mut e = turnout_devstack::stack::demo_election(opens, opens + jiff::SignedDuration::from_hours(2));
+        e["id"] = id.into();
+        e["eligibility"] = typo.clone();
+        serde_json::from_value::<turnout_core::store::NewElection>(e).unwrap()
+    };
+    app.store
+        .create_election(&create("next-month", now + jiff::SignedDuration::from_hours(24 * 30)), now)
+        .await
+        .unwrap();
+    let (status, body) = login_json(&app, &student_uid(5), &student_password(5)).await;
+    assert_eq!(status, 200, "next month's election does not hold up today's sign-ins: {body}");
+
+    app.store.create_election(&create("today", now - jiff::SignedDuration::from_mins(1)), now).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the elections cache
+    let (status, body) = login_json(&app, &student_uid(6), &student_password(6)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("directory_unavailable")), "{body}");
+}
