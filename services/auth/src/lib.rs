@@ -2,10 +2,14 @@
 //! session token the other services trust.
 //!
 //! Layout:
-//! - `directory`: the LDAP check (bind-DN template or search-then-bind), escaping, timeouts;
+//! - `login`: the sign-in rules: throttle, directory, eligibility, roles, the session;
+//! - `directory`: the LDAP check (bind-DN template or search-then-bind), escaping, timeouts,
+//!   the service account's reads; `shares`: its pool, one share per worker; `breaker`;
+//! - `device`: device cookies, so a known browser is throttled on its own;
 //! - `routes`: the login page, `POST /auth/login`, `POST /auth/logout`.
 
 mod breaker;
+mod device;
 mod directory;
 mod login;
 mod metrics;

@@ -18,6 +18,7 @@ use turnout_core::store::{
 };
 use turnout_core::{ApiError, ErrorCode, Settings};
 
+use crate::device::DeviceKeys;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
 
 /// The most elections one login looks at (pages of 100).
@@ -26,6 +27,8 @@ const ELECTIONS_TTL: Duration = Duration::from_secs(1);
 
 pub struct Login {
     pub directory: Directory,
+    /// Device cookies (see `device`): a known browser is throttled on its own.
+    pub devices: DeviceKeys,
     store: Arc<dyn Store>,
     throttle: LoginSettings,
     rules: ThrottleRules,
@@ -60,17 +63,29 @@ fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
 }
 
+/// Where an attempt comes from, as the throttle counts it.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    /// The client's network address.
+    Address(IpAddr),
+    /// A browser whose device cookie names the account being signed in to.
+    Device(&'a str),
+}
+
 /// The throttle's row ids for one attempt: keyed hashes of (typed name folded as
-/// `Username` folds, address) and of the address. The name is cut to 256 characters,
+/// `Username` folds, origin) and of the origin. The name is cut to 256 characters,
 /// since any string can be submitted.
-fn sign_in_keys(key: &[u8; 32], raw_username: &str, client: IpAddr) -> SignInKeys {
+fn sign_in_keys(key: &[u8; 32], raw_username: &str, origin: Origin<'_>) -> SignInKeys {
     let name: String = raw_username.trim().to_ascii_lowercase().chars().take(256).collect();
-    let address = network_of(client);
+    let (kind, from) = match origin {
+        Origin::Address(client) => ("address", network_of(client)),
+        Origin::Device(id) => ("device", id.to_owned()),
+    };
     let hash =
         |label: &str, parts: &[&[u8]]| turnout_core::keys::hex(&turnout_core::keys::derive_with(key, label, parts));
     SignInKeys {
-        pair: hash("pair", &[name.as_bytes(), address.as_bytes()]),
-        address: hash("address", &[address.as_bytes()]),
+        pair: hash("pair", &[kind.as_bytes(), name.as_bytes(), from.as_bytes()]),
+        address: hash(kind, &[from.as_bytes()]),
     }
 }
 
@@ -112,6 +127,7 @@ impl Login {
     pub fn new(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         Ok(Self {
             directory: Directory::new(settings.ldap.clone(), settings.http_worker_count())?,
+            devices: DeviceKeys::from_settings(settings),
             store,
             throttle: settings.login.clone(),
             rules: ThrottleRules {
@@ -131,15 +147,17 @@ impl Login {
         })
     }
 
-    /// One sign-in from `client` (the address nginx saw).
+    /// One sign-in from `client` (the address nginx saw), with the browser's device
+    /// cookie if it sent one.
     pub async fn login(
         &self,
         raw_username: &str,
         password: &SecretString,
         client: IpAddr,
+        device_cookie: Option<&str>,
     ) -> Result<Session, ApiError> {
         let started = Instant::now();
-        let outcome = self.attempt(raw_username, password, client).await;
+        let outcome = self.attempt(raw_username, password, client, device_cookie).await;
         crate::metrics::login(outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
         if let Err(e) = &outcome
             && matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginThrottled)
@@ -152,9 +170,23 @@ impl Login {
 
     /// Counts the attempt before anything else (atomically with the check), then settles
     /// it by how the check ended: a wrong password stays counted.
-    async fn attempt(&self, raw_username: &str, password: &SecretString, client: IpAddr) -> Result<Session, ApiError> {
+    async fn attempt(
+        &self,
+        raw_username: &str,
+        password: &SecretString,
+        client: IpAddr,
+        device_cookie: Option<&str>,
+    ) -> Result<Session, ApiError> {
         let now = Timestamp::now();
-        let keys = sign_in_keys(&self.throttle_key, raw_username, client);
+        // A browser that signed in as this very account before is counted on its own.
+        let device = device_cookie
+            .zip(Username::parse(raw_username).ok())
+            .and_then(|(cookie, account)| self.devices.device_of(cookie, &account, now));
+        let origin = match &device {
+            Some(id) => Origin::Device(id),
+            None => Origin::Address(client),
+        };
+        let keys = sign_in_keys(&self.throttle_key, raw_username, origin);
         if let Admission::Throttled { until, by } = self.store.sign_in_attempt(&keys, &self.rules, now).await? {
             return Err(throttled(until, by, now));
         }
@@ -417,11 +449,15 @@ fn eligible_for(
 
 #[cfg(test)]
 mod tests {
-    use super::sign_in_keys;
+    use super::{Origin, sign_in_keys};
 
     #[test]
-    fn throttle_keys_fold_like_usernames_separate_addresses_and_are_bounded() {
-        let (k, a, b) = ([7u8; 32], "203.0.113.1".parse().unwrap(), "203.0.113.2".parse().unwrap());
+    fn throttle_keys_fold_like_usernames_separate_origins_and_are_bounded() {
+        let k = [7u8; 32];
+        let (a, b) = (Origin::Address("203.0.113.1".parse().unwrap()), Origin::Address("203.0.113.2".parse().unwrap()));
+        let device = Origin::Device("0123abcd");
+        assert_ne!(sign_in_keys(&k, "student00001", a).pair, sign_in_keys(&k, "student00001", device).pair);
+        assert_ne!(sign_in_keys(&k, "student00001", a).address, sign_in_keys(&k, "student00001", device).address);
         assert_eq!(sign_in_keys(&k, " Student00001 ", a), sign_in_keys(&k, "student00001", a));
         assert_ne!(sign_in_keys(&k, "student00001", a).pair, sign_in_keys(&k, "student00002", a).pair);
         assert_ne!(sign_in_keys(&k, "student00001", a).pair, sign_in_keys(&k, "student00001", b).pair);

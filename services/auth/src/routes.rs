@@ -1,5 +1,6 @@
 //! Thin handlers: parse, call the directory, issue the session, answer JSON or HTML.
 
+use actix_web::cookie::{self, Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -15,6 +16,7 @@ use turnout_core::sign_outs::SignOuts;
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::AuthConfig;
+use crate::device;
 use crate::login::Login;
 
 #[derive(Deserialize)]
@@ -140,15 +142,34 @@ pub async fn login(
     config: web::Data<AuthConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_address(&req, &config.trusted_proxies).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let session = match login.login(&form.username, &form.password, client).await {
+    let device = req.cookie(device::COOKIE_NAME).map(|c| c.value().to_owned());
+    let session = match login.login(&form.username, &form.password, client, device.as_deref()).await {
         Ok(session) => session,
         Err(err) if wants_json(&req) => return Err(err),
         // A browser gets the form back, with what happened next to it.
         Err(err) => return Ok(login_failed(&err, &form, signed_in.map(|s| s.0.sub.to_string()))),
     };
-    let cookie = session_cookie(keys.sign(&session), config.session_ttl, cookie_secure(&req, config.cookie_secure));
+    let secure = cookie_secure(&req, config.cookie_secure);
+    let cookie = session_cookie(keys.sign(&session), config.session_ttl, secure);
+    // This browser is now known for this account (kept if it already was).
+    let now = Timestamp::now();
+    let known = device.as_deref().and_then(|d| login.devices.account_of(d, now)).is_some_and(|a| a == session.sub);
+    let device_cookie = (!known).then(|| {
+        Cookie::build(device::COOKIE_NAME, login.devices.issue(&session.sub, now))
+            .path("/auth/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(secure)
+            .max_age(cookie::time::Duration::seconds(device::LIFETIME.as_secs() as i64))
+            .finish()
+    });
+    let mut res = if wants_json(&req) { HttpResponse::Ok() } else { HttpResponse::SeeOther() };
+    res.cookie(cookie);
+    if let Some(d) = device_cookie {
+        res.cookie(d);
+    }
     Ok(if wants_json(&req) {
-        HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
+        res.json(serde_json::json!({
             "user": session.sub,
             "email": session.email.masked(),
             "roles": session.roles,
@@ -156,10 +177,7 @@ pub async fn login(
             "expires_at": Timestamp::from_second(session.exp).map(|t| t.to_string()).unwrap_or_default(),
         }))
     } else {
-        HttpResponse::SeeOther()
-            .cookie(cookie)
-            .insert_header((header::LOCATION, safe_next(form.next.as_deref())))
-            .finish()
+        res.insert_header((header::LOCATION, safe_next(form.next.as_deref()))).finish()
     })
 }
 

@@ -89,3 +89,58 @@ async fn only_a_trusted_proxy_may_name_the_client_address() {
     assert_eq!(statuses, [401, 401, 401, 429, 429]);
     assert_eq!(StatusCode::OK.as_u16(), login_from(&app, "203.0.113.99", "student00007", &student_password(7)).await.0);
 }
+
+/// A browser with its own cookie jar, asking for JSON.
+fn browser() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+    reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
+}
+
+async fn sign_in_with(client: &reqwest::Client, app: &TestApp, address: &str, user: &str, password: &str) -> u16 {
+    let body = serde_json::json!({ "username": user, "password": password });
+    let res = client.post(format!("{}/auth/login", app.url)).header("X-Real-IP", address).json(&body);
+    res.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_one_nat_a_browser_that_signed_in_before_cannot_be_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = directory(dir.path());
+    let mut settings = template_settings(&slapd);
+    settings.push(("TURNOUT_LOGIN_ADDRESS_FAILURES", "8".into()));
+    settings.push(("TURNOUT_LOGIN_FAILURE_FLOOR_MS", "1".into()));
+    let app = spawn_app(&as_refs(&settings)).await;
+    let nat = "198.51.100.1";
+    // Arrange: the victim signed in from their laptop before (it got a device cookie).
+    let laptop = browser();
+    assert_eq!(sign_in_with(&laptop, &app, nat, &student_uid(2), &student_password(2)).await, 200);
+
+    // Act: someone on the same network fails for the victim, and sprays the address full.
+    let attacker = browser();
+    for _ in 0..4 {
+        sign_in_with(&attacker, &app, nat, &student_uid(2), "guess").await;
+    }
+    for n in 10..20 {
+        sign_in_with(&attacker, &app, nat, &student_uid(n), "guess").await;
+    }
+    assert_eq!(
+        sign_in_with(&browser(), &app, nat, &student_uid(2), &student_password(2)).await,
+        429,
+        "a new browser waits"
+    );
+
+    // Assert: the victim's laptop signs in at once, from the same address.
+    assert_eq!(sign_in_with(&laptop, &app, nat, &student_uid(2), &student_password(2)).await, 200);
+    // Its cookie is the victim's: it does not help with another account.
+    assert_eq!(sign_in_with(&laptop, &app, nat, &student_uid(3), &student_password(3)).await, 429);
+    // And it is counted on its own: wrong passwords from it wait like any others.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(sign_in_with(&laptop, &app, nat, &student_uid(2), "typo").await);
+        }
+        v
+    };
+    assert_eq!(statuses, [401, 401, 401, 429]);
+}
