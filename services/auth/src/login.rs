@@ -21,6 +21,8 @@ use turnout_core::{ApiError, ErrorCode, Settings};
 use crate::device::DeviceKeys;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
 
+/// Throttle rows deleted per purge transaction.
+const PURGE_BATCH: u32 = 1000;
 /// The most elections one login looks at (pages of 100).
 const MAX_ELECTIONS: usize = 1000;
 const ELECTIONS_TTL: Duration = Duration::from_secs(1);
@@ -360,10 +362,26 @@ impl Login {
             if ticks.is_multiple_of(60) {
                 // Old throttle rows go in small batches, so a purge never holds the writer long.
                 let now = Timestamp::now();
-                match self.store.purge_sign_in_throttles(&self.rules, now, 1000).await {
-                    Ok(n) if n > 0 => tracing::info!(event = "login_throttle_purged", rows = n),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(event = "login_throttle_purge_failed", error = %e),
+                // Batch after batch until the old rows are gone (each batch holds the
+                // writer briefly; a flood of made-up names must not outgrow the purge).
+                let mut purged = 0;
+                for _ in 0..1000 {
+                    match self.store.purge_sign_in_throttles(&self.rules, now, PURGE_BATCH).await {
+                        Ok(n) => {
+                            purged += n;
+                            if n < u64::from(PURGE_BATCH) {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(event = "login_throttle_purge_failed", error = %e);
+                            break;
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+                if purged > 0 {
+                    tracing::info!(event = "login_throttle_purged", rows = purged);
                 }
                 // No session signed in before this is still valid.
                 if let Err(e) = self.store.purge_sign_outs(now - self.session_ttl).await {

@@ -52,7 +52,9 @@ fn only_nginx_is_published_beyond_this_host_and_the_database_needs_a_password() 
     }
     let ballot = service(&text, "ballot").join("\n");
     let uri = ballot.lines().find(|l| l.contains("TURNOUT_MONGODB_URI")).expect("the services get a URI");
-    assert!(uri.contains("@mongo:27017") && uri.contains("authSource=admin"), "{uri}");
+    // As the services' own user, never MongoDB's root.
+    assert!(uri.contains("//turnout:") && uri.contains("@mongo:27017") && uri.contains("authSource=turnout"), "{uri}");
+    assert!(mongo.contains("create-app-user.js"), "the services' user is made on a new volume: {mongo}");
     // X-Real-IP is believed from the compose network's own subnet only.
     let trusted = ballot.lines().find(|l| l.contains("TURNOUT_TRUSTED_PROXIES")).expect("trusted proxies set");
     assert!(trusted.ends_with("127.0.0.1/32,::1/128,172.28.0.0/16"), "{trusted}");
