@@ -350,6 +350,8 @@ pub struct SqliteStore {
     pool: Pool,
     /// Casts go through one group-committing writer (see `sqlite_ballots`).
     ballots: BallotWriter,
+    /// Sign-in throttle writes, one at a time on their own connection (see `sqlite_throttle`).
+    throttle: sqlite_throttle::ThrottleWriter,
     /// For the per-request point reads that run on the caller's thread (`read_here`).
     path: std::path::PathBuf,
     id: u64,
@@ -388,8 +390,9 @@ impl SqliteStore {
             .build()
             .context("building the sqlite pool")?;
         let ballots = BallotWriter::start(path).context("starting the ballot writer")?;
+        let throttle = sqlite_throttle::ThrottleWriter::start(path).context("starting the throttle writer")?;
         let id = NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let store = Self { pool, ballots, path: path.to_path_buf(), id };
+        let store = Self { pool, ballots, throttle, path: path.to_path_buf(), id };
         store.run(|conn| migrate(conn).map_err(StoreError::from)).await?;
         Ok(store)
     }
@@ -649,8 +652,11 @@ impl Store for SqliteStore {
         rules: &ThrottleRules,
         now: Timestamp,
     ) -> Result<Admission, StoreError> {
-        let (keys, rules) = (keys.clone(), *rules);
-        self.run(move |conn| sqlite_throttle::attempt(conn, &keys, &rules, now)).await
+        let op = sqlite_throttle::Op::Attempt { keys: keys.clone(), rules: *rules, now };
+        match self.throttle.apply(op).await? {
+            sqlite_throttle::Done::Admission(admission) => Ok(admission),
+            _ => Err(StoreError::Other(anyhow::anyhow!("the throttle writer answered another operation"))),
+        }
     }
 
     async fn sign_in_settled(
@@ -660,8 +666,8 @@ impl Store for SqliteStore {
         rules: &ThrottleRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (keys, rules) = (keys.clone(), *rules);
-        self.run(move |conn| sqlite_throttle::settled(conn, &keys, outcome, &rules, now)).await
+        let op = sqlite_throttle::Op::Settle { keys: keys.clone(), outcome, rules: *rules, now };
+        self.throttle.apply(op).await.map(|_| ())
     }
 
     async fn purge_sign_in_throttles(
@@ -670,8 +676,10 @@ impl Store for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let rules = *rules;
-        self.run(move |conn| sqlite_throttle::purge(conn, &rules, now, limit)).await
+        match self.throttle.apply(sqlite_throttle::Op::Purge { rules: *rules, now, limit }).await? {
+            sqlite_throttle::Done::Purged(n) => Ok(n),
+            _ => Err(StoreError::Other(anyhow::anyhow!("the throttle writer answered another operation"))),
+        }
     }
 
     async fn record_sign_out(&self, account: &Username, at: Timestamp) -> Result<(), StoreError> {
