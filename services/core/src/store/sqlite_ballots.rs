@@ -98,7 +98,8 @@ fn run(path: &Path, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// A writer thread's own connection, set up like every other.
+pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     super::sqlite::configure(&conn)?;
     Ok(conn)
@@ -112,7 +113,7 @@ fn fail_all(batch: Vec<Job>, e: &rusqlite::Error) {
 }
 
 /// rusqlite errors are not `Clone`: one `StoreError` per caller, classified the usual way.
-fn store_error(e: &rusqlite::Error) -> StoreError {
+pub(super) fn store_error(e: &rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, msg) => rusqlite::Error::SqliteFailure(*f, msg.clone()).into(),
         other => StoreError::Other(anyhow::anyhow!("sqlite: {other}")),

@@ -27,6 +27,7 @@ use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::sqlite_ballots::store_error;
 use super::throttle::{AddressCount, Admission, AttemptOutcome, PairCount, SignInKeys, ThrottleRules};
 
 /// Operations waiting for the writer, at most.
@@ -114,8 +115,7 @@ fn run(path: &Path, jobs: &mpsc::Receiver<Job>) {
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    super::sqlite::configure(&conn)?;
+    let conn = super::sqlite_ballots::open(path)?;
     conn.execute_batch("PRAGMA synchronous=NORMAL")?;
     Ok(conn)
 }
@@ -124,14 +124,6 @@ fn fail_all(batch: Vec<Job>, e: &rusqlite::Error) {
     tracing::warn!(event = "throttle_batch_failed", operations = batch.len(), error = %e);
     for job in batch {
         let _ = job.reply.send(Err(store_error(e)));
-    }
-}
-
-/// rusqlite errors are not `Clone`: one `StoreError` per caller, classified the usual way.
-fn store_error(e: &rusqlite::Error) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(f, msg) => rusqlite::Error::SqliteFailure(*f, msg.clone()).into(),
-        other => StoreError::Other(anyhow::anyhow!("sqlite: {other}")),
     }
 }
 

@@ -125,15 +125,7 @@ impl MongoStore {
             let expires = mongodb::bson::DateTime::from_millis(fresh.window_start_ms + window_ms);
             let body = doc! { "failures": i64::from(fresh.failures), "window_start_ms": fresh.window_start_ms, "expires_at": expires };
             let started = match stored {
-                None => {
-                    let mut d = body;
-                    d.insert("_id", key);
-                    match self.timed(coll.insert_one(d)).await {
-                        Ok(_) => true,
-                        Err(StoreError::Conflict(_)) => false,
-                        Err(e) => return Err(e),
-                    }
-                }
+                None => self.insert_new(&coll, key, body).await?,
                 Some(old) => {
                     let old_start = int(&old, "window_start_ms").unwrap_or(0);
                     let reset =
@@ -146,6 +138,21 @@ impl MongoStore {
             }
         }
         Err(contended())
+    }
+
+    /// Inserts `body` as document `key`; `false` when another writer made it first.
+    async fn insert_new(
+        &self,
+        coll: &mongodb::Collection<Document>,
+        key: &str,
+        mut body: Document,
+    ) -> Result<bool, StoreError> {
+        body.insert("_id", key);
+        match self.timed(coll.insert_one(body)).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn give_back_address(&self, key: &str) -> Result<(), StoreError> {
@@ -172,15 +179,7 @@ impl MongoStore {
                 Ok(Some(next)) => next,
             };
             let written = match &stored {
-                None => {
-                    let mut d = pair_fields(&next, rules, 1);
-                    d.insert("_id", key);
-                    match self.timed(coll.insert_one(d)).await {
-                        Ok(_) => true,
-                        Err(StoreError::Conflict(_)) => false,
-                        Err(e) => return Err(e),
-                    }
-                }
+                None => self.insert_new(&coll, key, pair_fields(&next, rules, 1)).await?,
                 Some(old) => {
                     // Documents from before versions had none: they match as "absent".
                     let (filter, ver) = match int(old, "ver") {
