@@ -5,6 +5,7 @@ WORKDIR /src
 COPY . .
 ENV CARGO_BUILD_JOBS=2
 RUN cargo build --release --locked -p turnout-auth -p turnout-otp -p turnout-ballot \
+      --features turnout-auth/mongodb,turnout-otp/mongodb,turnout-ballot/mongodb \
  && mkdir /out \
  && cp target/release/turnout-auth target/release/turnout-otp target/release/turnout-ballot /out/
 

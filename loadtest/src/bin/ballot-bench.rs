@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use turnout_core::store::Store;
+use turnout_core::store::BallotBox;
 use turnout_devstack::{Stack, StackOptions};
 use turnout_loadtest::{WrkRun, median, options};
 

@@ -1,5 +1,5 @@
 //! The login rules, free of HTTP: throttle per (username, address) and per address (the
-//! rule is `turnout_core::store::throttle`), check the directory, decide eligibility per
+//! rule is `turnout_store::sign_in`), check the directory, decide eligibility per
 //! election and roles, issue the session for the directory's account (never for the
 //! string typed). Every failure that could tell an attacker whether an account exists
 //! takes at least the same minimum time and says the same thing.
@@ -14,12 +14,19 @@ use turnout_core::config::{LoginSettings, RoleLists};
 use turnout_core::domain::{ElectionId, Username};
 use turnout_core::session::{Role, Session};
 use turnout_core::store::{
-    Admission, AttemptOutcome, ElectionSummary, Eligibility, SignInKeys, Store, ThrottleRules, ThrottledBy,
+    ActivityLog, Admission, AttemptOutcome, ElectionSummary, Elections, Eligibility, Roll, SignIn, SignInKeys, Store,
+    ThrottleRules, ThrottledBy,
 };
 use turnout_core::{ApiError, ErrorCode, Settings};
 
 use crate::device::DeviceKeys;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
+
+/// What signing in asks of the store: the throttle and sign-outs, the elections and their
+/// rolls (eligibility), and the dashboard's counts. `Login` can call nothing else.
+pub trait LoginStore: SignIn + Elections + Roll + ActivityLog + 'static {}
+
+impl<T: SignIn + Elections + Roll + ActivityLog + 'static + ?Sized> LoginStore for T {}
 
 /// Throttle rows deleted per purge transaction.
 const PURGE_BATCH: u32 = 1000;
@@ -27,11 +34,11 @@ const PURGE_BATCH: u32 = 1000;
 const MAX_ELECTIONS: usize = 1000;
 const ELECTIONS_TTL: Duration = Duration::from_secs(1);
 
-pub struct Login {
+pub struct Login<S: LoginStore + ?Sized = dyn Store> {
     pub directory: Directory,
     /// Device cookies (see `device`): a known browser is throttled on its own.
     pub devices: DeviceKeys,
-    store: Arc<dyn Store>,
+    store: Arc<S>,
     throttle: LoginSettings,
     rules: ThrottleRules,
     /// Keys the throttle's row ids: a username and an address are both personal data.
@@ -94,13 +101,13 @@ fn sign_in_keys(key: &[u8; 32], raw_username: &str, origin: Origin<'_>) -> SignI
 /// A counted attempt whose check has not ended. If the request is dropped meanwhile (the
 /// client went away: actix drops the handler), the attempt is given back in the
 /// background: nobody learnt its answer, and it must not hold a voter back.
-struct Unsettled {
-    store: Arc<dyn Store>,
+struct Unsettled<S: SignIn + 'static + ?Sized> {
+    store: Arc<S>,
     keys: Option<SignInKeys>,
     rules: ThrottleRules,
 }
 
-impl Drop for Unsettled {
+impl<S: SignIn + 'static + ?Sized> Drop for Unsettled<S> {
     fn drop(&mut self) {
         let Some(keys) = self.keys.take() else { return };
         let (store, rules) = (self.store.clone(), self.rules);
@@ -125,8 +132,8 @@ fn network_of(client: IpAddr) -> String {
     }
 }
 
-impl Login {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+impl<S: LoginStore + ?Sized> Login<S> {
+    pub fn new(settings: &Settings, store: Arc<S>) -> anyhow::Result<Self> {
         Ok(Self {
             directory: Directory::new(settings.ldap.clone(), settings.http_worker_count())?,
             devices: DeviceKeys::from_settings(settings),

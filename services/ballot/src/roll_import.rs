@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use turnout_core::domain::{Username, VoterEmail};
-use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, RollEntry, RowError, Store};
+use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, Imports, RollEntry, RowError};
 
 /// Rows per committed chunk.
 pub const CHUNK_ROWS: usize = 1000;
@@ -88,13 +88,13 @@ pub fn count_rows(path: &Path) -> anyhow::Result<u64> {
 /// Runs (or resumes) imports: one task per job, reading the file chunk by chunk.
 #[derive(Clone)]
 pub struct Importer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Imports>,
     dir: PathBuf,
     lease_for: std::time::Duration,
 }
 
 impl Importer {
-    pub fn new(store: Arc<dyn Store>, dir: PathBuf, lease_for: std::time::Duration) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn Imports>, dir: PathBuf, lease_for: std::time::Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating the import directory {}", dir.display()))?;
         Ok(Self { store, dir, lease_for })
     }

@@ -2,12 +2,12 @@
 //! records it in the audit log, in one transaction.
 
 use jiff::Timestamp;
-use turnout_core::store::{AuditEntry, NewElection, Store};
+use turnout_core::store::{AuditEntry, Elections, NewElection};
 
-pub async fn create_election(store: &dyn Store, json: &str, actor: &str) -> anyhow::Result<NewElection> {
+pub async fn create_election(store: &dyn Elections, json: &str, actor: &str) -> anyhow::Result<NewElection> {
     let election: NewElection =
         serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the election file is not valid: {e}"))?;
-    election.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    election.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::eligibility::check(&election.eligibility).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let now = Timestamp::now();
     let entry = AuditEntry {

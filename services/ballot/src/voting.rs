@@ -6,11 +6,11 @@
 use jiff::Timestamp;
 use turnout_core::domain::Receipt;
 use turnout_core::session::Session;
-use turnout_core::store::{CastBallot, CastError, ChoiceError, Choices, Election, Store};
+use turnout_core::store::{BallotBox, CastBallot, CastError, ChoiceError, Choices, Election};
 use turnout_core::{ApiError, ErrorCode};
 
 pub async fn cast(
-    store: &dyn Store,
+    store: &dyn BallotBox,
     election: &Election,
     session: &Session,
     choices: Choices,
@@ -31,7 +31,7 @@ pub async fn cast(
             "You have already voted in this election. Your first ballot counts; keep its receipt.",
         ),
         // The store's window is the latest word; its refusal says when it opens or closed.
-        CastError::OutsideWindow(refusal) => refusal,
+        CastError::OutsideWindow(refusal) => refusal.into(),
         CastError::UnknownElection => ApiError::new(
             ErrorCode::UnknownElection,
             format!("There is no election called {:?}.", election.id.as_str()),

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::domain::ElectionId;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{
-    Activity, ActivityCount, AuditEntry, Election, OutboxSummary, SenderHealth, ServiceStatus, Store, Tally,
+    Activity, ActivityCount, AuditEntry, BallotBox, Codes, Election, Elections, OutboxSummary, Roll, SenderHealth,
+    ServiceStatus, Store, Tally,
 };
 
 /// The most extra code acceptance an officer can add in one go.
@@ -40,7 +41,7 @@ fn entry(actor: &str, action: &str, election: &ElectionId, detail: serde_json::V
 /// Sets how many minutes past the validity codes of `election` still verify. Read per
 /// request by every service, so it applies at once everywhere.
 pub async fn widen_acceptance(
-    store: &dyn Store,
+    store: &dyn Codes,
     election: &Election,
     extra_minutes: u32,
     why: &str,
@@ -69,7 +70,7 @@ pub async fn widen_acceptance(
 /// Moves the close later. Every service reads the schedule per request, so the new close
 /// applies everywhere at once (the sign-in page's cache holds it at most one second).
 pub async fn extend_close(
-    store: &dyn Store,
+    store: &dyn Elections,
     election: &Election,
     new_close: Timestamp,
     why: &str,
@@ -96,7 +97,7 @@ pub async fn extend_close(
 /// Closes the election now. `confirm` must repeat the election's id: closing can't be
 /// undone, so it is never one stray click.
 pub async fn close_early(
-    store: &dyn Store,
+    store: &dyn Elections,
     election: &Election,
     confirm: Option<&str>,
     why: &str,
@@ -156,7 +157,11 @@ pub struct Results {
 }
 
 /// The results, refused before the close and grace have passed.
-pub async fn results(store: &dyn Store, election: &Election, now: Timestamp) -> Result<Results, ApiError> {
+pub async fn results(
+    store: &(impl BallotBox + Roll + ?Sized),
+    election: &Election,
+    now: Timestamp,
+) -> Result<Results, ApiError> {
     let from = results_from(election);
     if now < from {
         return Err(ApiError::new(

@@ -5,6 +5,8 @@
 //! public contract: scripts match on them, so never rename one.
 
 use serde_json::{Map, Value};
+use turnout_domain::schedule::WindowRefusal;
+use turnout_store::{ChangeError, InvalidField, StoreError};
 
 /// Stable error codes, one per distinct thing a client can do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +163,59 @@ impl ApiError {
     }
 }
 
+// The port's and the domain's refusals, answered with the one body. They are plain
+// errors down there (no HTTP); this is where each gets its code.
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The client sees a code and the request id; the log keeps the cause.
+        match &e {
+            StoreError::Other(cause) => tracing::error!(event = "store_error", error = format!("{cause:#}")),
+            StoreError::Unavailable(cause) => tracing::warn!(event = "store_unavailable", error = %cause),
+            StoreError::Conflict(_) => {}
+        }
+        match e {
+            StoreError::Unavailable(_) => ApiError::store_unavailable(),
+            StoreError::Conflict(what) => ApiError::new(ErrorCode::AlreadyExists, what),
+            StoreError::Other(_) => ApiError::internal(),
+        }
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::UnknownElection => ApiError::new(ErrorCode::UnknownElection, "There is no such election."),
+            ChangeError::UnknownCandidate => {
+                ApiError::new(ErrorCode::NotFound, "There is no such contest or candidate in this election.")
+            }
+            ChangeError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::invalid(e.field, e.reason)
+    }
+}
+
+/// The window's refusal in the voter's words, with the moment as a machine-readable field.
+impl From<WindowRefusal> for ApiError {
+    fn from(e: WindowRefusal) -> Self {
+        let message = e.to_string();
+        match e {
+            WindowRefusal::NotYetOpen { opens_at, .. } => {
+                ApiError::new(ErrorCode::WindowNotOpen, message).with("opens_at", opens_at.to_string())
+            }
+            WindowRefusal::Closed { closes_at, .. } => {
+                ApiError::new(ErrorCode::WindowClosed, message).with("closes_at", closes_at.to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +243,28 @@ mod tests {
         let err = ApiError::store_unavailable();
         assert_eq!(err.retry_after, Some(2));
         assert_eq!(err.body(None)["error"]["retry_after_secs"], 2);
+    }
+
+    #[test]
+    fn refusals_from_below_keep_their_codes_and_fields() {
+        let opens_at: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let local = "2026-11-22 13:00 +01:00 (Europe/Berlin)".to_owned();
+        let e = ApiError::from(WindowRefusal::NotYetOpen { opens_at, local });
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::WindowNotOpen, "Voting opens at 2026-11-22 13:00 +01:00 (Europe/Berlin).")
+        );
+        assert_eq!(e.body(None)["error"]["opens_at"], "2026-11-22T12:00:00Z");
+        let e = ApiError::from(WindowRefusal::Closed { closes_at: opens_at, local: "13:00".into() });
+        assert_eq!(e.code, ErrorCode::WindowClosed);
+        assert_eq!(e.body(None)["error"]["closes_at"], "2026-11-22T12:00:00Z");
+
+        let e = ApiError::from(InvalidField::new("title", "1-200 characters"));
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidField, "title: 1-200 characters"));
+        assert_eq!(e.body(None)["error"]["field"], "title");
+
+        assert_eq!(ApiError::from(StoreError::Unavailable("busy".into())).code, ErrorCode::StoreUnavailable);
+        assert_eq!(ApiError::from(ChangeError::Refused("no".into())).code, ErrorCode::Conflict);
+        assert_eq!(ApiError::from(ChangeError::UnknownElection).code, ErrorCode::UnknownElection);
     }
 }

@@ -4,23 +4,23 @@
 //! - `config`: typed settings from `TURNOUT_*` variables;
 //! - `console`: the officers' and admins' moves (extend, close, widen, results, dashboard);
 //! - `telemetry`: JSON logs via `tracing`;
-//! - `error`: the one error body and its stable code table;
-//! - `domain`: parsed values (`Username`, `OtpCode`, `ElectionId`, `Receipt`, ...);
+//! - `error`: the one error body, its stable code table, and the store's and domain's
+//!   refusals turned into it;
+//! - `domain`, `schedule`: re-exported from `turnout_domain` (parsed values such as
+//!   `Username`, `ElectionId`, `Receipt`; the election window and its checks);
 //! - `session`: the signed session token the services share;
 //! - `sign_outs`: the accounts that signed out lately, so every service ends their sessions;
-//! - `schedule`: the election window and its server-side checks;
-//! - `store`: the Store port, its SQLite and MongoDB adapters, and the rules both share;
+//! - `store`: the port (`turnout_store`, re-exported), `open` for the adapter the settings
+//!   choose (cargo features `sqlite`, default, and `mongodb`), the election cache;
 //! - `metrics`: Prometheus registry and the bounded label sets;
 //! - `keys`: per-purpose keys derived from the root secret;
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
 pub mod config;
 pub mod console;
-pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod metrics;
-pub mod schedule;
 pub mod session;
 pub mod sign_outs;
 pub mod store;
@@ -28,6 +28,9 @@ pub mod telemetry;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+pub use turnout_domain as domain;
+pub use turnout_domain::schedule;
 
 pub use config::Settings;
 pub use error::{ApiError, ErrorCode};

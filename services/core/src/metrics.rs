@@ -12,7 +12,15 @@ use std::time::Duration;
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let registry = Registry::new();
+    // The store adapter times its own operations (`turnout_store_operation_duration_seconds`).
+    #[cfg(feature = "sqlite")]
+    registry
+        .register(Box::new(turnout_store_sqlite::metrics::OPERATION_SECONDS.clone()))
+        .expect("each metric is registered once");
+    registry
+});
 
 /// A counter vector registered in `REGISTRY`.
 pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -58,9 +66,6 @@ static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
         LATENCY_BUCKETS,
     )
 });
-static STORE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    histogram_vec("turnout_store_operation_duration_seconds", "Store operation latency", &["op"], LATENCY_BUCKETS)
-});
 
 /// One answered request. `route` is the template (`/e/{election}/ballot`); the label
 /// spells it `/e/:election/ballot`, since braces inside label values trip up some tools.
@@ -77,11 +82,6 @@ pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
 pub fn method_label(method: &str) -> &'static str {
     const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
     KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
-}
-
-/// One store operation (`op` is the Store method's name).
-pub fn store_operation(op: &str, seconds: f64) {
-    STORE_SECONDS.with_label_values(&[op]).observe(seconds);
 }
 
 type Hook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -119,14 +119,6 @@ pub fn render() -> String {
     String::from_utf8(out).expect("the text format is UTF-8")
 }
 
-/// The Store method a closure was written in, from its type name
-/// (`…SqliteStore>::cast_ballot::{{closure}}…` → `cast_ballot`): a bounded label.
-pub fn op_name(closure_type: &'static str) -> &'static str {
-    let Some(start) = closure_type.find("Store>::").map(|i| i + "Store>::".len()) else { return "other" };
-    let rest = &closure_type[start..];
-    rest.split("::").next().filter(|s| !s.is_empty()).unwrap_or("other")
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -135,12 +127,5 @@ mod tests {
         for made_up in ["BREW", "post", "X-EVIL-1", ""] {
             assert_eq!(super::method_label(made_up), "other", "{made_up:?}");
         }
-    }
-
-    #[test]
-    fn op_names_come_from_the_store_method() {
-        let t = "turnout_core::store::sqlite::<impl turnout_core::store::Store for turnout_core::store::sqlite::SqliteStore>::issue_otp::{{closure}}::{{closure}}";
-        assert_eq!(super::op_name(t), "issue_otp");
-        assert_eq!(super::op_name("something::else"), "other");
     }
 }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 
 use crate::domain::Username;
 use crate::session::Session;
-use crate::store::{Store, StoreError};
+use crate::store::{SignIn, StoreError};
 
 /// How often each service reads new sign-outs.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -69,7 +69,7 @@ impl SignOuts {
     }
 
     /// Reads the sign-outs recorded since the last read and forgets expired ones.
-    pub async fn refresh(&self, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn refresh(&self, store: &dyn SignIn, now: Timestamp) -> Result<(), StoreError> {
         let mut since_ms = self.state.lock().expect("not poisoned").newest_ms - OVERLAP_MS;
         loop {
             let since = Timestamp::from_millisecond(since_ms.max(0)).unwrap_or(Timestamp::UNIX_EPOCH);
@@ -99,7 +99,7 @@ impl SignOuts {
 
     /// Refreshes every 250 ms for as long as anything holds this `SignOuts` (the server's
     /// app data); the task ends with it.
-    pub fn keep_fresh(self: &Arc<Self>, store: Arc<dyn Store>) {
+    pub fn keep_fresh(self: &Arc<Self>, store: Arc<dyn SignIn>) {
         let this: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(REFRESH);

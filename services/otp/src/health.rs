@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use turnout_core::http::ReadinessCheck;
-use turnout_core::store::Store;
+use turnout_core::store::{Senders, Store};
 
-pub struct SmtpPool(pub Arc<dyn Store>);
+pub struct SmtpPool(pub Arc<dyn Senders>);
 
 #[async_trait::async_trait]
 impl ReadinessCheck for SmtpPool {

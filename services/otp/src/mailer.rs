@@ -36,7 +36,8 @@ use turnout_core::Settings;
 use turnout_core::config::{SenderAccount, SmtpTls};
 use turnout_core::domain::ElectionId;
 use turnout_core::store::{
-    AccountLimits, AccountReport, Election, MailOutcome, MailResult, OutboxMail, QuarantinePolicy, SendGrant, Store,
+    AccountLimits, AccountReport, Election, Elections, MailOutcome, MailResult, Outbox, OutboxMail, QuarantinePolicy,
+    SendGrant, Senders, Store,
 };
 
 use crate::codes::CodeMaker;
@@ -63,8 +64,14 @@ struct Account {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
-pub struct Mailer {
-    store: Arc<dyn Store>,
+/// What sending asks of the store: the outbox, the sender accounts, and the elections the
+/// mail is for (a code's validity). `Mailer` can call nothing else.
+pub trait MailStore: Outbox + Senders + Elections + 'static {}
+
+impl<T: Outbox + Senders + Elections + 'static + ?Sized> MailStore for T {}
+
+pub struct Mailer<S: MailStore + ?Sized = dyn Store> {
+    store: Arc<S>,
     codes: Arc<CodeMaker>,
     accounts: Vec<Account>,
     /// Rotates which account is asked first, so load spreads over the pool.
@@ -83,13 +90,8 @@ pub struct Mailer {
     short_of_capacity: AtomicBool,
 }
 
-impl Mailer {
-    pub fn new(
-        settings: &Settings,
-        store: Arc<dyn Store>,
-        codes: Arc<CodeMaker>,
-        wake: Arc<Notify>,
-    ) -> anyhow::Result<Self> {
+impl<S: MailStore + ?Sized> Mailer<S> {
+    pub fn new(settings: &Settings, store: Arc<S>, codes: Arc<CodeMaker>, wake: Arc<Notify>) -> anyhow::Result<Self> {
         let timeout = settings.mail.send_timeout;
         let accounts = settings
             .mail

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use turnout_core::domain::{OtpCode, Username, VoterEmail};
-use turnout_core::store::{AttemptError, Election, IssueError, LockPolicy, OtpIssue, OtpPolicy, Store};
+use turnout_core::store::{AttemptError, Codes, Election, IssueError, LockPolicy, OtpIssue, OtpPolicy};
 use turnout_core::{ApiError, ErrorCode, Settings};
 
 use crate::codes::CodeMaker;
 
 pub struct Verifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Codes>,
     codes: Arc<CodeMaker>,
     policy: OtpPolicy,
     lock: LockPolicy,
@@ -31,7 +31,7 @@ fn locked(election: &Election, until: Timestamp) -> ApiError {
 }
 
 impl Verifier {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, codes: Arc<CodeMaker>) -> Self {
+    pub fn new(settings: &Settings, store: Arc<dyn Codes>, codes: Arc<CodeMaker>) -> Self {
         let otp = &settings.otp;
         let policy = OtpPolicy {
             validity: otp.validity,

@@ -99,7 +99,7 @@ async fn not_on_any_open_election_is_a_clear_403() {
     );
     e["id"] = "roll-only".into();
     e["eligibility"] = json!({"kind": "roll"});
-    turnout_core::store::Store::create_election(&store, &serde_json::from_value(e).unwrap(), now).await.unwrap();
+    turnout_core::store::Elections::create_election(&store, &serde_json::from_value(e).unwrap(), now).await.unwrap();
     drop(store);
     settings.push(("TURNOUT_DATABASE", db.clone()));
     let app = crate::helpers::spawn_app_without_demo(&as_refs(&settings)).await;

@@ -472,7 +472,7 @@ fn officer_cookie(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn the_verify_audit_command_finds_an_edited_entry() {
-    use turnout_core::store::{AuditEntry, SqliteStore, Store};
+    use turnout_core::store::{Audit, AuditEntry, SqliteStore};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db");
     let store = SqliteStore::open(&db).await.unwrap();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use super::{Election, Store, election_or_404};
+use super::{Election, Elections, election_or_404};
 use crate::error::ApiError;
 
 /// Elections kept at most; past it the cache starts over (there are few elections).
@@ -40,7 +40,7 @@ impl ElectionCache {
 
     /// The election named in a URL (or the usual unknown-election error), from the cache
     /// when a fresh entry is there.
-    pub async fn get(&self, store: &dyn Store, raw: &str) -> Result<Arc<Election>, ApiError> {
+    pub async fn get(&self, store: &dyn Elections, raw: &str) -> Result<Arc<Election>, ApiError> {
         let now = Timestamp::now();
         if let Some(hit) = self.fresh(raw, now) {
             return Ok(hit);
@@ -79,7 +79,7 @@ mod tests {
             },
             contests: Vec::new(),
             otp_extra: Duration::ZERO,
-            eligibility: super::super::Eligibility::default(),
+            eligibility: crate::store::Eligibility::default(),
             quorum_pct: 0.0,
             otp_validity: None,
         })

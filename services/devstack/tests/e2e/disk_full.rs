@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use turnout_core::domain::{ElectionId, Receipt};
-use turnout_core::store::{SqliteStore, Store};
+use turnout_core::store::{BallotBox, SqliteStore};
 use turnout_devstack::{Stack, StackOptions};
 
 struct Mount(PathBuf);

@@ -1,0 +1,91 @@
+//! Documents back into domain values; a field that does not decode is reported as an
+//! error (the data was edited by hand), never a panic.
+
+use std::time::Duration;
+
+use mongodb::bson::{Bson, Document};
+use turnout_domain::schedule::Schedule;
+use turnout_domain::{CandidateId, ContestId, ElectionId};
+use turnout_store::{Candidate, CandidateStatus, Contest, Election, ElectionSummary, Eligibility, StoreError};
+
+pub fn bad(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("mongodb: a stored document does not decode: {e}"))
+}
+
+/// Integers may come back as Int32 or Int64 (or a double written by another tool).
+pub fn int(d: &Document, key: &str) -> Result<i64, StoreError> {
+    match d.get(key) {
+        Some(Bson::Int32(n)) => Ok(i64::from(*n)),
+        Some(Bson::Int64(n)) => Ok(*n),
+        Some(Bson::Double(f)) if f.fract() == 0.0 => Ok(*f as i64),
+        other => Err(bad(format!("{key} is {other:?}"))),
+    }
+}
+
+pub(crate) use turnout_store::rules::{ts, ts_ms};
+
+pub fn schedule(d: &Document) -> Result<Schedule, StoreError> {
+    Ok(Schedule {
+        opens_at: ts(int(d, "opens_at")?),
+        closes_at: ts(int(d, "closes_at")?),
+        grace: Duration::from_secs(int(d, "grace_secs")?.max(0) as u64),
+        time_zone: d.get_str("time_zone").map_err(bad)?.to_owned(),
+    })
+}
+
+fn eligibility(d: &Document) -> Result<Eligibility, StoreError> {
+    match d.get("eligibility") {
+        Some(b) => mongodb::bson::from_bson(b.clone()).map_err(bad),
+        None => Ok(Eligibility::Everyone),
+    }
+}
+
+pub fn summary(d: &Document) -> Result<ElectionSummary, StoreError> {
+    let s = schedule(d)?;
+    Ok(ElectionSummary {
+        id: ElectionId::parse(d.get_str("_id").map_err(bad)?).map_err(bad)?,
+        title: d.get_str("title").map_err(bad)?.to_owned(),
+        opens_at: s.opens_at,
+        closes_at: s.closes_at,
+        time_zone: s.time_zone,
+        grace_secs: s.grace.as_secs(),
+        eligibility: eligibility(d)?,
+    })
+}
+
+pub fn candidate(k: &Document) -> Result<Candidate, StoreError> {
+    Ok(Candidate {
+        id: CandidateId::parse(k.get_str("id").map_err(bad)?).map_err(bad)?,
+        name: k.get_str("name").map_err(bad)?.to_owned(),
+        statement: k.get_str("statement").map_err(bad)?.to_owned(),
+        status: CandidateStatus::parse(k.get_str("status").map_err(bad)?).unwrap_or(CandidateStatus::Pending),
+    })
+}
+
+pub fn election(d: &Document) -> Result<Election, StoreError> {
+    let mut contests = Vec::new();
+    for c in d.get_array("contests").map_err(bad)? {
+        let c = c.as_document().ok_or_else(|| bad("a contest is not a document"))?;
+        let mut candidates = Vec::new();
+        for k in c.get_array("candidates").map_err(bad)? {
+            let k = k.as_document().ok_or_else(|| bad("a candidate is not a document"))?;
+            candidates.push(candidate(k)?);
+        }
+        contests.push(Contest {
+            id: ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?,
+            title: c.get_str("title").map_err(bad)?.to_owned(),
+            candidates,
+        });
+    }
+    let validity = int(d, "otp_validity_secs")?;
+    Ok(Election {
+        id: ElectionId::parse(d.get_str("_id").map_err(bad)?).map_err(bad)?,
+        title: d.get_str("title").map_err(bad)?.to_owned(),
+        schedule: schedule(d)?,
+        contests,
+        otp_extra: Duration::from_secs(int(d, "otp_extra_secs")?.max(0) as u64),
+        eligibility: eligibility(d)?,
+        quorum_pct: d.get_f64("quorum_pct").map_err(bad)?,
+        otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
+    })
+}

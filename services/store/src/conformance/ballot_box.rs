@@ -1,0 +1,146 @@
+//! The ballot box: one ballot per voter under concurrency, receipts, the window as recorded, the tally.
+
+use std::sync::Arc;
+
+use jiff::{Timestamp, ToSpan};
+use turnout_domain::schedule::WindowRefusal;
+use turnout_domain::{ElectionId, Receipt, Username};
+
+use super::{audit, ballot, choices, demo_election, new_election, voter};
+use crate::{CastBallot, CastError, Choices, Eligibility, RollEntry, Store, Turnout};
+
+pub async fn one_voter_one_ballot_under_1000_concurrent_submissions(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (store, election) = (store.clone(), election.clone());
+        tasks.push(tokio::spawn(async move {
+            store.cast_ballot(ballot(&election, &voter(1), choices("pres", "ada"))).await
+        }));
+    }
+    let (mut ok, mut already) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(CastError::AlreadyVoted) => already += 1,
+            Err(e) => panic!("a submission failed with something other than 'already voted': {e}"),
+        }
+    }
+    assert_eq!((ok, already), (1, 999));
+    // Other voters are unaffected, and participation always equals ballots.
+    for n in 2..=20 {
+        store.cast_ballot(ballot(&election, &voter(n), choices("pres", "ada"))).await.unwrap();
+    }
+    assert_eq!(store.turnout(&election).await.unwrap(), Turnout { participation: 20, ballots: 20 });
+}
+
+pub async fn a_burst_of_voters_casting_twice_stores_each_ballot_once(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let mut tasks = Vec::new();
+    for n in 0..1000 {
+        for _ in 0..2 {
+            let (store, election) = (store.clone(), election.clone());
+            tasks.push(tokio::spawn(async move {
+                store.cast_ballot(ballot(&election, &voter(n), choices("pres", "ada"))).await
+            }));
+        }
+    }
+    let (mut receipts, mut already) = (std::collections::HashSet::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => assert!(receipts.insert(r.as_str().to_owned()), "a receipt was handed out twice"),
+            Err(CastError::AlreadyVoted) => already += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((receipts.len(), already), (1000, 1000));
+    assert_eq!(store.turnout(&election).await.unwrap(), Turnout { participation: 1000, ballots: 1000 });
+    for r in receipts.iter().take(20) {
+        assert!(store.receipt_in_box(&election, &Receipt::parse(r).unwrap()).await.unwrap());
+    }
+}
+
+pub async fn receipts_are_checkable_per_election(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let other = new_election("other");
+    store.create_election(&other, Timestamp::now()).await.unwrap();
+    let receipt = store.cast_ballot(ballot(&election, &voter(1), choices("pres", "ada"))).await.unwrap();
+    assert!(store.receipt_in_box(&election, &receipt).await.unwrap());
+    assert!(!store.receipt_in_box(&other.id, &receipt).await.unwrap(), "receipt found in the wrong election");
+    assert!(!store.receipt_in_box(&election, &Receipt::generate()).await.unwrap());
+}
+
+pub async fn every_spelling_of_a_voter_is_one_participation_and_one_roll_entry(store: Arc<dyn Store>) {
+    let election = demo_election(store.as_ref()).await;
+    let spelling = |raw: &str| Username::parse(raw).unwrap();
+    let first = store.cast_ballot(ballot(&election, &spelling("ST000001"), choices("pres", "ada"))).await;
+    assert!(first.is_ok(), "{first:?}");
+    for raw in ["st000001", "St000001", " st000001 "] {
+        let again = store.cast_ballot(ballot(&election, &spelling(raw), choices("pres", "ada"))).await;
+        assert!(matches!(again, Err(CastError::AlreadyVoted)), "{raw:?}: {again:?}");
+    }
+    let t = store.turnout(&election).await.unwrap();
+    assert_eq!((t.participation, t.ballots), (1, 1));
+
+    let roll = ElectionId::parse("rolled").unwrap();
+    let mut e = new_election(roll.as_str());
+    e.eligibility = Eligibility::Roll;
+    store.create_election(&e, Timestamp::now()).await.unwrap();
+    let entry = RollEntry { uid: spelling("Jane.Doe"), email: None, name: None };
+    store.import_roll(&roll, &[entry]).await.unwrap();
+    for raw in ["jane.doe", "JANE.DOE"] {
+        let found = store.roll_memberships(&spelling(raw), std::slice::from_ref(&roll)).await.unwrap();
+        assert_eq!(found, [(roll.clone(), None)], "{raw}");
+    }
+}
+
+pub async fn the_window_is_checked_as_the_ballot_is_recorded(store: Arc<dyn Store>) {
+    let e = demo_election(store.as_ref()).await;
+    let s = store.election(&e).await.unwrap().unwrap().schedule;
+    let (opens, close) = (s.opens_at, s.closes_at);
+    let cast = |n: u32, verified_at: Timestamp, now: Timestamp| CastBallot {
+        election: e.clone(),
+        voter: Username::parse(&format!("student{n:05}")).unwrap(),
+        choices: choices("pres", "ada"),
+        verified_at,
+        now,
+    };
+    let outside =
+        |r: Result<Receipt, CastError>| matches!(r, Err(CastError::OutsideWindow(WindowRefusal::Closed { .. })));
+
+    // Grace: verified before the close, cast within the grace period.
+    store.cast_ballot(cast(1, close - 10.seconds(), close + 30.seconds())).await.unwrap();
+    // Verified after the close, past the grace, or before the opening: refused.
+    assert!(outside(store.cast_ballot(cast(2, close + 5.seconds(), close + 30.seconds())).await));
+    assert!(outside(store.cast_ballot(cast(3, close - 10.seconds(), close + 2.minutes())).await));
+    let early = store.cast_ballot(cast(4, opens - 1.minute(), opens - 1.minute())).await;
+    assert!(matches!(early, Err(CastError::OutsideWindow(WindowRefusal::NotYetOpen { .. }))));
+    // The store's window is the latest word: an extension counts at once ...
+    let now = Timestamp::now();
+    store.extend_close(&e, close + 1.hour(), &audit("extend", &e), now).await.unwrap();
+    store.cast_ballot(cast(3, close - 10.seconds(), close + 2.minutes())).await.unwrap();
+    // ... and so does an early close.
+    let closed = store.close_now(&e, &audit("close", &e), now).await.unwrap();
+    assert!(outside(store.cast_ballot(cast(5, closed + 1.second(), closed + 2.seconds())).await));
+
+    let unknown = CastBallot { election: ElectionId::parse("nope").unwrap(), ..cast(6, now, now) };
+    assert!(matches!(store.cast_ballot(unknown).await, Err(CastError::UnknownElection)));
+    // Refused casts stored nothing.
+    assert_eq!(store.turnout(&e).await.unwrap(), Turnout { participation: 2, ballots: 2 });
+}
+
+pub async fn the_tally_counts_votes_and_blanks_and_matches_participation(store: Arc<dyn Store>) {
+    let e = demo_election(store.as_ref()).await;
+    for n in 0..7u32 {
+        let voter = Username::parse(&format!("student{n:05}")).unwrap();
+        let c = if n < 5 { choices("pres", "ada") } else { Choices::new() };
+        store.cast_ballot(ballot(&e, &voter, c.clone())).await.unwrap();
+    }
+    let t = store.tally(&e).await.unwrap();
+    assert_eq!((t.participation, t.ballots), (7, 7));
+    let pres = &t.contests["pres"];
+    assert_eq!(pres.votes["ada"], 5);
+    // Approved candidates with no votes are listed with 0; pending ones are not listed.
+    assert!(!pres.votes.contains_key("bob"));
+    assert_eq!(pres.blank, 2);
+}

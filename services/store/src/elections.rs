@@ -1,0 +1,422 @@
+//! Elections: what an admin defines (window, zone, contests, candidates, who may vote),
+//! the checks types alone can't make, and the changes made before or while one runs.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use turnout_domain::schedule::Schedule;
+use turnout_domain::{CandidateId, ContestId, ElectionId};
+
+use crate::{AuditEntry, ChangeError, ChoiceError, Choices, InvalidField, StoreError};
+
+/// Who may vote in an election.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Eligibility {
+    /// Everyone the directory accepts.
+    #[default]
+    Everyone,
+    /// Only voters on the imported roll.
+    Roll,
+    /// Members of this LDAP group (its DN).
+    LdapGroup { group_dn: String },
+    /// Directory entries matching this LDAP filter, e.g. `(departmentNumber=PHYS)`.
+    LdapFilter { filter: String },
+}
+
+impl Eligibility {
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        match self {
+            Eligibility::LdapGroup { group_dn } if group_dn.trim().is_empty() || group_dn.len() > 500 => {
+                Err(InvalidField::new("eligibility.group_dn", "a group DN of at most 500 characters"))
+            }
+            Eligibility::LdapFilter { filter }
+                if !(filter.starts_with('(') && filter.ends_with(')')) || filter.len() > 500 =>
+            {
+                Err(InvalidField::new("eligibility.filter", "an LDAP filter in parentheses, at most 500 characters"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewElection {
+    pub id: ElectionId,
+    pub title: String,
+    pub opens_at: Timestamp,
+    pub closes_at: Timestamp,
+    pub time_zone: String,
+    #[serde(default)]
+    pub grace_secs: u64,
+    #[serde(default)]
+    pub eligibility: Eligibility,
+    /// Share of the roll (percent) that must vote for a valid result; 0 = no quorum.
+    #[serde(default)]
+    pub quorum_pct: f64,
+    /// Code validity for this election in seconds; 0 = the configured default.
+    #[serde(default)]
+    pub otp_validity_secs: u64,
+    pub contests: Vec<NewContest>,
+}
+
+impl NewElection {
+    /// Checks what types alone can't: window order, zone, sizes, unique ids.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        let bad = |field: &'static str, why: &'static str| Err(InvalidField::new(field, why));
+        if self.title.trim().is_empty() || self.title.len() > 200 {
+            return bad("title", "1-200 characters");
+        }
+        if self.closes_at <= self.opens_at {
+            return bad("closes_at", "must be after opens_at");
+        }
+        if !turnout_domain::schedule::valid_time_zone(&self.time_zone) {
+            return bad("time_zone", "not a known IANA time zone (e.g. Europe/London)");
+        }
+        if self.grace_secs > 3600 {
+            return bad("grace_secs", "at most 3600");
+        }
+        self.eligibility.validate()?;
+        valid_quorum(self.quorum_pct)?;
+        valid_validity(self.otp_validity_secs)?;
+        if self.contests.is_empty() || self.contests.len() > 50 {
+            return bad("contests", "1-50 contests");
+        }
+        let mut contest_ids = std::collections::HashSet::new();
+        for contest in &self.contests {
+            if !contest_ids.insert(&contest.id) {
+                return bad("contests", "contest ids must be unique");
+            }
+            if contest.title.trim().is_empty() || contest.title.len() > 200 {
+                return bad("contests.title", "1-200 characters");
+            }
+            if contest.candidates.len() > 200 {
+                return bad("contests.candidates", "at most 200 per contest");
+            }
+            let mut ids = std::collections::HashSet::new();
+            for c in &contest.candidates {
+                if !ids.insert(&c.id) {
+                    return bad("candidates", "candidate ids must be unique within a contest");
+                }
+                if c.name.trim().is_empty() || c.name.len() > 200 || c.statement.len() > 5000 {
+                    return bad("candidates", "name 1-200 characters, statement at most 5000");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContest {
+    pub id: ContestId,
+    pub title: String,
+    pub candidates: Vec<NewCandidate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCandidate {
+    pub id: CandidateId,
+    pub name: String,
+    #[serde(default)]
+    pub statement: String,
+    #[serde(default = "CandidateStatus::pending")]
+    pub status: CandidateStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CandidateStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl CandidateStatus {
+    fn pending() -> Self {
+        Self::Pending
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub id: CandidateId,
+    pub name: String,
+    pub statement: String,
+    pub status: CandidateStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contest {
+    pub id: ContestId,
+    pub title: String,
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub id: ElectionId,
+    pub title: String,
+    pub schedule: Schedule,
+    pub contests: Vec<Contest>,
+    /// Extra time officers added to code acceptance (e.g. while mail is slow).
+    pub otp_extra: Duration,
+    pub eligibility: Eligibility,
+    pub quorum_pct: f64,
+    /// This election's code validity, when it overrides the configured one.
+    pub otp_validity: Option<Duration>,
+}
+
+impl Election {
+    /// How long after issue a code for this election verifies: its own validity (or the
+    /// configured one) plus whatever officers added while mail was slow.
+    pub fn code_acceptance(&self, configured: Duration) -> Duration {
+        self.otp_validity.unwrap_or(configured) + self.otp_extra
+    }
+
+    /// Only approved candidates can be chosen; unknown contests are refused.
+    pub fn check_choices(&self, choices: &Choices) -> Result<(), ChoiceError> {
+        for (contest_id, candidate_id) in choices {
+            let contest = self
+                .contests
+                .iter()
+                .find(|c| &c.id == contest_id)
+                .ok_or_else(|| ChoiceError::UnknownContest(contest_id.to_string()))?;
+            let approved =
+                contest.candidates.iter().any(|c| &c.id == candidate_id && c.status == CandidateStatus::Approved);
+            if !approved {
+                return Err(ChoiceError::UnknownCandidate {
+                    contest: contest_id.to_string(),
+                    candidate: candidate_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ElectionSummary {
+    pub id: ElectionId,
+    pub title: String,
+    pub opens_at: Timestamp,
+    pub closes_at: Timestamp,
+    pub time_zone: String,
+    pub grace_secs: u64,
+    pub eligibility: Eligibility,
+}
+
+impl ElectionSummary {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            opens_at: self.opens_at,
+            closes_at: self.closes_at,
+            grace: Duration::from_secs(self.grace_secs),
+            time_zone: self.time_zone.clone(),
+        }
+    }
+}
+
+/// An admin's edit of an election that has not opened yet. `None` leaves a field alone.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectionEdit {
+    pub title: Option<String>,
+    pub opens_at: Option<Timestamp>,
+    pub closes_at: Option<Timestamp>,
+    pub time_zone: Option<String>,
+    pub grace_secs: Option<u64>,
+    pub quorum_pct: Option<f64>,
+    /// Code validity for this election in seconds; 0 means "the configured default".
+    pub otp_validity_secs: Option<u64>,
+    /// The contests in order; existing ones keep their candidates. A contest with
+    /// candidates can't be dropped.
+    pub contests: Option<Vec<ContestEdit>>,
+}
+
+impl ElectionEdit {
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if let Some(t) = &self.title
+            && (t.trim().is_empty() || t.len() > 200)
+        {
+            return Err(InvalidField::new("title", "1-200 characters"));
+        }
+        if let Some(tz) = &self.time_zone
+            && !turnout_domain::schedule::valid_time_zone(tz)
+        {
+            return Err(InvalidField::new("time_zone", "not a known IANA time zone (e.g. Europe/London)"));
+        }
+        if self.grace_secs.is_some_and(|g| g > 3600) {
+            return Err(InvalidField::new("grace_secs", "at most 3600"));
+        }
+        if let Some(q) = self.quorum_pct {
+            valid_quorum(q)?;
+        }
+        if let Some(v) = self.otp_validity_secs {
+            valid_validity(v)?;
+        }
+        if let Some(contests) = &self.contests {
+            if contests.is_empty() || contests.len() > 50 {
+                return Err(InvalidField::new("contests", "1-50 contests"));
+            }
+            let mut ids = std::collections::HashSet::new();
+            for c in contests {
+                if !ids.insert(&c.id) {
+                    return Err(InvalidField::new("contests", "contest ids must be unique"));
+                }
+                if c.title.trim().is_empty() || c.title.len() > 200 {
+                    return Err(InvalidField::new("contests.title", "1-200 characters"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContestEdit {
+    pub id: ContestId,
+    pub title: String,
+}
+
+pub fn valid_quorum(q: f64) -> Result<(), InvalidField> {
+    if !(0.0..=100.0).contains(&q) {
+        return Err(InvalidField::new("quorum_pct", "a percentage from 0 to 100"));
+    }
+    Ok(())
+}
+
+pub fn valid_validity(secs: u64) -> Result<(), InvalidField> {
+    if secs != 0 && !(60..=86_400).contains(&secs) {
+        return Err(InvalidField::new("otp_validity_secs", "0 (the default) or 60-86400 seconds"));
+    }
+    Ok(())
+}
+
+/// An admin's decision on a nominated candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+impl Decision {
+    pub fn status(self) -> CandidateStatus {
+        match self {
+            Decision::Approve => CandidateStatus::Approved,
+            Decision::Reject => CandidateStatus::Rejected,
+        }
+    }
+}
+
+/// A candidate as the console lists them (with the reason of the last decision).
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateRow {
+    pub contest: ContestId,
+    pub id: CandidateId,
+    pub name: String,
+    pub statement: String,
+    pub status: CandidateStatus,
+    pub reason: Option<String>,
+}
+
+/// Elections: their definition, and every change an admin or officer makes to one before
+/// or while it runs (each refused or applied with its audit line).
+#[async_trait]
+pub trait Elections: Send + Sync {
+    /// For seeding and tests: no audit line (the console and the CLI use `create_election_audited`).
+    async fn create_election(&self, election: &NewElection, now: Timestamp) -> Result<(), StoreError>;
+
+    /// The election and its audit line, in one atomic step.
+    async fn create_election_audited(
+        &self,
+        election: &NewElection,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    async fn election(&self, id: &ElectionId) -> Result<Option<Election>, StoreError>;
+
+    /// Elections by id, at most `limit` (capped at 100) after `after`.
+    async fn list_elections(&self, after: Option<&ElectionId>, limit: u32) -> Result<Vec<ElectionSummary>, StoreError>;
+
+    /// Edits an election that has not opened yet.
+    async fn edit_election(
+        &self,
+        id: &ElectionId,
+        edit: &ElectionEdit,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+
+    /// Adds a pending candidate; refused once the window has opened.
+    async fn nominate_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &NewCandidate,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+
+    /// Approves or rejects a candidate with a reason; refused once the window has opened.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_candidate(
+        &self,
+        election: &ElectionId,
+        contest: &ContestId,
+        candidate: &CandidateId,
+        decision: Decision,
+        reason: &str,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+
+    /// Candidates ordered by (contest, id), after the given pair.
+    async fn list_candidates(
+        &self,
+        election: &ElectionId,
+        after: Option<(&ContestId, &CandidateId)>,
+        limit: u32,
+    ) -> Result<Vec<CandidateRow>, StoreError>;
+
+    /// Moves the close later (only later, only while not yet closed).
+    async fn extend_close(
+        &self,
+        election: &ElectionId,
+        new_close: Timestamp,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<(), ChangeError>;
+
+    /// Closes an open election now; returns the new close time.
+    async fn close_now(
+        &self,
+        election: &ElectionId,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<Timestamp, ChangeError>;
+}

@@ -1,0 +1,64 @@
+//! The Store port: the domain operations every service needs, each atomic in its
+//! adapter's native way. One role trait per aggregate; `Store` is all of them, for the
+//! places that need a whole store. Services never see SQL or BSON.
+//!
+//! Layout (each aggregate file holds its values, its errors and its trait):
+//! - `elections`: definitions, validation, the console's changes (`Elections`);
+//! - `roll`: the voter roll (`Roll`);
+//! - `sign_in`: the throttle's rule and sign-outs (`SignIn`);
+//! - `ballot_box`: casting, receipts, turnout, the tally (`BallotBox`);
+//! - `codes`: one-time code state (`Codes`);
+//! - `outbox`: the mail outbox (`Outbox`);
+//! - `senders`: the sender-account pool (`Senders`);
+//! - `audit`: the hash-chained audit log (`Audit`);
+//! - `imports`: resumable roll imports (`Imports`);
+//! - `activity`: the dashboard's counts, service status, ping (`ActivityLog`);
+//! - `error`: `StoreError`, `InvalidField`, `ChangeError`;
+//! - `rules`: what both adapters compute the same way (times, audit hash, send plan);
+//! - `conformance` (feature `conformance`): the suite every adapter runs.
+//!
+//! Adapters: `turnout-store-sqlite` (default) and `turnout-store-mongo`; core's
+//! `store::open` picks one from the settings.
+
+pub mod activity;
+pub mod audit;
+pub mod ballot_box;
+pub mod codes;
+pub mod elections;
+pub mod error;
+pub mod imports;
+pub mod outbox;
+pub mod roll;
+pub mod rules;
+pub mod senders;
+pub mod sign_in;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use activity::*;
+pub use audit::*;
+pub use ballot_box::*;
+pub use codes::*;
+pub use elections::*;
+pub use error::*;
+pub use imports::*;
+pub use outbox::*;
+pub use roll::*;
+pub use senders::*;
+pub use sign_in::{Admission, AttemptOutcome, SignIn, SignInKeys, ThrottleRules, ThrottledBy};
+
+/// Most lines a page of any console list holds.
+pub const MAX_PAGE: u32 = 500;
+
+/// A whole store: every role. Services name the roles they use; `Arc<dyn Store>` is for
+/// the places that hand a store on (opening, the application builders).
+pub trait Store:
+    Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + 'static
+{
+}
