@@ -6,7 +6,8 @@
 //! - `directory`: the LDAP check (bind-DN template or search-then-bind), escaping, timeouts,
 //!   the service account's reads; `shares`: its pool, one share per worker; `breaker`;
 //! - `device`: device cookies, so a known browser is throttled on its own;
-//! - `routes`: the login page, `POST /auth/login`, `POST /auth/logout`.
+//! - `routes`: the login page, `POST /auth/login`, `POST /auth/logout`;
+//! - `metrics`: sign-ins by outcome, the directory pool and breaker.
 
 mod breaker;
 mod device;

@@ -6,7 +6,8 @@
 //! - `console`: the admin and officer console (pages and JSON);
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
-//! - `seed`: the `create-election` command.
+//! - `seed`: the `create-election` command;
+//! - `metrics`: ballots cast, each election's window state.
 
 mod console;
 mod eligibility;

@@ -7,6 +7,7 @@
 //! - `slapd`: the seeded directory;
 //! - `mailsink`: the sink and its HTTP client;
 //! - `nginx`: the rendered config and the server;
+//! - `tls`: a private CA and a `localhost` certificate for the HTTPS tests;
 //! - `stack`: everything together, plus the demo election.
 
 pub mod mailsink;

@@ -4,8 +4,11 @@
 //! Layout:
 //! - `codes`: TOTP codes with a long step, keyed per voter/election/generation;
 //! - `verification`: the issue/verify rules (no HTTP);
-//! - `mailer`: the outbox worker that sends codes with lettre;
-//! - `routes`: `/e/{election}/otp` page, `request`, `status`, `verify`.
+//! - `mailer`: the outbox worker that sends codes with lettre; `smtp_outcome`: what an
+//!   SMTP answer means for the message and its account;
+//! - `routes`: `/e/{election}/otp` page, `request`, `status`, `verify`;
+//! - `admin`: officer operations from the command line (widen acceptance, the accounts);
+//! - `health`: readiness beyond the store (sender pool, outbox lag); `metrics`.
 
 pub mod admin;
 mod codes;

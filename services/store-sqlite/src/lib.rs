@@ -7,8 +7,8 @@
 //!
 //! Layout: one module per aggregate, each implementing its port trait for `SqliteStore`
 //! (`elections`, `roll`, `sign_in`, `ballot_box`, `codes`, `outbox`, `senders`, `audit`,
-//! `imports`, `activity`); the two group-committing writer threads (`ballot_writer`,
-//! `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `error`
+//! `imports`, `activity`); group commit (`group_commit`) and its two writers
+//! (`ballot_writer`, `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `error`
 //! (driver errors in the port's terms); `metrics` (operation latency).
 
 mod activity;
@@ -18,6 +18,7 @@ mod ballot_writer;
 mod codes;
 mod elections;
 mod error;
+mod group_commit;
 mod imports;
 pub mod metrics;
 mod migrate;

@@ -1,11 +1,7 @@
 //! The SQLite side of the sign-in throttle (rules in `turnout_store::sign_in`), with group
-//! commit.
-//!
-//! One writer thread per process owns a connection and takes every throttle operation
-//! that queued while the previous commit ran; one `BEGIN IMMEDIATE` transaction applies
-//! them one after another (each reads what the one before it wrote, so parallel attempts
-//! are counted one by one, never past a limit), then every caller gets its answer. A
-//! failed commit fails every operation in the batch, none of which was stored.
+//! commit (`group_commit`): the operations of one batch are applied one after another in
+//! one transaction, each reading what the one before it wrote, so parallel attempts are
+//! counted one by one, never past a limit.
 //!
 //! Measured with `login-bench` (c=50, side by side with the commit before the throttle
 //! moved into the store's writes): a transaction per operation on the shared pool gave
@@ -16,27 +12,16 @@
 //! The connection skips the fsync (`synchronous=NORMAL`; WAL mode keeps each commit
 //! atomic and crash-safe, and the next vote's `FULL` commit syncs it too). A power cut
 //! may forget the last few failures, which costs an attacker's few guesses at most.
-//!
-//! The queue is bounded: when it is full an operation is refused at once as unavailable
-//! (503) rather than waiting without limit.
 
 use std::path::Path;
-use std::sync::mpsc;
 
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
-use tokio::sync::oneshot;
 
 use turnout_store::StoreError;
 use turnout_store::sign_in::{AddressCount, Admission, AttemptOutcome, PairCount, SignInKeys, ThrottleRules};
 
-use crate::error::copied_store_error;
-use crate::metrics;
-
-/// Operations waiting for the writer, at most.
-const QUEUE: usize = 8192;
-/// Operations in one transaction, at most.
-const MAX_BATCH: usize = 512;
+use crate::group_commit::{self, Batch, Writer};
 
 pub(crate) enum Op {
     Attempt { keys: SignInKeys, rules: ThrottleRules, now: Timestamp },
@@ -50,92 +35,47 @@ pub(crate) enum Done {
     Purged(u64),
 }
 
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
-}
+/// The throttle's batches.
+pub(crate) struct Throttle;
 
-pub(crate) struct ThrottleWriter {
-    queue: mpsc::SyncSender<Job>,
+pub(crate) type ThrottleWriter = Writer<Throttle>;
+
+impl Batch for Throttle {
+    type Op = Op;
+    type Out = Result<Done, StoreError>;
+    const THREAD: &'static str = "throttle-writer";
+    const METRIC: &'static str = "sign_in_throttle";
+    const WAITING: &'static str = "sign-ins";
+    const FAILED: &'static str = "throttle_batch_failed";
+
+    /// Its own connection, without the fsync (see above).
+    fn open(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = group_commit::open(path)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        Ok(conn)
+    }
+
+    fn apply(conn: &mut Connection, ops: &[&Op]) -> rusqlite::Result<Vec<Self::Out>> {
+        Ok(apply_all(conn, ops)?.into_iter().map(Ok).collect())
+    }
+
+    fn failed(e: StoreError) -> Self::Out {
+        Err(e)
+    }
 }
 
 impl ThrottleWriter {
-    pub(crate) fn start(path: &Path) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::sync_channel(QUEUE);
-        let path = path.to_path_buf();
-        std::thread::Builder::new().name("throttle-writer".into()).spawn(move || run(&path, &jobs))?;
-        Ok(Self { queue })
-    }
-
     pub(crate) async fn apply(&self, op: Op) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { op, reply }).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => StoreError::Unavailable(format!("{QUEUE} sign-ins already waiting")),
-            mpsc::TrySendError::Disconnected(_) => StoreError::Unavailable("the throttle writer stopped".into()),
-        })?;
-        answer.await.map_err(|_| StoreError::Unavailable("the throttle writer stopped".into()))?
-    }
-}
-
-/// Ends when every sender (the store) is dropped.
-fn run(path: &Path, jobs: &mpsc::Receiver<Job>) {
-    let mut conn: Option<Connection> = None;
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if conn.is_none() {
-            match open(path) {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    fail_all(batch, &e);
-                    continue;
-                }
-            }
-        }
-        let started = std::time::Instant::now();
-        let applied = conn.as_mut().map(|c| apply_all(c, &batch));
-        metrics::store_operation("sign_in_throttle", started.elapsed().as_secs_f64());
-        match applied {
-            Some(Ok(outcomes)) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
-            Some(Err(e)) => {
-                if !matches!(copied_store_error(&e), StoreError::Unavailable(_)) {
-                    conn = None;
-                }
-                fail_all(batch, &e);
-            }
-            None => {}
-        }
-    }
-}
-
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = crate::ballot_writer::open(path)?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-    Ok(conn)
-}
-
-fn fail_all(batch: Vec<Job>, e: &rusqlite::Error) {
-    tracing::warn!(event = "throttle_batch_failed", operations = batch.len(), error = %e);
-    for job in batch {
-        let _ = job.reply.send(Err(copied_store_error(e)));
+        self.submit(op).await?
     }
 }
 
 /// One transaction for the whole batch, the operations in their order.
-fn apply_all(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<Done>> {
+fn apply_all(conn: &mut Connection, ops: &[&Op]) -> rusqlite::Result<Vec<Done>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(match &job.op {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        outcomes.push(match op {
             Op::Attempt { keys, rules, now } => Done::Admission(attempt(&tx, keys, rules, *now)?),
             Op::Settle { keys, outcome, rules, now } => {
                 settle(&tx, keys, *outcome, rules, *now)?;
