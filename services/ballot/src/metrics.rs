@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use prometheus::{IntCounterVec, IntGaugeVec};
 use turnout_core::metrics::{MAX_REPORTED_ELECTIONS, counter_vec, gauge_vec, on_scrape};
 use turnout_core::schedule::WindowState;
-use turnout_core::store::Store;
+use turnout_core::store::Elections;
 
 static BALLOTS: LazyLock<IntCounterVec> =
     LazyLock::new(|| counter_vec("turnout_ballots_cast_total", "Ballots recorded (answered 201)", &["election"]));
@@ -22,7 +22,7 @@ pub fn ballot_cast(election: &str) {
     BALLOTS.with_label_values(&[election]).inc();
 }
 
-pub fn register(store: Arc<dyn Store>) {
+pub fn register(store: Arc<dyn Elections>) {
     LazyLock::force(&BALLOTS);
     on_scrape("ballot_windows", move || {
         let store = store.clone();

@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::domain::ElectionId;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{
-    Activity, ActivityCount, AuditEntry, BallotBox, Codes, Election, Elections, OutboxSummary, Roll, SenderHealth,
-    ServiceStatus, Store, Tally,
+    Activity, ActivityCount, ActivityLog, AuditEntry, BallotBox, Codes, Election, Elections, Outbox, OutboxSummary,
+    Roll, SenderHealth, Senders, ServiceStatus, Tally,
 };
 
 /// The most extra code acceptance an officer can add in one go.
@@ -41,7 +41,7 @@ fn entry(actor: &str, action: &str, election: &ElectionId, detail: serde_json::V
 /// Sets how many minutes past the validity codes of `election` still verify. Read per
 /// request by every service, so it applies at once everywhere.
 pub async fn widen_acceptance(
-    store: &dyn Codes,
+    store: &(impl Codes + ?Sized),
     election: &Election,
     extra_minutes: u32,
     why: &str,
@@ -229,7 +229,11 @@ pub struct Dashboard {
 
 /// Everything the live dashboard shows, from the store (so it is the same whichever
 /// instance serves it).
-pub async fn dashboard(store: &dyn Store, election: &Election, now: Timestamp) -> Result<Dashboard, ApiError> {
+pub async fn dashboard(
+    store: &(impl BallotBox + Roll + ActivityLog + Outbox + Senders + ?Sized),
+    election: &Election,
+    now: Timestamp,
+) -> Result<Dashboard, ApiError> {
     let turnout = store.turnout(&election.id).await?;
     let roll = store.roll_size(&election.id).await?;
     let this_minute = now.as_second().div_euclid(60);

@@ -48,8 +48,12 @@ fn the_compose_image_builds_every_service_with_mongodb() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dockerfile = std::fs::read_to_string(root.join("deploy/docker/services.Dockerfile")).unwrap();
     let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
-    assert!(compose.contains("TURNOUT_STORE: mongodb") || compose.contains("TURNOUT_STORE=mongodb"), "compose changed store");
-    let build = dockerfile.split("RUN cargo build").nth(1).expect("the image builds with cargo").split("&&").next().unwrap();
+    assert!(
+        compose.contains("TURNOUT_STORE: mongodb") || compose.contains("TURNOUT_STORE=mongodb"),
+        "compose changed store"
+    );
+    let build =
+        dockerfile.split("RUN cargo build").nth(1).expect("the image builds with cargo").split("&&").next().unwrap();
     for service in ["turnout-auth", "turnout-otp", "turnout-ballot"] {
         assert!(build.contains(&format!("{service}/mongodb")), "the image builds {service} without MongoDB: {build}");
     }

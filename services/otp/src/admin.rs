@@ -3,12 +3,12 @@
 
 use anyhow::Context;
 use turnout_core::domain::ElectionId;
-use turnout_core::store::{SenderHealth, Store};
+use turnout_core::store::{Codes, Elections, SenderHealth};
 
 /// Sets how many minutes past the configured validity codes of `election` still verify
 /// (the console's rule, for the command line). Takes effect at every service's next request.
 pub async fn widen_acceptance(
-    store: &dyn Store,
+    store: &(impl Elections + Codes + ?Sized),
     election: &ElectionId,
     extra_minutes: u32,
     reason: &str,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use turnout_core::http::ReadinessCheck;
-use turnout_core::store::{Senders, Store};
+use turnout_core::store::{Elections, Outbox, Senders, Store};
 
 pub struct SmtpPool(pub Arc<dyn Senders>);
 
@@ -37,13 +37,13 @@ impl ReadinessCheck for SmtpPool {
 }
 
 /// Lagging when the oldest queued code email is older than the alert (`TURNOUT_MAIL_LAG_ALERT_SECS`).
-pub struct OutboxLag {
-    pub store: Arc<dyn Store>,
+pub struct OutboxLag<S: Elections + Outbox + ?Sized = dyn Store> {
+    pub store: Arc<S>,
     pub alert: Duration,
 }
 
 #[async_trait::async_trait]
-impl ReadinessCheck for OutboxLag {
+impl<S: Elections + Outbox + ?Sized + 'static> ReadinessCheck for OutboxLag<S> {
     fn name(&self) -> &'static str {
         "outbox_lag"
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
 use turnout_core::metrics::{MAX_REPORTED_ELECTIONS, counter_vec, gauge_vec, histogram_vec, on_scrape};
-use turnout_core::store::Store;
+use turnout_core::store::{Elections, Outbox};
 
 static REQUESTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -51,7 +51,8 @@ pub fn queued_to_sent(account: &str, seconds: f64) {
     QUEUE_TO_SENT.with_label_values(&[account]).observe(seconds);
 }
 
-pub fn register(store: Arc<dyn Store>) {
+/// The outbox gauges, set just before each scrape from the elections' outboxes.
+pub fn register<S: Elections + Outbox + ?Sized + 'static>(store: Arc<S>) {
     LazyLock::force(&REQUESTED);
     LazyLock::force(&VERIFIED);
     on_scrape("outbox", move || {

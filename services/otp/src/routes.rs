@@ -13,7 +13,9 @@ use turnout_core::domain::{OtpCode, VoterEmail};
 use turnout_core::http::{Authenticated, Input, Nav, cookie_secure, html, session_cookie, wants_json};
 use turnout_core::session::Session;
 use turnout_core::session::SessionKeys;
-use turnout_core::store::{Election, Eligibility, MailState, MailStatus, OtpPolicy, OtpStatus, Store, election_or_404};
+use turnout_core::store::{
+    Election, Eligibility, MailState, MailStatus, OtpPolicy, OtpStatus, Roll, Store, election_or_404,
+};
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::OtpConfig;
@@ -269,7 +271,7 @@ pub async fn verify(
 
 /// Where this voter's code goes: the roll's address, when the roll has one, wins over
 /// the directory's. Request, page and status all show the same address.
-async fn recipient(store: &dyn Store, election: &Election, session: &Session) -> Result<VoterEmail, ApiError> {
+async fn recipient(store: &dyn Roll, election: &Election, session: &Session) -> Result<VoterEmail, ApiError> {
     if election.eligibility != Eligibility::Roll {
         return Ok(session.email.clone());
     }

@@ -1,4 +1,4 @@
--- The sign-in throttle per (username, address) and per address (see store::throttle);
+-- The sign-in throttle per (username, address) and per address (see turnout_store::sign_in);
 -- the old per-username counts are dropped (they only ever delayed an attempt). Keys are
 -- keyed hashes; `last_ms` and `window_start_ms` decide when a row is purged.
 DROP TABLE login_failures;

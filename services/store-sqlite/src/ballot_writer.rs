@@ -33,8 +33,8 @@ impl Batch for Casts {
     type Out = Result<Receipt, CastError>;
     const THREAD: &'static str = "ballot-writer";
     const METRIC: &'static str = "cast_ballot";
-    const WAITING: &'static str = "ballots";
-    const FAILED: &'static str = "ballot_batch_failed";
+    const FULL: &'static str = "ballots already waiting for the writer";
+    const STOPPED: &'static str = "the ballot writer stopped";
 
     fn open(path: &Path) -> rusqlite::Result<Connection> {
         group_commit::open(path)
@@ -46,6 +46,10 @@ impl Batch for Casts {
 
     fn failed(e: StoreError) -> Self::Out {
         Err(CastError::Store(e))
+    }
+
+    fn log_failed(casts: usize, e: &rusqlite::Error) {
+        tracing::warn!(event = "ballot_batch_failed", casts, error = %e);
     }
 }
 

@@ -32,10 +32,10 @@ pub(crate) trait Batch: 'static {
     const THREAD: &'static str;
     /// The `op` label its commits are timed under.
     const METRIC: &'static str;
-    /// What is waiting, for the refusal when the queue is full ("ballots").
-    const WAITING: &'static str;
-    /// The log event of a failed batch.
-    const FAILED: &'static str;
+    /// The refusal when the queue is full, after the queue's size ("ballots already ...").
+    const FULL: &'static str;
+    /// The refusal once the thread is gone.
+    const STOPPED: &'static str;
 
     fn open(path: &Path) -> rusqlite::Result<Connection>;
     /// Every operation in one transaction, committed: an answer per operation, in order,
@@ -43,6 +43,8 @@ pub(crate) trait Batch: 'static {
     fn apply(conn: &mut Connection, ops: &[&Self::Op]) -> rusqlite::Result<Vec<Self::Out>>;
     /// The answer for an operation whose batch failed.
     fn failed(e: StoreError) -> Self::Out;
+    /// The log line of a failed batch of `n` operations.
+    fn log_failed(n: usize, e: &rusqlite::Error);
 }
 
 struct Job<B: Batch> {
@@ -64,12 +66,10 @@ impl<B: Batch> Writer<B> {
 
     /// Queues `op` and waits for the commit that holds it.
     pub(crate) async fn submit(&self, op: B::Op) -> Result<B::Out, StoreError> {
-        let stopped = || StoreError::Unavailable(format!("the writer thread {} stopped", B::THREAD));
+        let stopped = || StoreError::Unavailable(B::STOPPED.into());
         let (reply, answer) = oneshot::channel();
         self.queue.try_send(Job { op, reply }).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => {
-                StoreError::Unavailable(format!("{QUEUE} {} already waiting for the writer", B::WAITING))
-            }
+            mpsc::TrySendError::Full(_) => StoreError::Unavailable(format!("{QUEUE} {}", B::FULL)),
             mpsc::TrySendError::Disconnected(_) => stopped(),
         })?;
         answer.await.map_err(|_| stopped())
@@ -119,7 +119,7 @@ fn run<B: Batch>(path: &Path, jobs: &mpsc::Receiver<Job<B>>) {
 }
 
 fn fail_all<B: Batch>(batch: Vec<Job<B>>, e: &rusqlite::Error) {
-    tracing::warn!(event = B::FAILED, operations = batch.len(), error = %e);
+    B::log_failed(batch.len(), e);
     for job in batch {
         let _ = job.reply.send(B::failed(copied_store_error(e)));
     }

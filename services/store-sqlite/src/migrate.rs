@@ -98,10 +98,6 @@ mod tests {
         assert_eq!(list("SELECT uid FROM voter_roll"), ["jane.doe"]);
     }
 
-    /// The delivery percentiles once counted only the 100,000 fastest messages, so past
-    /// that they read low. 150,000 sent in the last 10 minutes, 100,000 of them in 1 s
-    /// and 50,000 in 30 s: the 95th percentile is 30 s (it read 1 s).
-
     #[test]
     fn every_file_in_migrations_is_applied_in_order() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");

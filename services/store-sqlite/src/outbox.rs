@@ -243,6 +243,9 @@ mod tests {
     use super::outbox_summary;
     use crate::migrate::migrate;
 
+    /// The delivery percentiles once counted only the 100,000 fastest messages, so past
+    /// that they read low. 150,000 sent in the last 10 minutes, 100,000 of them in 1 s
+    /// and 50,000 in 30 s: the 95th percentile is 30 s (it read 1 s).
     #[test]
     fn delivery_percentiles_count_every_message_past_a_hundred_thousand() {
         let dir = tempfile::tempdir().unwrap();

@@ -45,8 +45,8 @@ impl Batch for Throttle {
     type Out = Result<Done, StoreError>;
     const THREAD: &'static str = "throttle-writer";
     const METRIC: &'static str = "sign_in_throttle";
-    const WAITING: &'static str = "sign-ins";
-    const FAILED: &'static str = "throttle_batch_failed";
+    const FULL: &'static str = "sign-ins already waiting";
+    const STOPPED: &'static str = "the throttle writer stopped";
 
     /// Its own connection, without the fsync (see above).
     fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -61,6 +61,10 @@ impl Batch for Throttle {
 
     fn failed(e: StoreError) -> Self::Out {
         Err(e)
+    }
+
+    fn log_failed(operations: usize, e: &rusqlite::Error) {
+        tracing::warn!(event = "throttle_batch_failed", operations, error = %e);
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use turnout_domain::schedule::Schedule;
 use turnout_domain::{CandidateId, ContestId, ElectionId};
 
-use crate::{AuditEntry, ChangeError, ChoiceError, Choices, InvalidField, StoreError};
+use crate::{AuditEntry, ChoiceError, Choices, InvalidField, StoreError};
 
 /// Who may vote in an election.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,6 +345,20 @@ pub struct CandidateRow {
 
 /// Elections: their definition, and every change an admin or officer makes to one before
 /// or while it runs (each refused or applied with its audit line).
+/// Why a console change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such election")]
+    UnknownElection,
+    #[error("no such contest or candidate")]
+    UnknownCandidate,
+    /// A rule forbids the change now (candidates locked, close not later, ...).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[async_trait]
 pub trait Elections: Send + Sync {
     /// For seeding and tests: no audit line (the console and the CLI use `create_election_audited`).

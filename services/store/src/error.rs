@@ -1,5 +1,5 @@
-//! The store's errors every aggregate shares: an unavailable or conflicting store, a
-//! refused field, a refused console change. The HTTP edge (core) turns them into the
+//! The store's errors every aggregate shares: an unavailable or conflicting store, and a
+//! refused field. The HTTP edge (core) turns them into the
 //! one error body; nothing here knows about HTTP.
 
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +26,4 @@ impl InvalidField {
     pub fn new(field: &'static str, reason: &'static str) -> Self {
         Self { field, reason }
     }
-}
-
-/// Why a console change was not made.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    #[error("no such election")]
-    UnknownElection,
-    #[error("no such contest or candidate")]
-    UnknownCandidate,
-    /// A rule forbids the change now (candidates locked, close not later, ...).
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }

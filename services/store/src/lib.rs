@@ -13,7 +13,7 @@
 //! - `audit`: the hash-chained audit log (`Audit`);
 //! - `imports`: resumable roll imports (`Imports`);
 //! - `activity`: the dashboard's counts, service status, ping (`ActivityLog`);
-//! - `error`: `StoreError`, `InvalidField`, `ChangeError`;
+//! - `error`: `StoreError` and `InvalidField`, which every aggregate shares;
 //! - `rules`: what both adapters compute the same way (times, audit hash, send plan);
 //! - `conformance` (feature `conformance`): the suite every adapter runs.
 //!

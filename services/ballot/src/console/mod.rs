@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use turnout_core::ApiError;
 use turnout_core::http::wants_json;
-use turnout_core::store::Store;
+use turnout_core::store::{Elections, Store};
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
 
@@ -32,7 +32,7 @@ pub struct ConsoleElection {
 }
 
 /// The first 100 elections by id: the console's overview (`/?after=` pages through all).
-async fn console_elections(store: &dyn Store) -> Result<Vec<ConsoleElection>, ApiError> {
+async fn console_elections(store: &dyn Elections) -> Result<Vec<ConsoleElection>, ApiError> {
     let now = Timestamp::now();
     Ok(store
         .list_elections(None, 100)
