@@ -36,6 +36,11 @@ if [ -z "${TURNOUT_TEST_MONGODB_URI:-}" ]; then
 fi
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+# A workspace build links both store adapters (cargo unifies features), so core is also
+# checked as one service alone builds it (SQLite only), and with no adapter at all: the
+# refusal of a store left out of the build is tested there.
+cargo clippy --quiet -p turnout-core --no-default-features --all-targets -- -D warnings
+cargo test --quiet -p turnout-core --lib
 # The end-to-end tests start the service binaries as separate processes.
 cargo build --quiet --workspace --bins
 cargo test --workspace
