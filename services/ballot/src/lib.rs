@@ -6,12 +6,13 @@
 //! - `console`: the admin and officer console (pages and JSON);
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
-//! - `seed`: the `create-election` command;
+//! - `seed`: the `create-election` command; `recount`: the `count` command (a BLT file);
 //! - `metrics`: ballots cast, each election's window state.
 
 mod console;
 mod eligibility;
 mod metrics;
+pub mod recount;
 pub mod roll_import;
 mod routes;
 pub mod seed;

@@ -1,14 +1,32 @@
 use anyhow::Context;
-use turnout_ballot::{Application, seed};
+use turnout_ballot::{Application, recount, seed};
 use turnout_core::Settings;
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
        turnout-ballot create-election FILE.json
-       turnout-ballot verify-audit            check the audit log's hash chain (exit 1 if broken)";
+       turnout-ballot verify-audit            check the audit log's hash chain (exit 1 if broken)
+       turnout-ballot count --method irv|scottish [--seats N] [--json] FILE.blt
+                                              recount a BLT file: who is elected, one a line";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("count") {
+        // A recount reads a file: no settings, no store.
+        let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+        let outcome = recount::parse(&rest).and_then(|a| {
+            let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file))?;
+            recount::run(&a, &bytes)
+        });
+        match outcome {
+            Ok(out) => print!("{out}"),
+            Err(why) => {
+                eprintln!("turnout-ballot count: {why}\nusage: {}", recount::USAGE);
+                std::process::exit(2)
+            }
+        }
+        return Ok(());
+    }
     let settings = Settings::from_env()?;
     let store = turnout_core::store::open(&settings).await.context("opening the store")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {

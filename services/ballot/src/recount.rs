@@ -1,0 +1,97 @@
+//! `turnout-ballot count`: recounts a BLT file (Turnout's export, or any other tool's)
+//! and prints who is elected, one name a line exactly as the file writes it, in order of
+//! election (candidates elected together, most votes first); `--json` prints the whole
+//! count sheet. Needs no store and no settings.
+
+use turnout_count::{Lot, Method, blt};
+
+pub const USAGE: &str = "turnout-ballot count --method irv|scottish [--seats N] [--json] FILE.blt";
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Args {
+    pub method: Method,
+    pub seats: Option<usize>,
+    pub json: bool,
+    pub file: String,
+}
+
+/// The command line after `count`.
+pub fn parse(args: &[&str]) -> Result<Args, String> {
+    let (mut method, mut seats, mut json, mut file) = (None, None, false, None);
+    let mut it = args.iter();
+    while let Some(&arg) = it.next() {
+        match arg {
+            "--method" => {
+                let name = it.next().ok_or("--method needs a rule")?;
+                method = Some(
+                    Method::parse(name)
+                        .ok_or_else(|| format!("unknown method {name:?}: one of {}", Method::names().join(", ")))?,
+                );
+            }
+            "--seats" => {
+                let n = it.next().ok_or("--seats needs a number")?;
+                seats = Some(
+                    n.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--seats {n:?}: a whole number, 1 or more"))?,
+                );
+            }
+            "--json" => json = true,
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path if file.is_none() => file = Some(path.to_owned()),
+            extra => return Err(format!("one file only ({extra:?} is a second)")),
+        }
+    }
+    Ok(Args { method: method.ok_or("--method is required")?, seats, json, file: file.ok_or("which BLT file?")? })
+}
+
+/// The output for `bytes` (the file's content), or why it can't be counted.
+pub fn run(args: &Args, bytes: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", args.file))?;
+    let mut profile = blt::read(text).map_err(|e| format!("{}: {e}", args.file))?;
+    if let Some(seats) = args.seats {
+        if seats > profile.standing().len() {
+            return Err(format!("--seats {seats}: only {} candidates stand", profile.standing().len()));
+        }
+        profile.seats = seats;
+    }
+    let sheet = args.method.count(&profile, &Lot::for_file(&profile, bytes))?;
+    if args.json {
+        return serde_json::to_string_pretty(&sheet).map(|s| s + "\n").map_err(|e| e.to_string());
+    }
+    Ok(sheet.elected_names().iter().map(|n| format!("{n}\n")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "3 1\n4 1 2 0\n3 2 0\n2 3 2 0\n0\n\"Ada \"\"A\"\" Lovelace\"\n\"Bo\"\n\"Cy\"\n\"Test\"\n";
+
+    #[test]
+    fn the_winners_are_printed_as_the_file_names_them() {
+        let args = parse(&["--method", "irv", "f.blt"]).unwrap();
+        assert_eq!(run(&args, FILE.as_bytes()).unwrap(), "Bo\n");
+        let args = parse(&["f.blt", "--method", "scottish", "--seats", "2"]).unwrap();
+        assert_eq!(run(&args, FILE.as_bytes()).unwrap(), "Ada \"A\" Lovelace\nBo\n");
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&parse(&["--method", "irv", "--json", "f"]).unwrap(), FILE.as_bytes()).unwrap())
+                .unwrap();
+        assert_eq!(json["elected"], serde_json::json!([1]));
+        assert_eq!(json["stages"][0]["votes"], serde_json::json!([4, 3, 2]));
+    }
+
+    #[test]
+    fn bad_command_lines_and_files_say_what_is_wrong() {
+        assert!(parse(&["f.blt"]).unwrap_err().contains("--method"));
+        assert!(parse(&["--method", "borda", "f"]).unwrap_err().contains("one of irv, scottish"));
+        assert!(parse(&["--method", "irv", "--seats", "0", "f"]).unwrap_err().contains("1 or more"));
+        assert!(parse(&["--method", "irv", "a", "b"]).unwrap_err().contains("one file only"));
+        let irv2 = parse(&["--method", "irv", "--seats", "2", "f"]).unwrap();
+        assert!(run(&irv2, FILE.as_bytes()).unwrap_err().contains("IRV fills one seat"));
+        let args = parse(&["--method", "irv", "f"]).unwrap();
+        assert!(run(&args, b"3 1\n1 9 0\n").unwrap_err().contains("line 2"));
+        assert!(run(&args, &[0xff, 0xfe]).unwrap_err().contains("not UTF-8"));
+    }
+}

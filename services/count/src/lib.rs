@@ -1,0 +1,57 @@
+//! Turnout's count: pure functions from a ballot profile to a count sheet, with no I/O,
+//! no store and no web framework, used by the results page, the exports and the
+//! `turnout-ballot count` command. Each rule's arithmetic is exact or fixed point as the
+//! rule prescribes (whole votes, or whole 10⁻⁵ of a vote), never floating point.
+//!
+//! Layout:
+//! - `profile`: candidates, seats and ballots (rankings with equal ranks), as counted;
+//! - `blt`: the BLT file format, read tolerantly and written plainly;
+//! - `irv`: instant-runoff, one seat;
+//! - `scottish`: Scottish STV (weighted inclusive Gregory, 5 decimal places);
+//! - `sheet`: what a count did, stage by stage;
+//! - `lot`: ties drawn by lot, from an order or a published seed;
+//! - `papers`: the papers as a count moves them, and the shared tie-break.
+
+pub mod blt;
+pub mod irv;
+pub mod lot;
+mod papers;
+pub mod profile;
+pub mod scottish;
+pub mod sheet;
+
+pub use lot::Lot;
+pub use profile::{Ballot, Profile};
+pub use sheet::{Action, Sheet, Stage, State};
+
+/// The counting rules by the names the command line and the console use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Irv,
+    Scottish,
+}
+
+impl Method {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "irv" => Some(Method::Irv),
+            "scottish" => Some(Method::Scottish),
+            _ => None,
+        }
+    }
+
+    pub fn names() -> &'static [&'static str] {
+        &["irv", "scottish"]
+    }
+
+    /// Counts `profile` under this rule. IRV fills one seat only.
+    pub fn count(self, profile: &Profile, lot: &Lot) -> Result<Sheet, String> {
+        match self {
+            Method::Irv if profile.seats != 1 => {
+                Err(format!("IRV fills one seat; this count has {} (use an STV rule)", profile.seats))
+            }
+            Method::Irv => Ok(irv::count(profile, lot)),
+            Method::Scottish => Ok(scottish::count(profile, lot)),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! A ballot profile: the candidates, the seats, and every ballot's ranking, as a count
+//! reads it (from the ballot box's export or a BLT file). Candidates are numbered from 0.
+
+use std::collections::BTreeSet;
+
+/// One ranking, `weight` times over. Each rank holds one candidate, or several the voter
+/// ranked equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ballot {
+    pub weight: u64,
+    pub ranks: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub title: String,
+    pub candidates: Vec<String>,
+    pub seats: usize,
+    /// Candidates who withdrew: they are left out of every ranking.
+    pub withdrawn: BTreeSet<usize>,
+    /// An order to break ties "by lot" in, when the file gives one (`[tie …]`).
+    pub tie_order: Option<Vec<usize>>,
+    pub ballots: Vec<Ballot>,
+}
+
+impl Profile {
+    /// The rankings as the rules count them: withdrawn candidates left out, a candidate
+    /// ranked again later kept only where first ranked, and the ranking cut where the
+    /// voter ranked several candidates equal (the legal rules count such a paper as not
+    /// transferable from there on). Empty rankings are dropped.
+    pub fn strict_rankings(&self) -> Vec<(u64, Vec<usize>)> {
+        let mut out = Vec::with_capacity(self.ballots.len());
+        for b in &self.ballots {
+            let mut seen = BTreeSet::new();
+            let mut ranking = Vec::new();
+            for rank in &b.ranks {
+                let live: Vec<usize> =
+                    rank.iter().copied().filter(|c| !self.withdrawn.contains(c) && !seen.contains(c)).collect();
+                match live.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        seen.insert(*one);
+                        ranking.push(*one);
+                    }
+                    _ => break,
+                }
+            }
+            if b.weight > 0 && !ranking.is_empty() {
+                out.push((b.weight, ranking));
+            }
+        }
+        out
+    }
+
+    /// Every ballot's weight, counted once (a blank one too): the valid papers.
+    pub fn total_weight(&self) -> u64 {
+        self.ballots.iter().map(|b| b.weight).sum()
+    }
+
+    /// Candidates still standing (not withdrawn), by number.
+    pub fn standing(&self) -> Vec<usize> {
+        (0..self.candidates.len()).filter(|c| !self.withdrawn.contains(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(ballots: Vec<Ballot>) -> Profile {
+        Profile {
+            title: "t".into(),
+            candidates: vec!["A".into(), "B".into(), "C".into(), "D".into()],
+            seats: 1,
+            withdrawn: [3].into_iter().collect(),
+            tie_order: None,
+            ballots,
+        }
+    }
+
+    #[test]
+    fn rankings_skip_the_withdrawn_and_repeats_and_stop_at_an_equal_rank() {
+        let p = profile(vec![
+            Ballot { weight: 2, ranks: vec![vec![3], vec![1], vec![1], vec![0]] },
+            Ballot { weight: 1, ranks: vec![vec![2], vec![0, 1], vec![3]] },
+            Ballot { weight: 1, ranks: vec![vec![3]] },
+            Ballot { weight: 0, ranks: vec![vec![0]] },
+        ]);
+        assert_eq!(p.strict_rankings(), vec![(2, vec![1, 0]), (1, vec![2])]);
+        assert_eq!(p.total_weight(), 4);
+        assert_eq!(p.standing(), vec![0, 1, 2]);
+    }
+}
