@@ -14,18 +14,7 @@ async fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("count") {
         // A recount reads a file: no settings, no store.
         let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
-        let outcome = recount::parse(&rest).and_then(|a| {
-            let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file))?;
-            recount::run(&a, &bytes)
-        });
-        match outcome {
-            Ok(out) => print!("{out}"),
-            Err(why) => {
-                eprintln!("turnout-ballot count: {why}\nusage: {}", recount::USAGE);
-                std::process::exit(2)
-            }
-        }
-        return Ok(());
+        std::process::exit(recount::main(&rest));
     }
     let settings = Settings::from_env()?;
     let store = turnout_core::store::open(&settings).await.context("opening the store")?;

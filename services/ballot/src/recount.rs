@@ -46,6 +46,42 @@ pub fn parse(args: &[&str]) -> Result<Args, String> {
     Ok(Args { method: method.ok_or("--method is required")?, seats, json, file: file.ok_or("which BLT file?")? })
 }
 
+/// The whole command: prints the outcome and returns the exit status (0; 1 for a file
+/// that can't be read or counted; 2 for a bad command line, with the usage).
+pub fn main(args: &[&str]) -> i32 {
+    use std::io::Write as _;
+    let args = match parse(args) {
+        Ok(a) => a,
+        Err(why) => {
+            eprintln!("turnout-ballot count: {why}\nusage: {USAGE}");
+            return 2;
+        }
+    };
+    match read(&args.file).and_then(|bytes| run(&args, &bytes)) {
+        Ok(out) => {
+            // A closed pipe (`| head`) is not an error of the count.
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            0
+        }
+        Err(why) => {
+            eprintln!("turnout-ballot count: {why}");
+            1
+        }
+    }
+}
+
+/// The file, refused past the reader's size limit before it is read whole.
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(blt::MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("{path}: {e}"))?;
+    if bytes.len() > blt::MAX_BYTES {
+        return Err(format!("{path}: over {} MB, more than a BLT file of any election", blt::MAX_BYTES >> 20));
+    }
+    Ok(bytes)
+}
+
 /// The output for `bytes` (the file's content), or why it can't be counted.
 pub fn run(args: &Args, bytes: &[u8]) -> Result<String, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", args.file))?;

@@ -29,15 +29,25 @@ fn a_published_ward_is_recounted_from_its_blt_file() {
 }
 
 #[test]
-fn a_bad_file_or_command_line_exits_2_with_the_reason() {
+fn a_bad_file_exits_1_and_a_bad_command_line_2_each_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.blt");
     std::fs::write(&bad, "3 1\n1 7 0\n0\n").unwrap();
     let out = count(&["--method", "irv", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("line 2") && err.contains("not a candidate"), "{err}");
-    let out = count(&["--method", "irv", "/nonexistent.blt"]);
+    assert!(err.contains("line 2") && err.contains("not a candidate") && !err.contains("usage"), "{err}");
+    for missing in ["/nonexistent.blt", dir.path().to_str().unwrap()] {
+        let out = count(&["--method", "irv", missing]);
+        assert_eq!(out.status.code(), Some(1), "{missing}");
+        assert!(String::from_utf8(out.stderr).unwrap().contains(missing));
+    }
+    let huge = dir.path().join("huge.blt");
+    std::fs::File::create(&huge).unwrap().set_len(65 * 1024 * 1024).unwrap();
+    let out = count(&["--method", "irv", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("over 64 MB"));
+    let out = count(&["--method", "borda", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("/nonexistent.blt"));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("usage"));
 }

@@ -26,6 +26,11 @@ use crate::profile::{Ballot, Profile};
 pub const MAX_CANDIDATES: usize = 1000;
 /// Ballot lines in one file, at most.
 pub const MAX_BALLOT_LINES: usize = 10_000_000;
+/// The largest file read (a 100,000-ballot election is about 4 MB).
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// All ballots' weights together, at most: far past any electorate, and small enough that
+/// every count's fixed-point arithmetic stays exact.
+pub const MAX_TOTAL_WEIGHT: u64 = 1_000_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
@@ -86,9 +91,11 @@ fn tokens(text: &str) -> Result<Vec<Tok>, BltError> {
                 break;
             }
             let mut end = raw.len();
+            let mut comment = false;
             while let Some(&(i, c)) = chars.peek() {
-                if c.is_whitespace() || (c == '"' && i > start) {
+                if c.is_whitespace() || (c == '"' && i > start) || (c == '#' && block_comments == 0) {
                     end = i;
+                    comment = c == '#';
                     break;
                 }
                 chars.next();
@@ -104,6 +111,9 @@ fn tokens(text: &str) -> Result<Vec<Tok>, BltError> {
                 continue;
             }
             out.push(Tok { line, token: Token::Word(word.to_owned()) });
+            if comment {
+                break;
+            }
         }
     }
     Ok(out)
@@ -150,14 +160,18 @@ impl Reader {
 
 /// Reads a BLT file.
 pub fn read(text: &str) -> Result<Profile, BltError> {
+    if text.len() > MAX_BYTES {
+        return Err(BltError { line: 1, message: format!("the file is over {} MB", MAX_BYTES >> 20) });
+    }
     let mut r = Reader { toks: tokens(text)?, at: 0 };
     let n = r.number("the number of candidates")? as usize;
     if n == 0 || n > MAX_CANDIDATES {
         return r.err(format!("1 to {MAX_CANDIDATES} candidates"));
     }
+    let seats_line = r.line();
     let seats = r.number("the number of seats")? as usize;
     if seats == 0 || seats > n {
-        return r.err(format!("1 to {n} seats (one per candidate at most)"));
+        return Err(BltError { line: seats_line, message: format!("1 to {n} seats (one per candidate at most)") });
     }
     let mut withdrawn = BTreeSet::new();
     let mut tie_order = None;
@@ -173,10 +187,11 @@ pub fn read(text: &str) -> Result<Profile, BltError> {
     loop {
         match r.peek() {
             Some(Token::Word(w)) if w.starts_with('-') => {
+                let line = r.line();
                 let w = r.word("a withdrawn candidate")?;
                 match id(&w[1..], &nicks) {
                     Some(c) => withdrawn.insert(c),
-                    None => return r.err(format!("{w}: not a candidate to withdraw")),
+                    None => return Err(BltError { line, message: format!("{w}: not a candidate to withdraw") }),
                 };
             }
             Some(Token::Word(w)) if w.starts_with('[') => {
@@ -216,8 +231,8 @@ pub fn read(text: &str) -> Result<Profile, BltError> {
                         None => return refuse("[withdrawn …] names an unknown candidate"),
                     },
                     "nick" => {
-                        if args.len() != n {
-                            return refuse("[nick …] must give every candidate a nickname");
+                        if args.len() != n || args.iter().collect::<BTreeSet<_>>().len() != n {
+                            return refuse("[nick …] must give every candidate a nickname of their own");
                         }
                         nicks = args.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
                     }
@@ -229,48 +244,74 @@ pub fn read(text: &str) -> Result<Profile, BltError> {
         }
     }
     let mut ballots = Vec::new();
+    let mut total_weight: u64 = 0;
+    // Ballots given an id, by index: OpenSTV writes `(id) 1 3 2 0` (a weight of 1 after
+    // the id), Droop `(id) 3 2 0`. Read as Droop does, then settled below.
+    let mut with_ids = Vec::new();
     loop {
-        if ballots.len() >= MAX_BALLOT_LINES {
-            return r.err(format!("more than {MAX_BALLOT_LINES} ballot lines"));
-        }
-        let weight = match r.peek() {
-            Some(Token::Word(w)) if w.starts_with('(') => {
-                let mut w = r.word("a ballot id")?;
-                while !w.ends_with(')') {
-                    w = match r.next() {
-                        Some(Token::Word(w)) => w,
-                        _ => return r.err("a ballot id is not closed with )"),
-                    };
-                }
-                1
+        let line = r.line();
+        let has_id = matches!(r.peek(), Some(Token::Word(w)) if w.starts_with('('));
+        let weight = if has_id {
+            let mut w = r.word("a ballot id")?;
+            while !w.ends_with(')') {
+                w = match r.next() {
+                    Some(Token::Word(w)) => w,
+                    _ => return Err(BltError { line, message: "a ballot id is not closed with )".into() }),
+                };
             }
-            _ => r.number("a ballot's weight (0 ends the ballots)")?,
+            1
+        } else {
+            r.number("a ballot's weight (0 ends the ballots)")?
         };
         if weight == 0 {
             break;
         }
+        if ballots.len() == MAX_BALLOT_LINES {
+            return Err(BltError { line, message: format!("more than {MAX_BALLOT_LINES} ballot lines") });
+        }
+        total_weight = match total_weight.checked_add(weight).filter(|&t| t <= MAX_TOTAL_WEIGHT) {
+            Some(t) => t,
+            None => {
+                return Err(BltError { line, message: format!("the weights add up to more than {MAX_TOTAL_WEIGHT}") });
+            }
+        };
         let mut ranks = Vec::new();
+        let mut tokens_seen = 0usize;
         loop {
             let w = r.word("a preference (0 ends the ballot)")?;
             if w == "0" {
                 break;
+            }
+            tokens_seen += 1;
+            if tokens_seen > 4 * n {
+                return Err(BltError { line, message: "a ballot ranks more candidates than stand".into() });
             }
             if w == "-" {
                 continue;
             }
             let rank: Option<Vec<usize>> = w.split('=').map(|p| id(p, &nicks)).collect();
             match rank {
-                Some(rank) => ranks.push(rank),
+                Some(rank) if rank.len() <= n => ranks.push(rank),
+                Some(_) => {
+                    return Err(BltError { line, message: "an equal ranking names more candidates than stand".into() });
+                }
                 None => {
                     r.at -= 1;
                     return r.err(format!("{w:?} is not a candidate (1 to {n})"));
                 }
             }
-            if ranks.len() > 4 * n {
-                return r.err("a ballot ranks more candidates than stand");
-            }
+        }
+        if has_id {
+            with_ids.push(ballots.len());
         }
         ballots.push(Ballot { weight, ranks });
+    }
+    // Every id line starting with candidate 1 is OpenSTV's weight of 1 (a Droop file in
+    // which every ballot with an id ranks candidate 1 first is read as OpenSTV's).
+    if !with_ids.is_empty() && with_ids.iter().all(|&i| ballots[i].ranks.first() == Some(&vec![0])) {
+        for &i in &with_ids {
+            ballots[i].ranks.remove(0);
+        }
     }
     let mut candidates = Vec::with_capacity(n);
     for i in 0..n {
@@ -305,7 +346,8 @@ pub fn write(profile: &Profile) -> String {
         let ids: Vec<String> = profile.withdrawn.iter().map(|c| format!("-{}", c + 1)).collect();
         let _ = writeln!(out, "{}", ids.join(" "));
     }
-    for b in &profile.ballots {
+    // A weight of 0 would end the ballots early: such a ballot counts for nothing anyway.
+    for b in profile.ballots.iter().filter(|b| b.weight > 0) {
         let _ = write!(out, "{}", b.weight);
         for rank in &b.ranks {
             let ids: Vec<String> = rank.iter().map(|c| (c + 1).to_string()).collect();
@@ -364,11 +406,38 @@ mod tests {
             ("2 1\n1 1 0\n0\n\"a\"\n", 4, "names 1 of 2"),
             ("2 1\n1 1 0\n0\n\"a\n", 4, "not closed"),
             ("2 1\n[tie 1]\n0\n\"a\" \"b\"", 2, "[tie"),
+            ("3 1\n-5\n1 1 0\n0\n", 2, "not a candidate to withdraw"),
+            ("2 9\n1 1 0\n", 1, "seats"),
+            ("2 1\n(open 1 0\n0\n", 2, "not closed"),
+            ("2 1\n999999999999 1 0\n2 2 0\n0\n", 3, "add up to more than"),
+            ("2 1\n1 1 2 1 2 1 2 1 2 1 0\n", 2, "more candidates than stand"),
+            ("2 1\n1 1=2=1 0\n", 2, "equal ranking names more"),
+            ("2 1\n[nick a a]\n", 2, "of their own"),
         ] {
             let e = read(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(says), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn ballot_ids_are_read_as_openstv_and_droop_write_them() {
+        let names = "0\n\"A\" \"B\" \"C\" \"t\"";
+        // OpenSTV: a weight of 1 after the id.
+        let p = read(&format!("3 1\n(a) 1 3 2 0\n(b) 1 3 0\n(c) 1 2 0\n{names}")).unwrap();
+        assert_eq!(p.ballots[0].ranks, [vec![2], vec![1]]);
+        assert_eq!(p.ballots[2].ranks, [vec![1]]);
+        // Droop: the ranking right after the id.
+        let p = read(&format!("3 1\n(a) 3 2 0\n(b b) 1 0\n{names}")).unwrap();
+        assert_eq!(p.ballots[0].ranks, [vec![2], vec![1]]);
+        assert_eq!(p.ballots[1].ranks, [vec![0]]);
+    }
+
+    #[test]
+    fn a_comment_may_follow_a_token_without_a_space() {
+        let p = read("2 1\n1 1 0# first\n0#end\n\"A\" \"B\" \"t\"").unwrap();
+        assert_eq!(p.ballots.len(), 1);
+        assert!(read(&"x".repeat(MAX_BYTES + 1)).unwrap_err().message.contains("over 64 MB"));
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
     let mut count = Count::new(profile, None, valid, 0);
     let mut action = Action::FirstCount;
     let mut ties = Vec::new();
+    if valid == 0 {
+        // Nobody voted: nobody is elected, not even by lot.
+        count.record(action, &votes, &states, Vec::new(), &papers, &mut ties);
+        return count.sheet("irv");
+    }
     loop {
         let continuing: Vec<usize> = (0..n).filter(|&c| states[c] == State::Continuing).collect();
         let counting: i64 = continuing.iter().map(|&c| votes[c]).sum();

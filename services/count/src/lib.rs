@@ -46,10 +46,12 @@ impl Method {
 
     /// Counts `profile` under this rule. IRV fills one seat only.
     pub fn count(self, profile: &Profile, lot: &Lot) -> Result<Sheet, String> {
+        profile.check()?;
         match self {
-            Method::Irv if profile.seats != 1 => {
-                Err(format!("IRV fills one seat; this count has {} (use an STV rule)", profile.seats))
-            }
+            Method::Irv if profile.seats != 1 => Err(format!(
+                "IRV fills one seat; this count has {} (count it for one with --seats 1, or use an STV rule)",
+                profile.seats
+            )),
             Method::Irv => Ok(irv::count(profile, lot)),
             Method::Scottish => Ok(scottish::count(profile, lot)),
         }

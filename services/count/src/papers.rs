@@ -59,8 +59,9 @@ impl Papers {
     }
 }
 
-/// The tie-break most rules share: the most recent earlier stage at which exactly one of
-/// `tied` had the most (`highest`) or the fewest votes; else the lot.
+/// The tie-break most rules share: back through the earlier stages, those still tied are
+/// narrowed at each stage where they differed to the ones with the most (`highest`) or
+/// the fewest votes, until one is left; else the lot draws among the rest.
 pub(crate) fn break_tie(
     tied: &[usize],
     highest: bool,
@@ -73,15 +74,17 @@ pub(crate) fn break_tie(
         return (tied[0], None);
     }
     let list = tied.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(", ");
+    let mut still: Vec<usize> = tied.to_vec();
     for (stage, votes) in history.iter().enumerate().rev() {
-        let extreme = if highest { tied.iter().map(|&c| votes[c]).max() } else { tied.iter().map(|&c| votes[c]).min() };
-        let at: Vec<usize> = tied.iter().copied().filter(|&c| Some(votes[c]) == extreme).collect();
-        if let [one] = at.as_slice() {
+        let extreme =
+            if highest { still.iter().map(|&c| votes[c]).max() } else { still.iter().map(|&c| votes[c]).min() };
+        still.retain(|&c| Some(votes[c]) == extreme);
+        if let [one] = still.as_slice() {
             let note = format!("{why}: {list} tied; {} by the votes at stage {}", names[*one], stage + 1);
             return (*one, Some(note));
         }
     }
-    let drawn = lot.draw(tied);
+    let drawn = lot.draw(&still);
     (drawn, Some(format!("{why}: {list} tied at every stage; {} by {}", names[drawn], lot.describe())))
 }
 
@@ -145,5 +148,25 @@ impl<'a> Count<'a> {
             stages: self.stages,
             elected: self.elected,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::break_tie;
+    use crate::Lot;
+
+    #[test]
+    fn a_tie_of_three_narrows_stage_by_stage_and_the_lot_draws_among_the_rest() {
+        let names: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+        // Now A, B and C tie; a stage before, C had more; before that A and B were equal.
+        let history = vec![vec![4, 4, 3], vec![4, 4, 5], vec![5, 5, 5]];
+        let lot = Lot::Order(vec![2, 1, 0]);
+        let (out, note) = break_tie(&[0, 1, 2], false, &history, &lot, &names, "fewest votes");
+        assert_eq!(out, 1, "C had more at stage 2, so it is A or B; the lot (C, B, A) draws B");
+        assert!(note.unwrap().contains("tied at every stage"));
+        let (out, note) = break_tie(&[0, 1, 2], true, &history, &lot, &names, "largest surplus");
+        assert_eq!(out, 2, "C had the most at stage 2");
+        assert!(note.unwrap().contains("stage 2"));
     }
 }

