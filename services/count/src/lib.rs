@@ -11,6 +11,8 @@
 //! - `sheet`: what a count did, stage by stage;
 //! - `lot`: ties drawn by lot, from an order or a published seed;
 //! - `papers`: the papers as a count moves them, and the shared tie-break.
+//!
+//! Where tools differ, what this count decided: `docs/counting-rules.md`.
 
 pub mod blt;
 pub mod irv;
