@@ -20,7 +20,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use crate::profile::{Ballot, Profile};
+use crate::profile::{Ballot, MAX_TOTAL_WEIGHT, Profile};
 
 /// Candidates in one file, at most.
 pub const MAX_CANDIDATES: usize = 1000;
@@ -28,9 +28,6 @@ pub const MAX_CANDIDATES: usize = 1000;
 pub const MAX_BALLOT_LINES: usize = 10_000_000;
 /// The largest file read (a 100,000-ballot election is about 4 MB).
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;
-/// All ballots' weights together, at most: far past any electorate, and small enough that
-/// every count's fixed-point arithmetic stays exact.
-pub const MAX_TOTAL_WEIGHT: u64 = 1_000_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]

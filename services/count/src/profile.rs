@@ -3,6 +3,10 @@
 
 use std::collections::BTreeSet;
 
+/// All ballots' weights together, at most: far past any electorate, and small enough that
+/// every count's fixed-point arithmetic stays exact.
+pub const MAX_TOTAL_WEIGHT: u64 = 1_000_000_000_000;
+
 /// One ranking, `weight` times over. Each rank holds one candidate, or several the voter
 /// ranked equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +73,8 @@ impl Profile {
             return Err(format!("a ballot ranks a candidate who does not stand (there are {n})"));
         }
         let total = self.ballots.iter().try_fold(0u64, |t, b| t.checked_add(b.weight));
-        if total.is_none_or(|t| t > crate::blt::MAX_TOTAL_WEIGHT) {
-            return Err(format!("the weights add up to more than {}", crate::blt::MAX_TOTAL_WEIGHT));
+        if total.is_none_or(|t| t > MAX_TOTAL_WEIGHT) {
+            return Err(format!("the weights add up to more than {}", MAX_TOTAL_WEIGHT));
         }
         Ok(())
     }
