@@ -23,10 +23,11 @@ pub fn parse(args: &[&str]) -> Result<Args, String> {
         match arg {
             "--method" => {
                 let name = it.next().ok_or("--method needs a rule")?;
-                method = Some(
-                    Method::parse(name)
-                        .ok_or_else(|| format!("unknown method {name:?}: one of {}", Method::names().join(", ")))?,
-                );
+                let ranked = Method::ranked_names();
+                method =
+                    Some(Method::parse(name).filter(|_| ranked.contains(name)).ok_or_else(|| {
+                        format!("unknown method {name:?} for a BLT file: one of {}", ranked.join(", "))
+                    })?);
             }
             "--seats" => {
                 let n = it.next().ok_or("--seats needs a number")?;
@@ -122,6 +123,7 @@ mod tests {
     fn bad_command_lines_and_files_say_what_is_wrong() {
         assert!(parse(&["f.blt"]).unwrap_err().contains("--method"));
         assert!(parse(&["--method", "borda", "f"]).unwrap_err().contains("one of irv, scottish"));
+        assert!(parse(&["--method", "approval", "f"]).unwrap_err().contains("for a BLT file"));
         assert!(parse(&["--method", "irv", "--seats", "0", "f"]).unwrap_err().contains("1 or more"));
         assert!(parse(&["--method", "irv", "a", "b"]).unwrap_err().contains("one file only"));
         let irv2 = parse(&["--method", "irv", "--seats", "2", "f"]).unwrap();

@@ -8,6 +8,7 @@
 //! - `blt`: the BLT file format, read tolerantly and written plainly;
 //! - `irv`: instant-runoff, one seat;
 //! - `scottish`: Scottish STV (weighted inclusive Gregory, 5 decimal places);
+//! - `choices`: plurality and approval contests, the most-voted filling the seats;
 //! - `sheet`: what a count did, stage by stage;
 //! - `lot`: ties drawn by lot, from an order or a published seed;
 //! - `papers`: the papers as a count moves them, and the shared tie-break.
@@ -15,6 +16,7 @@
 //! Where tools differ, what this count decided: `docs/counting-rules.md`.
 
 pub mod blt;
+pub mod choices;
 pub mod irv;
 pub mod lot;
 mod papers;
@@ -29,6 +31,10 @@ pub use sheet::{Action, Sheet, Stage, State};
 /// The counting rules by the names the command line and the console use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// Choose up to `seats`; the most-voted win.
+    Plurality,
+    /// Choose any number; the most-approved win.
+    Approval,
     Irv,
     Scottish,
 }
@@ -36,6 +42,8 @@ pub enum Method {
 impl Method {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
+            "plurality" => Some(Method::Plurality),
+            "approval" => Some(Method::Approval),
             "irv" => Some(Method::Irv),
             "scottish" => Some(Method::Scottish),
             _ => None,
@@ -43,6 +51,11 @@ impl Method {
     }
 
     pub fn names() -> &'static [&'static str] {
+        &["plurality", "approval", "irv", "scottish"]
+    }
+
+    /// The rules that count rankings (what a BLT file holds).
+    pub fn ranked_names() -> &'static [&'static str] {
         &["irv", "scottish"]
     }
 
@@ -56,6 +69,8 @@ impl Method {
             )),
             Method::Irv => Ok(irv::count(profile, lot)),
             Method::Scottish => Ok(scottish::count(profile, lot)),
+            Method::Plurality => Ok(choices::count(profile, lot, "plurality")),
+            Method::Approval => Ok(choices::count(profile, lot, "approval")),
         }
     }
 }
