@@ -5,7 +5,7 @@
 
 use crate::Profile;
 use crate::lot::Lot;
-use crate::papers::Count;
+use crate::papers::{Count, initial_states};
 use crate::sheet::{Action, Sheet, State};
 
 /// Counts `profile` as a choose-up-to contest: each ballot's ranks are read as the set of
@@ -27,8 +27,7 @@ pub fn count(profile: &Profile, lot: &Lot, method: &'static str) -> Sheet {
             votes[c] += b.weight as i64;
         }
     }
-    let mut states: Vec<State> =
-        (0..n).map(|c| if profile.withdrawn.contains(&c) { State::Withdrawn } else { State::Continuing }).collect();
+    let mut states = initial_states(profile);
     let mut count = Count::new(profile, None, valid, 0);
     let mut ties = Vec::new();
     let mut standing: Vec<usize> = (0..n).filter(|&c| states[c] == State::Continuing && votes[c] > 0).collect();
@@ -64,8 +63,7 @@ pub fn count(profile: &Profile, lot: &Lot, method: &'static str) -> Sheet {
         *s = State::Excluded;
     }
     count.elected = elected.clone();
-    let papers = crate::papers::Papers::first_count(Vec::new(), n, 1).0;
-    count.record(Action::FirstCount, &votes, &states, elected, &papers, &mut ties);
+    count.record(Action::FirstCount, &votes, &states, elected, 0, &mut ties);
     count.sheet(method)
 }
 

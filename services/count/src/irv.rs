@@ -9,7 +9,7 @@
 //! - The count stops at a majority of the continuing votes (OpenSTV goes on to the last
 //!   two; the winner is the same, the sheet shorter).
 
-use crate::papers::{Count, Papers, break_tie};
+use crate::papers::{Count, Papers, break_tie, initial_states};
 use crate::sheet::{Action, Sheet, State};
 use crate::{Lot, Profile};
 
@@ -18,14 +18,13 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
     let rankings = profile.strict_rankings();
     let valid: u64 = rankings.iter().map(|(w, _)| w).sum();
     let (mut papers, mut votes) = Papers::first_count(rankings, n, 1);
-    let mut states: Vec<State> =
-        (0..n).map(|c| if profile.withdrawn.contains(&c) { State::Withdrawn } else { State::Continuing }).collect();
+    let mut states = initial_states(profile);
     let mut count = Count::new(profile, None, valid, 0);
     let mut action = Action::FirstCount;
     let mut ties = Vec::new();
     if valid == 0 {
         // Nobody voted: nobody is elected, not even by lot.
-        count.record(action, &votes, &states, Vec::new(), &papers, &mut ties);
+        count.record(action, &votes, &states, Vec::new(), papers.non_transferable, &mut ties);
         return count.sheet("irv");
     }
     loop {
@@ -38,7 +37,14 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
             states[c] = State::Elected;
             count.elected.push(c);
         }
-        count.record(std::mem::replace(&mut action, Action::FirstCount), &votes, &states, newly, &papers, &mut ties);
+        count.record(
+            std::mem::replace(&mut action, Action::FirstCount),
+            &votes,
+            &states,
+            newly,
+            papers.non_transferable,
+            &mut ties,
+        );
         if winner.is_some() || continuing.is_empty() {
             break;
         }

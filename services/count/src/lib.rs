@@ -50,10 +50,6 @@ impl Method {
         }
     }
 
-    pub fn names() -> &'static [&'static str] {
-        &["plurality", "approval", "irv", "scottish"]
-    }
-
     /// The rules that count rankings (what a BLT file holds).
     pub fn ranked_names() -> &'static [&'static str] {
         &["irv", "scottish"]

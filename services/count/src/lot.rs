@@ -52,8 +52,7 @@ impl Lot {
         match self {
             Lot::Order(_) => "the tie order given".into(),
             Lot::Seed(seed) => {
-                let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-                format!("lot from seed {hex}")
+                format!("lot from seed {}", turnout_domain::hex(seed))
             }
         }
     }

@@ -59,6 +59,13 @@ impl Papers {
     }
 }
 
+/// Every candidate continuing, except the withdrawn.
+pub(crate) fn initial_states(profile: &Profile) -> Vec<State> {
+    (0..profile.candidates.len())
+        .map(|c| if profile.withdrawn.contains(&c) { State::Withdrawn } else { State::Continuing })
+        .collect()
+}
+
 /// The tie-break most rules share: back through the earlier stages, those still tied are
 /// narrowed at each stage where they differed to the ones with the most (`highest`) or
 /// the fewest votes, until one is left; else the lot draws among the rest.
@@ -117,12 +124,12 @@ impl<'a> Count<'a> {
         votes: &[i64],
         states: &[State],
         elected: Vec<usize>,
-        papers: &Papers,
+        non_transferable: i64,
         ties: &mut Vec<String>,
     ) {
         let one = 10i64.pow(self.decimals);
         let held: i64 = votes.iter().sum();
-        let residual = self.valid as i64 * one - held - papers.non_transferable;
+        let residual = self.valid as i64 * one - held - non_transferable;
         self.history.push(votes.to_vec());
         self.stages.push(Stage {
             number: self.stages.len() + 1,
@@ -130,7 +137,7 @@ impl<'a> Count<'a> {
             votes: votes.to_vec(),
             states: states.to_vec(),
             elected,
-            non_transferable: papers.non_transferable,
+            non_transferable,
             residual,
             ties: std::mem::take(ties),
         });

@@ -79,11 +79,6 @@ impl Profile {
         Ok(())
     }
 
-    /// Every ballot's weight, counted once (a blank one too): the valid papers.
-    pub fn total_weight(&self) -> u64 {
-        self.ballots.iter().map(|b| b.weight).sum()
-    }
-
     /// Candidates still standing (not withdrawn), by number.
     pub fn standing(&self) -> Vec<usize> {
         (0..self.candidates.len()).filter(|c| !self.withdrawn.contains(c)).collect()
@@ -115,7 +110,6 @@ mod tests {
             Ballot { weight: 0, ranks: vec![vec![0]] },
         ]);
         assert_eq!(p.strict_rankings(), vec![(2, vec![1, 0]), (1, vec![2]), (1, vec![1, 2])]);
-        assert_eq!(p.total_weight(), 5);
         assert_eq!(p.standing(), vec![0, 1, 2]);
     }
 

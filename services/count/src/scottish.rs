@@ -15,7 +15,7 @@
 //! A paper whose next preference is several candidates ranked equal goes no further.
 //! Checked against the published Glasgow 2007 counts (tests/scottish_reference.rs).
 
-use crate::papers::{Count, Papers, break_tie};
+use crate::papers::{Count, Papers, break_tie, initial_states};
 use crate::sheet::{Action, Sheet, State};
 use crate::{Lot, Profile};
 
@@ -28,15 +28,14 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
     let valid: u64 = rankings.iter().map(|(w, _)| w).sum();
     let quota = (valid as i64 / (profile.seats as i64 + 1) + 1) * ONE;
     let (mut papers, mut votes) = Papers::first_count(rankings, n, ONE);
-    let mut states: Vec<State> =
-        (0..n).map(|c| if profile.withdrawn.contains(&c) { State::Withdrawn } else { State::Continuing }).collect();
+    let mut states = initial_states(profile);
     let mut count = Count::new(profile, Some(quota), valid, DECIMALS);
     let mut pending: Vec<usize> = Vec::new();
     let mut action = Action::FirstCount;
     let mut ties = Vec::new();
     if valid == 0 {
         // Nobody voted: nobody is elected, not even by rule 52.
-        count.record(action, &votes, &states, Vec::new(), &papers, &mut ties);
+        count.record(action, &votes, &states, Vec::new(), papers.non_transferable, &mut ties);
         return count.sheet("scottish");
     }
     loop {
@@ -55,7 +54,14 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
                 newly.push(c);
             }
         }
-        count.record(std::mem::replace(&mut action, Action::FirstCount), &votes, &states, newly, &papers, &mut ties);
+        count.record(
+            std::mem::replace(&mut action, Action::FirstCount),
+            &votes,
+            &states,
+            newly,
+            papers.non_transferable,
+            &mut ties,
+        );
         if count.complete(&states) {
             break;
         }
@@ -90,7 +96,7 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
                 &votes,
                 &states,
                 Vec::new(),
-                &papers,
+                papers.non_transferable,
                 &mut ties,
             );
             break;
@@ -114,7 +120,7 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
                 states[c] = State::Excluded;
             }
         }
-        count.record(Action::ElectRemaining, &votes, &states, newly, &papers, &mut ties);
+        count.record(Action::ElectRemaining, &votes, &states, newly, papers.non_transferable, &mut ties);
     }
     count.sheet("scottish")
 }

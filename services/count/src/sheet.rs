@@ -69,11 +69,6 @@ impl Sheet {
     pub fn elected_names(&self) -> Vec<&str> {
         self.elected.iter().map(|&c| self.candidates[c].as_str()).collect()
     }
-
-    /// The last stage's votes.
-    pub fn final_votes(&self) -> &[i64] {
-        self.stages.last().map_or(&[], |s| s.votes.as_slice())
-    }
 }
 
 pub fn show(value: i64, decimals: u32) -> String {

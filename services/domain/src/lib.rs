@@ -5,11 +5,13 @@
 //! Layout:
 //! - one file per value: `username`, `election_id`, `candidate_id` (with `ContestId`),
 //!   `otp_code`, `receipt`, `voter_email`;
+//! - `hex`: the one lower-case hex encoder (keys, audit hashes, seeds);
 //! - `schedule`: the election window and its server-side checks (the store checks it as
 //!   a ballot is recorded, so it lives below the store, not in core).
 
 mod candidate_id;
 mod election_id;
+mod hex;
 mod otp_code;
 mod receipt;
 mod username;
@@ -19,6 +21,7 @@ pub mod schedule;
 
 pub use candidate_id::{CandidateId, ContestId};
 pub use election_id::ElectionId;
+pub use hex::hex;
 pub use otp_code::{OTP_DIGITS, OtpCode};
 pub use receipt::Receipt;
 pub use username::Username;

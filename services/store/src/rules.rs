@@ -26,7 +26,7 @@ pub fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    turnout_domain::hex(&hasher.finalize())
 }
 
 /// How a fetch of up to `limit + 1` rows (newest first) becomes a page of the outbox list.
