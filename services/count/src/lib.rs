@@ -1,13 +1,14 @@
 //! Turnout's count: pure functions from a ballot profile to a count sheet, with no I/O,
 //! no store and no web framework, used by the results page, the exports and the
 //! `turnout-ballot count` command. Each rule's arithmetic is exact or fixed point as the
-//! rule prescribes (whole votes, or whole 10⁻⁵ of a vote), never floating point.
+//! rule prescribes (whole votes, or whole 10⁻² or 10⁻⁵ of a vote), never floating point.
 //!
 //! Layout:
 //! - `profile`: candidates, seats and ballots (rankings with equal ranks), as counted;
 //! - `blt`: the BLT file format, read tolerantly and written plainly;
 //! - `irv`: instant-runoff, one seat;
 //! - `scottish`: Scottish STV (weighted inclusive Gregory, 5 decimal places);
+//! - `ers97`: the Electoral Reform Society's 1997 STV rules (last batch, 2 decimal places);
 //! - `choices`: plurality and approval contests, the most-voted filling the seats;
 //! - `sheet`: what a count did, stage by stage;
 //! - `lot`: ties drawn by lot, from an order or a published seed;
@@ -17,6 +18,7 @@
 
 pub mod blt;
 pub mod choices;
+pub mod ers97;
 pub mod irv;
 pub mod lot;
 mod papers;
@@ -37,6 +39,7 @@ pub enum Method {
     Approval,
     Irv,
     Scottish,
+    Ers97,
 }
 
 impl Method {
@@ -46,6 +49,7 @@ impl Method {
             "approval" => Some(Method::Approval),
             "irv" => Some(Method::Irv),
             "scottish" => Some(Method::Scottish),
+            "ers97" => Some(Method::Ers97),
             _ => None,
         }
     }
@@ -65,6 +69,7 @@ impl Method {
             )),
             Method::Irv => Ok(irv::count(profile, lot)),
             Method::Scottish => Ok(scottish::count(profile, lot)),
+            Method::Ers97 => Ok(ers97::count(profile, lot)),
             Method::Plurality => Ok(choices::count(profile, lot, "plurality")),
             Method::Approval => Ok(choices::count(profile, lot, "approval")),
         }

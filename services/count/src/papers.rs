@@ -12,6 +12,20 @@ pub(crate) struct Paper {
     at: usize,
 }
 
+impl Paper {
+    /// The next continuing candidate this paper prefers, and where on its ranking.
+    pub fn next_continuing(&self, states: &[State]) -> Option<(usize, usize)> {
+        (self.at + 1..self.ranking.len())
+            .map(|at| (at, self.ranking[at]))
+            .find(|&(_, c)| states[c] == State::Continuing)
+    }
+
+    /// Moves the paper on to the preference at `at` (from `next_continuing`).
+    pub fn move_to(&mut self, at: usize) {
+        self.at = at;
+    }
+}
+
 pub(crate) struct Papers {
     pub papers: Vec<Paper>,
     pub piles: Vec<Vec<usize>>,
@@ -77,22 +91,82 @@ pub(crate) fn break_tie(
     names: &[String],
     why: &str,
 ) -> (usize, Option<String>) {
+    let points = history.iter().enumerate().rev().map(|(i, votes)| (format!("stage {}", i + 1), votes.as_slice()));
+    break_tie_over(tied, highest, points, lot, names, why)
+}
+
+/// `break_tie` over `points` (a label and everyone's votes) in the order given: ERS97
+/// looks forward from the first stage, Meek back through its iterations.
+pub(crate) fn break_tie_over<'h>(
+    tied: &[usize],
+    highest: bool,
+    points: impl Iterator<Item = (String, &'h [i64])>,
+    lot: &crate::Lot,
+    names: &[String],
+    why: &str,
+) -> (usize, Option<String>) {
     if tied.len() == 1 {
         return (tied[0], None);
     }
     let list = tied.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(", ");
+    match narrow(tied, highest, points) {
+        Ok((one, at)) => (one, Some(format!("{why}: {list} tied; {} by the votes at {at}", names[one]))),
+        Err(still) => {
+            let drawn = lot.draw(&still);
+            (drawn, Some(format!("{why}: {list} tied at every stage; {} by {}", names[drawn], lot.describe())))
+        }
+    }
+}
+
+/// Narrows `tied` point by point to those with the most (or fewest) votes: the one left
+/// and the label of the point that decided, or those still tied at the end.
+pub(crate) fn narrow<'h>(
+    tied: &[usize],
+    highest: bool,
+    points: impl Iterator<Item = (String, &'h [i64])>,
+) -> Result<(usize, String), Vec<usize>> {
     let mut still: Vec<usize> = tied.to_vec();
-    for (stage, votes) in history.iter().enumerate().rev() {
+    for (label, votes) in points {
         let extreme =
             if highest { still.iter().map(|&c| votes[c]).max() } else { still.iter().map(|&c| votes[c]).min() };
         still.retain(|&c| Some(votes[c]) == extreme);
         if let [one] = still.as_slice() {
-            let note = format!("{why}: {list} tied; {} by the votes at stage {}", names[*one], stage + 1);
-            return (*one, Some(note));
+            return Ok((*one, label));
         }
     }
-    let drawn = lot.draw(&still);
-    (drawn, Some(format!("{why}: {list} tied at every stage; {} by {}", names[drawn], lot.describe())))
+    Err(still)
+}
+
+/// Candidates who cannot avoid exclusion (ERS97 5.2.2 and 5.2.5, OpenSTV's "sure
+/// losers"): the largest group of the lowest, candidates with equal votes always together,
+/// whose votes with `surplus` (all surpluses not yet transferred) are below the next
+/// candidate's (`or_equal`: not above it), leaving more than `places` candidates.
+pub(crate) fn sure_losers(
+    votes: &[i64],
+    continuing: &[usize],
+    surplus: i64,
+    places: usize,
+    or_equal: bool,
+) -> Vec<usize> {
+    let mut by_votes = continuing.to_vec();
+    by_votes.sort_by_key(|&c| (votes[c], c));
+    let most = continuing.len().saturating_sub(places);
+    let mut total = surplus;
+    let mut losers = Vec::new();
+    let mut i = 0;
+    while i < by_votes.len() {
+        let v = votes[by_votes[i]];
+        let end = by_votes[i..].iter().position(|&c| votes[c] != v).map_or(by_votes.len(), |k| i + k);
+        let Some(&next) = by_votes.get(end) else { break };
+        total += (end - i) as i64 * v;
+        let beaten = if or_equal { total <= votes[next] } else { total < votes[next] };
+        if beaten && end <= most {
+            losers = by_votes[..end].to_vec();
+        }
+        i = end;
+    }
+    losers.sort_unstable();
+    losers
 }
 
 /// A count in progress: its stages so far, and who is elected.
@@ -137,6 +211,7 @@ impl<'a> Count<'a> {
             votes: votes.to_vec(),
             states: states.to_vec(),
             elected,
+            quota: self.quota,
             non_transferable,
             residual,
             ties: std::mem::take(ties),
@@ -160,8 +235,22 @@ impl<'a> Count<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::break_tie;
+    use super::{break_tie, sure_losers};
     use crate::Lot;
+
+    #[test]
+    fn sure_losers_are_the_largest_group_of_the_lowest_that_cannot_overtake_the_next() {
+        // Votes 0, 3, 3, 7, 20: {0} (0 ≤ 3), {0, 3, 3} (6 ≤ 7) and all but 20 (13 ≤ 20).
+        let votes = [7, 3, 0, 20, 3];
+        let all = [0, 1, 2, 3, 4];
+        assert_eq!(sure_losers(&votes, &all, 0, 1, true), vec![0, 1, 2, 4]);
+        assert_eq!(sure_losers(&votes, &all, 0, 2, true), vec![1, 2, 4], "two must stay for two places");
+        assert_eq!(sure_losers(&votes, &all, 2, 2, true), vec![2], "a surplus of 2 could lift 3 and 3 over 7");
+        assert_eq!(sure_losers(&votes, &all, 8, 1, true), Vec::<usize>::new());
+        assert_eq!(sure_losers(&[4, 4], &[0, 1], 0, 1, true), Vec::<usize>::new(), "no one is above a tie");
+        assert_eq!(sure_losers(&[3, 3, 0], &[0, 1, 2], 3, 1, false), Vec::<usize>::new(), "3 < 3 is false");
+        assert_eq!(sure_losers(&[3, 3, 0], &[0, 1, 2], 3, 1, true), vec![2]);
+    }
 
     #[test]
     fn a_tie_of_three_narrows_stage_by_stage_and_the_lot_draws_among_the_rest() {

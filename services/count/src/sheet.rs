@@ -36,6 +36,9 @@ pub struct Stage {
     pub states: Vec<State>,
     /// Elected at this stage, in order.
     pub elected: Vec<usize>,
+    /// The quota at the end of the stage (ERS97 lowers it until someone is elected; Meek
+    /// recomputes it every iteration); none for IRV and the choose-up-to contests.
+    pub quota: Option<i64>,
     /// Votes on papers with no further preference, so far.
     pub non_transferable: i64,
     /// Fractions lost to the rule's rounding, so far.
@@ -53,6 +56,7 @@ pub struct Sheet {
     pub decimals: u32,
     /// Papers with at least one preference.
     pub valid_papers: u64,
+    /// The quota at the end of the count.
     pub quota: Option<i64>,
     pub stages: Vec<Stage>,
     /// In the order they were elected.
