@@ -1,7 +1,7 @@
 //! Turnout's count: pure functions from a ballot profile to a count sheet, with no I/O,
 //! no store and no web framework, used by the results page, the exports and the
 //! `turnout-ballot count` command. Each rule's arithmetic is exact or fixed point as the
-//! rule prescribes (whole votes, or whole 10⁻² or 10⁻⁵ of a vote), never floating point.
+//! rule prescribes (whole votes, or whole 10⁻², 10⁻⁵ or 10⁻⁶ of a vote), never floating point.
 //!
 //! Layout:
 //! - `profile`: candidates, seats and ballots (rankings with equal ranks), as counted;
@@ -9,6 +9,7 @@
 //! - `irv`: instant-runoff, one seat;
 //! - `scottish`: Scottish STV (weighted inclusive Gregory, 5 decimal places);
 //! - `ers97`: the Electoral Reform Society's 1997 STV rules (last batch, 2 decimal places);
+//! - `meek`: Meek STV as OpenSTV and OpaVote count it (keep values, 6 decimal places);
 //! - `choices`: plurality and approval contests, the most-voted filling the seats;
 //! - `sheet`: what a count did, stage by stage;
 //! - `lot`: ties drawn by lot, from an order or a published seed;
@@ -21,6 +22,7 @@ pub mod choices;
 pub mod ers97;
 pub mod irv;
 pub mod lot;
+pub mod meek;
 mod papers;
 pub mod profile;
 pub mod scottish;
@@ -40,6 +42,7 @@ pub enum Method {
     Irv,
     Scottish,
     Ers97,
+    Meek,
 }
 
 impl Method {
@@ -50,6 +53,7 @@ impl Method {
             "irv" => Some(Method::Irv),
             "scottish" => Some(Method::Scottish),
             "ers97" => Some(Method::Ers97),
+            "meek" => Some(Method::Meek),
             _ => None,
         }
     }
@@ -70,6 +74,7 @@ impl Method {
             Method::Irv => Ok(irv::count(profile, lot)),
             Method::Scottish => Ok(scottish::count(profile, lot)),
             Method::Ers97 => Ok(ers97::count(profile, lot)),
+            Method::Meek => Ok(meek::count(profile, lot)),
             Method::Plurality => Ok(choices::count(profile, lot, "plurality")),
             Method::Approval => Ok(choices::count(profile, lot, "approval")),
         }

@@ -23,6 +23,9 @@ pub enum Action {
     Surplus { from: usize, surplus: i64 },
     /// Candidates excluded and their papers passed on.
     Exclusion { excluded: Vec<usize> },
+    /// Meek: every elected candidate's keep value recomputed and the papers counted again,
+    /// `iterations` times; `surplus` is what the elected still hold over the quota.
+    Iterate { iterations: usize, surplus: i64 },
     /// As many candidates remain as seats: all of them are elected.
     ElectRemaining,
 }
