@@ -172,6 +172,7 @@ async fn roll_with_addresses(stack: &Stack) -> anyhow::Result<()> {
             uid: Username::parse(&student_uid(n)).expect("a valid uid"),
             email: Some(VoterEmail::parse(&format!("{}@roll.turnout.test", student_uid(n))).expect("an address")),
             name: None,
+            columns: Default::default(),
         })
         .collect();
     for chunk in entries.chunks(1000) {

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use turnout_core::config::{LoginSettings, RoleLists};
-use turnout_core::domain::{ElectionId, Username};
+use turnout_core::domain::{ContestId, ElectionId, Username};
 use turnout_core::session::{Role, Session};
 use turnout_core::store::{
-    ActivityLog, Admission, AttemptOutcome, ElectionSummary, Elections, Eligibility, Roll, SignIn, SignInKeys, Store,
-    ThrottleRules, ThrottledBy,
+    ActivityLog, Admission, AttemptOutcome, Constituency, ElectionSummary, Elections, Eligibility, Roll, SignIn,
+    SignInKeys, Store, ThrottleRules, ThrottledBy,
 };
 use turnout_core::{ApiError, ErrorCode, Settings};
 
@@ -245,24 +245,26 @@ impl<S: LoginStore + ?Sized> Login<S> {
             && on_roll.iter().all(|(_, email)| email.is_some())
             && roll_elections.len() == elections.len();
         let mut groups: Vec<String> = self.admin_group.iter().chain(self.officer_group.iter()).cloned().collect();
+        let mut filters = Vec::new();
         for e in &elections {
-            if let Eligibility::LdapGroup { group_dn } = &e.eligibility {
-                groups.push(normalize_dn(group_dn));
+            match &e.eligibility {
+                Eligibility::LdapGroup { group_dn } => groups.push(normalize_dn(group_dn)),
+                Eligibility::LdapFilter { filter } => filters.push(filter.clone()),
+                _ => {}
+            }
+            for (_, voters) in &e.constituencies {
+                match voters {
+                    Constituency::LdapGroup { group_dn } => groups.push(normalize_dn(group_dn)),
+                    Constituency::LdapFilter { filter } => filters.push(filter.clone()),
+                    _ => {}
+                }
             }
         }
         groups.sort();
         groups.dedup();
-        let checks = LoginChecks {
-            groups,
-            filters: elections
-                .iter()
-                .filter_map(|e| match &e.eligibility {
-                    Eligibility::LdapFilter { filter } => Some(filter.clone()),
-                    _ => None,
-                })
-                .collect(),
-            read_mail: !roll_gives_address,
-        };
+        filters.sort();
+        filters.dedup();
+        let checks = LoginChecks { groups, filters, read_mail: !roll_gives_address };
         let user = match self.directory.authenticate(&username, password, &checks).await {
             Ok(user) => user,
             Err(DirectoryError::InvalidCredentials) => {
@@ -329,9 +331,12 @@ impl<S: LoginStore + ?Sized> Login<S> {
                 "Your directory entry has no email address, so no code can be sent. Contact the election office.",
             ));
         };
+        let constituencies = self.constituencies_of(&user, &elections, &eligible).await?;
         tracing::info!(event = "login", outcome = "ok", eligible = eligible.len(), roles = roles.len());
         self.signed_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Session::new(user.username, email, roles, now, self.session_ttl).with_eligible(eligible))
+        Ok(Session::new(user.username, email, roles, now, self.session_ttl)
+            .with_eligible(eligible)
+            .with_constituencies(constituencies))
     }
 
     /// Records the account's sign-out, which every service reads within a second.
@@ -437,6 +442,42 @@ impl<S: LoginStore + ?Sized> Login<S> {
                 return Ok(all);
             }
         }
+    }
+
+    /// The constituency contests of the eligible elections this user is in: a roll column
+    /// from the store (read only when such a contest is open), a group or filter from the
+    /// directory's answer.
+    async fn constituencies_of(
+        &self,
+        user: &DirectoryUser,
+        elections: &[ElectionSummary],
+        eligible: &[ElectionId],
+    ) -> Result<Vec<(ElectionId, ContestId)>, ApiError> {
+        let open: Vec<&ElectionSummary> =
+            elections.iter().filter(|e| eligible.contains(&e.id) && !e.constituencies.is_empty()).collect();
+        let by_column: Vec<ElectionId> = open
+            .iter()
+            .filter(|e| e.constituencies.iter().any(|(_, c)| matches!(c, Constituency::RollColumn { .. })))
+            .map(|e| e.id.clone())
+            .collect();
+        let columns =
+            if by_column.is_empty() { Vec::new() } else { self.store.roll_columns(&user.username, &by_column).await? };
+        let mut found = Vec::new();
+        for e in open {
+            let row = columns.iter().find(|(id, _)| id == &e.id).map(|(_, c)| c);
+            for (contest, voters) in &e.constituencies {
+                let belongs = match voters {
+                    Constituency::Everyone => false,
+                    Constituency::RollColumn { .. } => row.is_some_and(|c| voters.admits_roll_row(c)),
+                    Constituency::LdapGroup { group_dn } => user.groups.contains(&normalize_dn(group_dn)),
+                    Constituency::LdapFilter { filter } => user.matched_filters.contains(filter),
+                };
+                if belongs {
+                    found.push((e.id.clone(), contest.clone()));
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn roles_of(&self, user: &DirectoryUser) -> Vec<Role> {

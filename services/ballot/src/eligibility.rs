@@ -3,7 +3,7 @@
 //! the admin's 422 now, never a directory error for every voter on election day.
 
 use turnout_core::ApiError;
-use turnout_core::store::Eligibility;
+use turnout_core::store::{Constituency, Eligibility};
 
 pub fn check(eligibility: &Eligibility) -> Result<(), ApiError> {
     match eligibility {
@@ -11,6 +11,21 @@ pub fn check(eligibility: &Eligibility) -> Result<(), ApiError> {
             "eligibility.filter",
             "not an LDAP filter the directory client can read, e.g. (departmentNumber=PHYS) or (&(ou=Science)(title=student))",
         )),
+        _ => Ok(()),
+    }
+}
+
+/// A contest's directory constituency, checked the same way.
+pub fn check_constituency(voters: &Constituency) -> Result<(), ApiError> {
+    match voters {
+        Constituency::LdapFilter { filter } => {
+            check(&Eligibility::LdapFilter { filter: filter.clone() }).map_err(|_| {
+                ApiError::invalid(
+                    "contests.voters.filter",
+                    "not an LDAP filter the directory client can read, e.g. (departmentNumber=PHYS)",
+                )
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -1,14 +1,17 @@
 //! Turnout's ballot service: elections, the ballot, casting, receipts.
 //!
 //! Layout:
-//! - `voting`: the rules for casting (verified, window, approved candidates, one ballot);
-//! - `routes`: the election list, `/e/{election}/ballot`, receipts;
+//! - `voting`: the rules for casting (verified, window, each contest's rules, one ballot);
+//! - `ballot_form`: the ballot as a page and a form (contests a voter sees, option order,
+//!   rank numbers read back as votes, mistakes in words, the review step's wording);
+//! - `routes`: the election list, `/e/{election}/ballot` and its review, receipts;
 //! - `console`: the admin and officer console (pages and JSON);
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
 //! - `seed`: the `create-election` command; `recount`: the `count` command (a BLT file);
 //! - `metrics`: ballots cast, each election's window state.
 
+mod ballot_form;
 mod console;
 mod eligibility;
 mod metrics;
@@ -56,6 +59,7 @@ impl Application {
                 .route("/openapi.json", web::get().to(routes::openapi))
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))
                 .route("/e/{election}/ballot", web::post().to(routes::cast))
+                .route("/e/{election}/ballot/review", web::post().to(routes::review))
                 .route("/e/{election}/receipt", web::get().to(routes::receipt_lookup))
                 .route("/e/{election}/receipt/{receipt}", web::get().to(routes::receipt));
         })?;

@@ -1,5 +1,6 @@
 //! Voter roll imports: a CSV of `uid[,email[,name]]` (a header row naming the columns is
-//! optional), processed in chunks of at most 1,000 rows. The upload goes to a file first,
+//! optional; with one, any other column such as `faculty` is kept on the roll for contests
+//! with a constituency), processed in chunks of at most 1,000 rows. The upload goes to a file first,
 //! so memory stays flat however large the roll; each chunk commits together with the
 //! job's progress, so a restart resumes after the last committed chunk, and re-importing
 //! the same file changes nothing.
@@ -17,7 +18,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use turnout_core::domain::{Username, VoterEmail};
-use turnout_core::store::{ImportChunk, ImportJob, ImportLease, ImportState, Imports, RollEntry, RowError};
+use turnout_core::store::{
+    ImportChunk, ImportJob, ImportLease, ImportState, Imports, MAX_COLUMN_VALUE, MAX_ROLL_COLUMNS, RollEntry, RowError,
+    valid_column,
+};
 
 /// Rows per committed chunk.
 pub const CHUNK_ROWS: usize = 1000;
@@ -28,26 +32,39 @@ pub const MAX_ROLL_ROWS: u64 = 1_000_000;
 const MAX_NAME: usize = 200;
 
 /// Where each column is, from the header row or by position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {
     uid: usize,
     email: Option<usize>,
     name: Option<usize>,
+    /// Other named columns (`faculty`, `year`, …), at most `MAX_ROLL_COLUMNS`.
+    named: Vec<(String, usize)>,
 }
 
 impl Columns {
-    const POSITIONAL: Columns = Columns { uid: 0, email: Some(1), name: Some(2) };
+    pub const POSITIONAL: Columns = Columns { uid: 0, email: Some(1), name: Some(2), named: Vec::new() };
 
-    /// A first row whose first cell is `uid` is a header; otherwise columns are positional.
+    /// A first row with a cell `uid` is a header; otherwise columns are positional. Other
+    /// headers are named columns, written lower case with `_` for spaces; one that still
+    /// is not a column name (punctuation, too long) is not kept.
     pub fn detect(first: &csv::StringRecord) -> Option<Columns> {
         let find = |name: &str| first.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
         let uid = find("uid")?;
-        Some(Columns { uid, email: find("email").or_else(|| find("mail")), name: find("name") })
+        let (email, name) = (find("email").or_else(|| find("mail")), find("name"));
+        let named = first
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != uid && Some(*i) != email && Some(*i) != name)
+            .map(|(i, h)| (h.trim().to_lowercase().replace(' ', "_"), i))
+            .filter(|(h, _)| valid_column(h))
+            .take(MAX_ROLL_COLUMNS)
+            .collect();
+        Some(Columns { uid, email, name, named })
     }
 }
 
 /// One data row: an entry for the roll, or the reason it was refused.
-pub fn parse_row(record: &csv::StringRecord, columns: Columns) -> Result<RollEntry, String> {
+pub fn parse_row(record: &csv::StringRecord, columns: &Columns) -> Result<RollEntry, String> {
     let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|c| !c.is_empty());
     let raw_uid = cell(Some(columns.uid)).ok_or("the uid is empty")?;
     let uid = Username::parse(raw_uid).map_err(|e| format!("uid {raw_uid:?}: {e}"))?;
@@ -62,7 +79,16 @@ pub fn parse_row(record: &csv::StringRecord, columns: Columns) -> Result<RollEnt
         Some(n) => Some(n.to_owned()),
         None => None,
     };
-    Ok(RollEntry { uid, email, name })
+    let mut named = std::collections::BTreeMap::new();
+    for (column, i) in &columns.named {
+        if let Some(value) = cell(Some(*i)) {
+            if value.chars().count() > MAX_COLUMN_VALUE {
+                return Err(format!("the {column} is longer than {MAX_COLUMN_VALUE} characters"));
+            }
+            named.insert(column.clone(), value.to_owned());
+        }
+    }
+    Ok(RollEntry { uid, email, name, columns: named })
 }
 
 fn reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
@@ -210,7 +236,7 @@ impl SeenVoters {
 /// One data row checked against the rows before it.
 fn checked_row(
     record: &csv::StringRecord,
-    columns: Columns,
+    columns: &Columns,
     line: u64,
     seen: &mut SeenVoters,
 ) -> Result<RollEntry, String> {
@@ -241,10 +267,10 @@ fn read_chunks(path: &Path, skip: u64, tx: &tokio::sync::mpsc::Sender<ImportChun
         seen += 1;
         let line = record.position().map_or(0, |p| p.line());
         if seen <= skip {
-            let _ = checked_row(&record, columns, line, &mut voters);
+            let _ = checked_row(&record, &columns, line, &mut voters);
             continue;
         }
-        match checked_row(&record, columns, line, &mut voters) {
+        match checked_row(&record, &columns, line, &mut voters) {
             Ok(entry) => chunk.entries.push(entry),
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
@@ -268,9 +294,23 @@ mod tests {
     }
 
     #[test]
+    fn other_headers_are_named_columns_for_constituencies() {
+        let cols = Columns::detect(&record(&["uid", "Faculty", "Year of study", "e-mail?", "email"])).unwrap();
+        let e = parse_row(&record(&["s1", " Science ", "2", "x", "s1@uni.test"]), &cols).unwrap();
+        let want: std::collections::BTreeMap<String, String> =
+            [("faculty".into(), "Science".into()), ("year_of_study".into(), "2".into())].into();
+        assert_eq!(e.columns, want, "an unusable header is not kept");
+        let long = "x".repeat(MAX_COLUMN_VALUE + 1);
+        assert!(parse_row(&record(&["s1", &long, "", "", ""]), &cols).unwrap_err().contains("faculty"));
+        let wide: Vec<String> = std::iter::once("uid".to_owned()).chain((0..20).map(|i| format!("c{i}"))).collect();
+        let wide = Columns::detect(&csv::StringRecord::from(wide)).unwrap();
+        assert_eq!(wide.named.len(), MAX_ROLL_COLUMNS);
+    }
+
+    #[test]
     fn a_header_names_the_columns_in_any_order() {
         let cols = Columns::detect(&record(&["name", "UID", "email"])).unwrap();
-        let e = parse_row(&record(&["Ada L", "student00001", "ada@uni.test"]), cols).unwrap();
+        let e = parse_row(&record(&["Ada L", "student00001", "ada@uni.test"]), &cols).unwrap();
         assert_eq!(e.uid.as_str(), "student00001");
         assert_eq!(e.email.unwrap().as_str(), "ada@uni.test");
         assert_eq!(e.name.as_deref(), Some("Ada L"));
@@ -317,13 +357,13 @@ mod tests {
             (vec!["student00001", "not-an-email"], "email"),
         ];
         for (cells, why) in cases {
-            let err = parse_row(&record(&cells), cols).unwrap_err();
+            let err = parse_row(&record(&cells), &cols).unwrap_err();
             assert!(err.contains(why), "{cells:?}: {err}");
         }
         let long = "x".repeat(201);
-        assert!(parse_row(&record(&["student00001", "", &long]), cols).unwrap_err().contains("name"));
+        assert!(parse_row(&record(&["student00001", "", &long]), &cols).unwrap_err().contains("name"));
         // Optional columns may be missing or empty.
-        let e = parse_row(&record(&["student00002"]), cols).unwrap();
+        let e = parse_row(&record(&["student00002"]), &cols).unwrap();
         assert_eq!((e.email, e.name), (None, None));
     }
 }
@@ -349,7 +389,7 @@ mod properties {
                 None => (Columns::POSITIONAL, std::iter::once(first).chain(records).collect()),
             };
             for row in rows {
-                match parse_row(&row, columns) {
+                match parse_row(&row, &columns) {
                     Ok(entry) => prop_assert!(Username::parse(entry.uid.as_str()).is_ok()),
                     Err(reason) => prop_assert!(!reason.is_empty()),
                 }
@@ -359,7 +399,7 @@ mod properties {
         #[test]
         fn well_formed_rows_are_accepted(uid in "[a-z][a-z0-9]{0,20}", host in "[a-z]{1,10}") {
             let record = csv::StringRecord::from(vec![uid.clone(), format!("{uid}@{host}.example")]);
-            let entry = parse_row(&record, Columns::POSITIONAL).unwrap();
+            let entry = parse_row(&record, &Columns::POSITIONAL).unwrap();
             prop_assert_eq!(entry.uid.as_str(), uid.as_str());
         }
     }

@@ -1,4 +1,5 @@
-//! Thin handlers: the election list, the ballot, casting, and receipt checks.
+//! Thin handlers: the election list, the ballot, its review step, casting, and receipt
+//! checks. What the ballot form means is `ballot_form`.
 
 use std::sync::Arc;
 
@@ -8,14 +9,20 @@ use askama::Template;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
-use turnout_core::domain::{CandidateId, ContestId, ElectionId, Receipt};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use turnout_core::domain::{ContestId, ElectionId, Receipt};
 use turnout_core::http::{Authenticated, Body, Nav, html, wants_json};
 use turnout_core::schedule::WindowState;
+use turnout_core::session::Session;
 use turnout_core::store::{
-    CandidateStatus, Choices, Contest, Election, ElectionCache, ElectionSummary, Store, election_or_404,
+    ABSTAIN, Candidate, ChoiceError, Choices, ContestKind, Election, ElectionCache, ElectionSummary, Store, Vote,
+    election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
 
+use crate::ballot_form::{self, ReadBallot};
 use crate::voting;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
@@ -26,19 +33,6 @@ pub fn state_name(state: WindowState) -> &'static str {
         WindowState::Open => "open",
         WindowState::Closed => "closed",
     }
-}
-
-/// Contests with only their approved candidates: what a ballot shows.
-fn ballot_contests(election: &Election) -> Vec<Contest> {
-    election
-        .contests
-        .iter()
-        .map(|c| Contest {
-            id: c.id.clone(),
-            title: c.title.clone(),
-            candidates: c.candidates.iter().filter(|k| k.status == CandidateStatus::Approved).cloned().collect(),
-        })
-        .collect()
 }
 
 #[derive(Deserialize)]
@@ -90,6 +84,66 @@ pub async fn home(
     Ok(html(StatusCode::OK, &HomePage { nav, elections, next }))
 }
 
+/// One option as the ballot page shows it, with what the voter marked before (after a
+/// mistake, or coming back from the review step).
+struct OptionView {
+    id: String,
+    name: String,
+    statement: String,
+    checked: bool,
+    rank: String,
+}
+
+struct ContestView {
+    id: String,
+    title: String,
+    instruction: String,
+    /// `one` (radios), `many` (checkboxes) or `ranked` (a rank number each).
+    input: &'static str,
+    options: Vec<OptionView>,
+    abstained: bool,
+    error: Option<String>,
+}
+
+fn contest_views(
+    election: &Election,
+    session: Option<&Session>,
+    marked: &Choices,
+    errors: &BTreeMap<ContestId, String>,
+) -> Vec<ContestView> {
+    ballot_form::visible_contests(election, session)
+        .into_iter()
+        .map(|contest| {
+            let options = ballot_form::ordered_options(election, contest, session.map(|s| &s.sub));
+            let vote = marked.get(&contest.id);
+            let marks = vote.map(Vote::marks).unwrap_or_default();
+            let input = match contest.rules.kind {
+                ContestKind::Ranked => "ranked",
+                _ if contest.rules.most_marks(options.len()) > 1 => "many",
+                _ => "one",
+            };
+            ContestView {
+                id: contest.id.to_string(),
+                title: contest.title.clone(),
+                instruction: contest.rules.instruction(options.len()),
+                input,
+                abstained: vote == Some(&Vote::Abstain),
+                error: errors.get(&contest.id).cloned(),
+                options: options
+                    .into_iter()
+                    .map(|o| OptionView {
+                        checked: marks.contains(&o.id),
+                        rank: marks.iter().position(|m| m == &o.id).map(|p| (p + 1).to_string()).unwrap_or_default(),
+                        id: o.id.to_string(),
+                        name: o.name,
+                        statement: o.statement,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "ballot.html")]
 struct BallotPage {
@@ -100,9 +154,39 @@ struct BallotPage {
     opens: String,
     closes: String,
     closes_at: String,
-    contests: Vec<Contest>,
+    contests: Vec<ContestView>,
     signed_in: bool,
     verified: bool,
+    has_errors: bool,
+}
+
+impl BallotPage {
+    fn new(election: &Election, session: Option<&Session>, contests: Vec<ContestView>) -> Self {
+        let schedule = &election.schedule;
+        Self {
+            nav: Nav { user: session.map(|s| s.sub.to_string()) },
+            election_id: election.id.to_string(),
+            title: election.title.clone(),
+            state: state_name(schedule.state(Timestamp::now())),
+            opens: schedule.local(schedule.opens_at),
+            closes: schedule.local(schedule.closes_at),
+            closes_at: schedule.closes_at.to_string(),
+            has_errors: contests.iter().any(|c| c.error.is_some()),
+            contests,
+            signed_in: session.is_some(),
+            verified: session.is_some_and(|s| s.verified_at(&election.id).is_some()),
+        }
+    }
+}
+
+/// A contest as the ballot's JSON gives it: its rules and its options in this voter's order.
+#[derive(Serialize)]
+struct ContestJson<'a> {
+    id: &'a ContestId,
+    title: &'a str,
+    rules: &'a turnout_core::store::ContestRules,
+    instruction: String,
+    candidates: Vec<Candidate>,
 }
 
 pub async fn ballot(
@@ -113,15 +197,26 @@ pub async fn ballot(
     elections: web::Data<ElectionCache>,
 ) -> Result<HttpResponse, ApiError> {
     let election = elections.get(store.as_ref().as_ref(), &path).await?;
-    let schedule = &election.schedule;
-    let state = state_name(schedule.state(Timestamp::now()));
-    let verified = session.as_ref().is_some_and(|s| s.0.verified_at(&election.id).is_some());
-    let contests = ballot_contests(&election);
+    let session = session.map(|s| s.0);
     if wants_json(&req) {
+        let schedule = &election.schedule;
+        let contests: Vec<ContestJson> = ballot_form::visible_contests(&election, session.as_ref())
+            .into_iter()
+            .map(|c| {
+                let candidates = ballot_form::ordered_options(&election, c, session.as_ref().map(|s| &s.sub));
+                ContestJson {
+                    id: &c.id,
+                    title: &c.title,
+                    rules: &c.rules,
+                    instruction: c.rules.instruction(candidates.len()),
+                    candidates,
+                }
+            })
+            .collect();
         return Ok(HttpResponse::Ok().json(json!({
             "election": election.id,
             "title": election.title,
-            "state": state,
+            "state": state_name(schedule.state(Timestamp::now())),
             "opens_at": schedule.opens_at.to_string(),
             "closes_at": schedule.closes_at.to_string(),
             "opens_local": schedule.local(schedule.opens_at),
@@ -129,22 +224,11 @@ pub async fn ballot(
             "time_zone": schedule.time_zone,
             "grace_secs": schedule.grace.as_secs(),
             "contests": contests,
-            "verified": verified,
+            "verified": session.as_ref().is_some_and(|s| s.verified_at(&election.id).is_some()),
         })));
     }
-    let page = BallotPage {
-        nav: Nav { user: session.as_ref().map(|s| s.0.sub.to_string()) },
-        election_id: election.id.to_string(),
-        title: election.title.clone(),
-        state,
-        opens: schedule.local(schedule.opens_at),
-        closes: schedule.local(schedule.closes_at),
-        closes_at: schedule.closes_at.to_string(),
-        contests,
-        signed_in: session.is_some(),
-        verified,
-    };
-    Ok(html(StatusCode::OK, &page))
+    let contests = contest_views(&election, session.as_ref(), &Choices::new(), &BTreeMap::new());
+    Ok(html(StatusCode::OK, &BallotPage::new(&election, session.as_ref(), contests)))
 }
 
 #[derive(Deserialize)]
@@ -152,23 +236,114 @@ struct BallotJson {
     choices: Choices,
 }
 
-/// Choices from JSON (`{"choices": {contest: candidate}}`) or from the ballot form (one
-/// radio group per contest, named by the contest id).
-fn parse_choices(body: &Body) -> Result<Choices, ApiError> {
-    match body {
-        Body::Json(_) => body.parse::<BallotJson>().map(|b| b.choices),
+/// The ballot form read and checked against the election: the votes, or each contest's
+/// mistake in words for the page.
+fn read_ballot(body: &Body, election: &Election, session: &Session) -> Result<ReadBallot, ApiError> {
+    let mut read = match body {
+        Body::Json(_) => ReadBallot { choices: body.parse::<BallotJson>()?.choices, ..Default::default() },
         Body::Form(_) => {
-            let mut choices = Choices::new();
-            for (key, value) in body.form_pairs()? {
-                let contest = ContestId::parse(&key).map_err(|e| ApiError::invalid("choices", e))?;
-                let candidate = CandidateId::parse(&value).map_err(|e| ApiError::invalid("choices", e))?;
-                if choices.insert(contest, candidate).is_some() {
-                    return Err(ApiError::invalid("choices", format!("more than one choice for {key}")));
-                }
+            let pairs: Vec<(String, String)> = body.form_pairs()?.into_iter().filter(|(k, _)| k != "action").collect();
+            ballot_form::read_form(&pairs).map_err(|e| ApiError::invalid("choices", e))?
+        }
+    };
+    let visible = ballot_form::visible_contests(election, Some(session));
+    let mut refused = Vec::new();
+    for (contest, vote) in &read.choices {
+        let one = Choices::from([(contest.clone(), vote.clone())]);
+        let why = match election.check_choices(&one) {
+            Err(e) => {
+                read.unknown |= matches!(
+                    e,
+                    ChoiceError::UnknownContest(_)
+                        | ChoiceError::Vote { reason: turnout_core::store::VoteError::NotACandidate(_), .. }
+                );
+                Some(e.to_string())
             }
-            Ok(choices)
+            Ok(()) if !visible.iter().any(|c| &c.id == contest) => {
+                Some(ChoiceError::NotInConstituency(contest.clone()).to_string())
+            }
+            Ok(()) => None,
+        };
+        if let Some(why) = why {
+            refused.push((contest.clone(), why));
         }
     }
+    for (contest, why) in refused {
+        read.choices.remove(&contest);
+        read.errors.insert(contest, why);
+    }
+    Ok(read)
+}
+
+/// The first mistake as the API's error (JSON callers get one 422 naming the contest).
+fn first_mistake(read: &ReadBallot) -> ApiError {
+    let code = if read.unknown { ErrorCode::UnknownCandidate } else { ErrorCode::InvalidField };
+    match read.errors.iter().next() {
+        Some((contest, why)) => {
+            ApiError::new(code, format!("{contest}: {why}")).with("field", format!("choices.{contest}"))
+        }
+        None => ApiError::invalid("choices", "the ballot could not be read"),
+    }
+}
+
+struct ReviewLine {
+    title: String,
+    words: String,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    nav: Nav,
+    election_id: String,
+    title: String,
+    lines: Vec<ReviewLine>,
+    /// The choices again, as hidden fields, in order of preference.
+    fields: Vec<(String, String)>,
+}
+
+/// The review step: the voter's choices in plain words, then cast or go back. With
+/// `action=change`, or a mistake, the ballot again with what they marked.
+pub async fn review(
+    path: web::Path<String>,
+    session: Authenticated,
+    body: Body,
+    store: StoreData,
+    elections: web::Data<ElectionCache>,
+) -> Result<HttpResponse, ApiError> {
+    let election = elections.get(store.as_ref().as_ref(), &path).await?;
+    let session = session.0;
+    let read = read_ballot(&body, &election, &session)?;
+    let change = body.field("action").as_deref() == Some("change");
+    if change || !read.is_ok() {
+        let contests = contest_views(&election, Some(&session), &read.choices, &read.errors);
+        let status = if read.is_ok() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+        return Ok(html(status, &BallotPage::new(&election, Some(&session), contests)));
+    }
+    let visible = ballot_form::visible_contests(&election, Some(&session));
+    let lines = visible
+        .iter()
+        .map(|c| ReviewLine { title: c.title.clone(), words: ballot_form::in_words(c, read.choices.get(&c.id)) })
+        .collect();
+    let fields = read
+        .choices
+        .iter()
+        .flat_map(|(contest, vote)| {
+            let key = format!("c.{contest}");
+            match vote {
+                Vote::Abstain => vec![(key, ABSTAIN.to_owned())],
+                Vote::Marks(m) => m.iter().map(|id| (key.clone(), id.to_string())).collect(),
+            }
+        })
+        .collect();
+    let page = ReviewPage {
+        nav: Nav { user: Some(session.sub.to_string()) },
+        election_id: election.id.to_string(),
+        title: election.title.clone(),
+        lines,
+        fields,
+    };
+    Ok(html(StatusCode::OK, &page))
 }
 
 #[derive(Template)]
@@ -192,8 +367,15 @@ pub async fn cast(
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
     let election = elections.get(store.as_ref().as_ref(), &path).await?;
-    let choices = parse_choices(&body)?;
-    let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, choices, now).await?;
+    let read = read_ballot(&body, &election, &session.0)?;
+    if !read.is_ok() {
+        if wants_json(&req) {
+            return Err(first_mistake(&read));
+        }
+        let contests = contest_views(&election, Some(&session.0), &read.choices, &read.errors);
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &BallotPage::new(&election, Some(&session.0), contests)));
+    }
+    let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, read.choices, now).await?;
     tracing::info!(event = "ballot_cast", election = %election.id);
     crate::metrics::ballot_cast(election.id.as_str());
     let check_url = format!("/e/{}/receipt/{}", election.id, receipt);

@@ -1,12 +1,12 @@
 //! Casting a ballot: the rules in order, free of HTTP. Verified for this election, inside
-//! the window (or its grace), only approved candidates, then one atomic store step that
-//! checks the window again as it stands at that moment (an officer may just have moved
-//! it) and records the ballot once.
+//! the window (or its grace), each vote by its contest's rules, then one atomic store step
+//! that checks the window again as it stands at that moment (an officer may just have
+//! moved it) and the voter's constituencies, and records the ballot once.
 
 use jiff::Timestamp;
 use turnout_core::domain::Receipt;
 use turnout_core::session::Session;
-use turnout_core::store::{BallotBox, CastBallot, CastError, ChoiceError, Choices, Election};
+use turnout_core::store::{BallotBox, CastBallot, CastError, ChoiceError, Choices, Election, VoteError};
 use turnout_core::{ApiError, ErrorCode};
 
 pub async fn cast(
@@ -21,10 +21,15 @@ pub async fn cast(
             .with("otp_url", format!("/e/{}/otp", election.id))
     })?;
     election.schedule.check_ballot(now, verified_at)?;
-    election
-        .check_choices(&choices)
-        .map_err(|e: ChoiceError| ApiError::new(ErrorCode::UnknownCandidate, e.to_string()).with("field", "choices"))?;
-    let cast = CastBallot { election: election.id.clone(), voter: session.sub.clone(), choices, verified_at, now };
+    election.check_choices(&choices).map_err(refused_choice)?;
+    let cast = CastBallot {
+        election: election.id.clone(),
+        voter: session.sub.clone(),
+        choices,
+        constituencies: session.constituencies_in(&election.id),
+        verified_at,
+        now,
+    };
     store.cast_ballot(cast).await.map_err(|e| match e {
         CastError::AlreadyVoted => ApiError::new(
             ErrorCode::AlreadyVoted,
@@ -36,6 +41,22 @@ pub async fn cast(
             ErrorCode::UnknownElection,
             format!("There is no election called {:?}.", election.id.as_str()),
         ),
+        // The store's own check, against the roll as it is now: a constituency refused.
+        CastError::Choice(e) => refused_choice(e),
         CastError::Store(e) => e.into(),
     })
+}
+
+/// A vote the contest's rules or constituency refuse: 422 naming the contest.
+fn refused_choice(e: ChoiceError) -> ApiError {
+    let (code, field) = match &e {
+        ChoiceError::UnknownContest(c) => (ErrorCode::UnknownCandidate, format!("choices.{c}")),
+        ChoiceError::Vote { contest, reason: VoteError::NotACandidate(_) } => {
+            (ErrorCode::UnknownCandidate, format!("choices.{contest}"))
+        }
+        ChoiceError::Vote { contest, .. } | ChoiceError::NotInConstituency(contest) => {
+            (ErrorCode::InvalidField, format!("choices.{contest}"))
+        }
+    };
+    ApiError::new(code, e.to_string()).with("field", field)
 }

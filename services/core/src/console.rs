@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::domain::ElectionId;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::store::{
     Activity, ActivityCount, ActivityLog, AuditEntry, BallotBox, Codes, Election, Elections, Outbox, OutboxSummary,
-    Roll, SenderHealth, Senders, ServiceStatus, Tally,
+    Roll, SenderHealth, Senders, ServiceStatus,
 };
 
 /// The most extra code acceptance an officer can add in one go.
@@ -142,62 +142,6 @@ impl Quorum {
         let met = if required_pct <= 0.0 { Some(true) } else { turnout_pct.map(|t| t >= required_pct) };
         Quorum { required_pct, turnout_pct, met }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Results {
-    pub election: ElectionId,
-    pub title: String,
-    pub closed_at: Timestamp,
-    pub roll: u64,
-    pub quorum: Quorum,
-    /// count(participation) == count(ballots): every recorded voter has exactly one ballot.
-    pub consistent: bool,
-    pub tally: Tally,
-}
-
-/// The results, refused before the close and grace have passed.
-pub async fn results(
-    store: &(impl BallotBox + Roll + ?Sized),
-    election: &Election,
-    now: Timestamp,
-) -> Result<Results, ApiError> {
-    let from = results_from(election);
-    if now < from {
-        return Err(ApiError::new(
-            ErrorCode::ResultsNotReady,
-            format!(
-                "Results are sealed until the election closes and its grace period ends ({}).",
-                election.schedule.local(from)
-            ),
-        ));
-    }
-    let tally = store.tally(&election.id).await?;
-    let roll = store.roll_size(&election.id).await?;
-    Ok(Results {
-        election: election.id.clone(),
-        title: election.title.clone(),
-        closed_at: election.schedule.closes_at,
-        roll,
-        quorum: Quorum::of(election.quorum_pct, tally.participation, roll),
-        consistent: tally.participation == tally.ballots,
-        tally,
-    })
-}
-
-/// Results as CSV: one line per candidate, then each contest's blanks, then the checks.
-pub fn results_csv(r: &Results) -> String {
-    let mut out = String::from("contest,candidate,votes\n");
-    for (contest, t) in &r.tally.contests {
-        for (candidate, n) in &t.votes {
-            out.push_str(&format!("{contest},{candidate},{n}\n"));
-        }
-        out.push_str(&format!("{contest},(blank),{}\n", t.blank));
-    }
-    out.push_str(&format!("(turnout),(participation),{}\n", r.tally.participation));
-    out.push_str(&format!("(turnout),(ballots),{}\n", r.tally.ballots));
-    out.push_str(&format!("(turnout),(roll),{}\n", r.roll));
-    out
 }
 
 /// One minute's counts, oldest first, for the dashboard's charts.

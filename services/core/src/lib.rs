@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - `config`: typed settings from `TURNOUT_*` variables;
-//! - `console`: the officers' and admins' moves (extend, close, widen, results, dashboard);
+//! - `console`: the officers' and admins' moves (extend, close, widen, dashboard);
+//! - `results`: each contest counted by its rule after close, with its sheet and export;
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body, its stable code table, and the store's and domain's
 //!   refusals turned into it;
@@ -21,6 +22,7 @@ pub mod console;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod results;
 pub mod session;
 pub mod sign_outs;
 pub mod store;

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::domain::{ElectionId, Username, VoterEmail};
+use crate::domain::{ContestId, ElectionId, Username, VoterEmail};
 
 pub const COOKIE_NAME: &str = "turnout_session";
 /// Tokens are small; anything longer is refused before decoding.
@@ -46,6 +46,10 @@ pub struct Session {
     /// Elections this voter may vote in, decided at login.
     #[serde(default)]
     pub eligible: Vec<ElectionId>,
+    /// The contests with a constituency (a roll column, an LDAP group or filter) that
+    /// sign-in found this voter in, per election. Other such contests are not theirs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constituencies: Vec<(ElectionId, ContestId)>,
     pub stage: Stage,
     pub iat: i64,
     pub exp: i64,
@@ -64,6 +68,7 @@ impl Session {
             email,
             roles,
             eligible: Vec::new(),
+            constituencies: Vec::new(),
             stage: Stage::Authenticated,
             iat,
             exp: iat + ttl.as_secs() as i64,
@@ -76,14 +81,25 @@ impl Session {
         self
     }
 
+    pub fn with_constituencies(mut self, constituencies: Vec<(ElectionId, ContestId)>) -> Self {
+        self.constituencies = constituencies;
+        self
+    }
+
     pub fn may_vote_in(&self, election: &ElectionId) -> bool {
         self.eligible.contains(election)
+    }
+
+    /// The constituency contests of `election` this voter is in.
+    pub fn constituencies_in(&self, election: &ElectionId) -> Vec<ContestId> {
+        self.constituencies.iter().filter(|(e, _)| e == election).map(|(_, c)| c.clone()).collect()
     }
 
     /// The same voter, now verified for `election`; the expiry is renewed.
     pub fn verified_for(&self, election: &ElectionId, now: Timestamp, ttl: std::time::Duration) -> Self {
         let mut next = Self::new(self.sub.clone(), self.email.clone(), self.roles.clone(), now, ttl)
-            .with_eligible(self.eligible.clone());
+            .with_eligible(self.eligible.clone())
+            .with_constituencies(self.constituencies.clone());
         next.stage = Stage::Verified { election: election.clone(), at: now.as_second() };
         next.signed_in_ms = self.signed_in_ms;
         next

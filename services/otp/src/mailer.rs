@@ -566,6 +566,7 @@ mod tests {
             eligibility: Default::default(),
             quorum_pct: 0.0,
             otp_validity: None,
+            shuffle_candidates: false,
         }
     }
 }

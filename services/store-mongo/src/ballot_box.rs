@@ -1,15 +1,15 @@
 //! The ballot box in MongoDB: `participation` `{_id: {e, v}}` (who voted) and `ballots`
 //! `{_id: {e, r}, choices}` (what was chosen, with no voter and no time: see `docs`),
-//! written together in one transaction with the window check; turnout and the tally read
-//! both from one snapshot.
-
-use std::collections::BTreeMap;
+//! written together in one transaction with the window and constituency checks and each
+//! constituency's count; turnout and the box's contents read from one snapshot.
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use mongodb::ClientSession;
-use mongodb::bson::{Bson, Document, doc};
-use turnout_domain::{ElectionId, Receipt};
-use turnout_store::{Activity, BallotBox, CastBallot, CastError, ContestTally, StoreError, Tally, Turnout};
+use mongodb::bson::{Document, doc};
+use turnout_domain::{ContestId, ElectionId, Receipt};
+use turnout_store::rules::{constituencies_at_cast, reads_roll_columns};
+use turnout_store::{Activity, BallotBox, BoxContents, CastBallot, CastError, StoreError, Turnout};
 
 use crate::decode::{self, int};
 use crate::{MongoStore, docs, errors};
@@ -34,7 +34,10 @@ impl BallotBox for MongoStore {
                     let found = store
                         .coll::<Document>("elections")
                         .find_one(doc! { "_id": cast.election.as_str() })
-                        .projection(doc! { "opens_at": 1, "closes_at": 1, "grace_secs": 1, "time_zone": 1 })
+                        .projection(doc! {
+                            "opens_at": 1, "closes_at": 1, "grace_secs": 1, "time_zone": 1,
+                            "contests.id": 1, "contests.rules": 1,
+                        })
                         .session(&mut *session)
                         .await?;
                     let Some(found) = found else { return Ok(Err(CastError::UnknownElection)) };
@@ -45,6 +48,27 @@ impl BallotBox for MongoStore {
                     if let Err(refusal) = schedule.check_ballot(cast.now, cast.verified_at) {
                         return Ok(Err(CastError::OutsideWindow(refusal)));
                     }
+                    let contests = match decode::constituencies(&found) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Err(CastError::Store(e))),
+                    };
+                    let columns = if reads_roll_columns(&contests) {
+                        let row = store
+                            .coll::<Document>("voter_roll")
+                            .find_one(docs::roll_id(&cast.election, &cast.voter))
+                            .session(&mut *session)
+                            .await?;
+                        match row.as_ref().map(decode::columns).transpose() {
+                            Ok(c) => c,
+                            Err(e) => return Ok(Err(CastError::Store(e))),
+                        }
+                    } else {
+                        None
+                    };
+                    let voters_contests = match constituencies_at_cast(&contests, &cast, columns.as_ref()) {
+                        Ok(c) => c,
+                        Err(refusal) => return Ok(Err(CastError::Choice(refusal))),
+                    };
                     let joined = store
                         .coll::<Document>("participation")
                         .insert_one(docs::participation(&cast.election, &cast.voter))
@@ -60,6 +84,17 @@ impl BallotBox for MongoStore {
                         .insert_one(docs::ballot(&cast.election, &receipt, &cast.choices))
                         .session(&mut *session)
                         .await?;
+                    for contest in voters_contests {
+                        store
+                            .coll::<Document>("contest_turnout")
+                            .update_one(
+                                doc! { "_id": { "e": cast.election.as_str(), "c": contest.as_str() } },
+                                doc! { "$inc": { "n": 1_i64 } },
+                            )
+                            .upsert(true)
+                            .session(&mut *session)
+                            .await?;
+                    }
                     Ok(Ok(receipt))
                 })
             })
@@ -89,63 +124,44 @@ impl BallotBox for MongoStore {
         .await?
     }
 
-    /// Counts per contest and candidate, with participation and ballots, from one
-    /// snapshot (a transaction).
-    async fn tally(&self, election: &ElectionId) -> Result<Tally, StoreError> {
+    /// Every ballot's choices and the participation count from one snapshot.
+    async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError> {
         let election = election.clone();
         self.in_transaction(|store, session| {
             let election = election.clone();
             Box::pin(async move {
-                let (participation, ballots) = counts_in(store, session, &election).await?;
-                let mut contests: BTreeMap<String, ContestTally> = BTreeMap::new();
-                if let Some(d) = store
-                    .coll::<Document>("elections")
-                    .find_one(doc! { "_id": election.as_str() })
+                let (participation, _) = counts_in(store, session, &election).await?;
+                let mut cursor = store
+                    .coll::<Document>("ballots")
+                    .find(docs::of_election(&election))
+                    .projection(doc! { "choices": 1, "_id": 0 })
                     .session(&mut *session)
-                    .await?
-                {
-                    for c in d
-                        .get_array("contests")
-                        .map(|a| a.as_slice())
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(Bson::as_document)
-                    {
-                        let entry = contests.entry(c.get_str("id").unwrap_or("").to_owned()).or_default();
-                        for k in c
-                            .get_array("candidates")
-                            .map(|a| a.as_slice())
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(Bson::as_document)
-                        {
-                            if k.get_str("status").ok() == Some("approved") {
-                                entry.votes.insert(k.get_str("id").unwrap_or("").to_owned(), 0);
-                            }
-                        }
+                    .await?;
+                let mut ballots = Vec::new();
+                while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+                    match decode::choices(&d) {
+                        Ok(c) => ballots.push(c),
+                        Err(e) => return Ok(Err(e)),
                     }
                 }
-                // Counted in the database: one row per (contest, candidate).
-                let pipeline = vec![
-                    doc! { "$match": docs::of_election(&election) },
-                    doc! { "$project": { "c": { "$objectToArray": "$choices" } } },
-                    doc! { "$unwind": "$c" },
-                    doc! { "$group": { "_id": { "k": "$c.k", "v": "$c.v" }, "n": { "$sum": 1 } } },
-                ];
-                let mut cursor = store.coll::<Document>("ballots").aggregate(pipeline).session(&mut *session).await?;
-                while let Some(row) = cursor.next(&mut *session).await.transpose()? {
-                    let (Ok(id), Some(n)) = (row.get_document("_id"), int(&row, "n").ok()) else { continue };
-                    let (Ok(contest), Ok(candidate)) = (id.get_str("k"), id.get_str("v")) else { continue };
-                    *contests.entry(contest.to_owned()).or_default().votes.entry(candidate.to_owned()).or_default() +=
-                        n.max(0) as u64;
-                }
-                for c in contests.values_mut() {
-                    c.blank = ballots.saturating_sub(c.votes.values().sum());
-                }
-                Ok(Ok(Tally { participation, ballots, contests }))
+                Ok(Ok(BoxContents { participation, ballots }))
             })
         })
         .await?
+    }
+
+    async fn constituency_turnout(&self, election: &ElectionId) -> Result<Vec<(ContestId, u64)>, StoreError> {
+        let cursor = self
+            .timed(self.coll::<Document>("contest_turnout").find(docs::of_election(election)).sort(doc! { "_id.c": 1 }))
+            .await?;
+        let found: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        found
+            .iter()
+            .map(|d| {
+                let id = d.get_document("_id").and_then(|id| id.get_str("c")).map_err(decode::bad)?;
+                Ok((ContestId::parse(id).map_err(decode::bad)?, int(d, "n")?.max(0) as u64))
+            })
+            .collect()
     }
 }
 

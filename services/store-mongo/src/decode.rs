@@ -1,12 +1,16 @@
 //! Documents back into domain values; a field that does not decode is reported as an
 //! error (the data was edited by hand), never a panic.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mongodb::bson::{Bson, Document};
 use turnout_domain::schedule::Schedule;
 use turnout_domain::{CandidateId, ContestId, ElectionId};
-use turnout_store::{Candidate, CandidateStatus, Contest, Election, ElectionSummary, Eligibility, StoreError};
+use turnout_store::{
+    Candidate, CandidateStatus, Choices, Constituency, Contest, ContestRules, Election, ElectionSummary, Eligibility,
+    StoreError,
+};
 
 pub fn bad(e: impl std::fmt::Display) -> StoreError {
     StoreError::Other(anyhow::anyhow!("mongodb: a stored document does not decode: {e}"))
@@ -50,6 +54,7 @@ pub fn summary(d: &Document) -> Result<ElectionSummary, StoreError> {
         time_zone: s.time_zone,
         grace_secs: s.grace.as_secs(),
         eligibility: eligibility(d)?,
+        constituencies: constituencies(d)?.into_iter().filter(|(_, c)| !c.is_everyone()).collect(),
     })
 }
 
@@ -74,6 +79,7 @@ pub fn election(d: &Document) -> Result<Election, StoreError> {
         contests.push(Contest {
             id: ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?,
             title: c.get_str("title").map_err(bad)?.to_owned(),
+            rules: rules(c)?,
             candidates,
         });
     }
@@ -87,5 +93,37 @@ pub fn election(d: &Document) -> Result<Election, StoreError> {
         eligibility: eligibility(d)?,
         quorum_pct: d.get_f64("quorum_pct").map_err(bad)?,
         otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
+        shuffle_candidates: d.get_bool("shuffle_candidates").unwrap_or(false),
     })
+}
+
+/// A contest's rules (a contest stored before kinds existed has none: one-seat plurality).
+pub fn rules(contest: &Document) -> Result<ContestRules, StoreError> {
+    match contest.get("rules") {
+        Some(b) => mongodb::bson::from_bson(b.clone()).map_err(bad),
+        None => Ok(ContestRules::default()),
+    }
+}
+
+/// Each contest's constituency, from an election document (or its projection).
+pub fn constituencies(d: &Document) -> Result<Vec<(ContestId, Constituency)>, StoreError> {
+    let mut out = Vec::new();
+    for c in d.get_array("contests").map_err(bad)? {
+        let c = c.as_document().ok_or_else(|| bad("a contest is not a document"))?;
+        out.push((ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?, rules(c)?.voters));
+    }
+    Ok(out)
+}
+
+/// A ballot's choices, as the port writes them in JSON.
+pub fn choices(d: &Document) -> Result<Choices, StoreError> {
+    mongodb::bson::from_bson(d.get("choices").cloned().unwrap_or(Bson::Document(Document::new()))).map_err(bad)
+}
+
+/// A roll entry's named columns.
+pub fn columns(d: &Document) -> Result<BTreeMap<String, String>, StoreError> {
+    match d.get("columns") {
+        Some(b) => mongodb::bson::from_bson(b.clone()).map_err(bad),
+        None => Ok(BTreeMap::new()),
+    }
 }

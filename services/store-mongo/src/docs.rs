@@ -3,22 +3,24 @@
 //!
 //! Layout, one collection per SQLite table of the same meaning:
 //! - `elections`: `{_id: id, title, opens_at, closes_at (unix s), time_zone, grace_secs,
-//!   eligibility, quorum_pct, otp_validity_secs, otp_extra_secs, created_at, contests:
-//!   [{id, title, candidates: [{id, name, statement, status, reason}]}]}`: an election is
-//!   read whole, so its contests live inside it;
+//!   eligibility, quorum_pct, otp_validity_secs, otp_extra_secs, shuffle_candidates,
+//!   created_at, contests: [{id, title, rules, candidates: [{id, name, statement, status,
+//!   reason}]}]}`: an election is read whole, so its contests live inside it;
 //! - `participation`: `{_id: {e, v}}`: who voted, nothing else; the `_id` is the
 //!   one-ballot rule (a second insert fails with 11000);
-//! - `ballots`: `{_id: {e, r}, choices}`: no voter and no time. The `_id` is the
+//! - `ballots`: `{_id: {e, r}, choices: {contest: vote}}`: no voter and no time. The `_id` is the
 //!   (election, receipt) pair on purpose: a default ObjectId `_id` embeds its creation
 //!   second and a counter, which would order ballots by time and line them up with
 //!   participation;
-//! - `voter_roll`: `{_id: {e, u}, email, name}`, with an index on `_id.u`;
+//! - `voter_roll`: `{_id: {e, u}, email, name, columns}`, with an index on `_id.u`;
+//! - `contest_turnout`: `{_id: {e, c}, n}`: per contest with a constituency, how many of
+//!   its voters cast a ballot;
 //! - `login_failures` and `login_address_failures`: the sign-in throttle (see
 //!   `sign_in`), TTL on `expires_at`.
 
 use mongodb::bson::{Bson, Document, doc};
 use turnout_domain::{ElectionId, Receipt, Username};
-use turnout_store::{Choices, Eligibility, NewElection, RollEntry};
+use turnout_store::{ABSTAIN, Choices, ContestRules, Eligibility, NewElection, RollEntry, Vote};
 
 pub fn election(e: &NewElection, now_s: i64) -> Result<Document, mongodb::bson::ser::Error> {
     let contests: Vec<Document> = e
@@ -38,9 +40,9 @@ pub fn election(e: &NewElection, now_s: i64) -> Result<Document, mongodb::bson::
                     }
                 })
                 .collect();
-            doc! { "id": c.id.as_str(), "title": &c.title, "candidates": candidates }
+            Ok(doc! { "id": c.id.as_str(), "title": &c.title, "rules": rules(&c.rules)?, "candidates": candidates })
         })
-        .collect();
+        .collect::<Result<_, mongodb::bson::ser::Error>>()?;
     Ok(doc! {
         "_id": e.id.as_str(),
         "title": &e.title,
@@ -52,6 +54,7 @@ pub fn election(e: &NewElection, now_s: i64) -> Result<Document, mongodb::bson::
         "quorum_pct": e.quorum_pct,
         "otp_validity_secs": e.otp_validity_secs as i64,
         "otp_extra_secs": 0_i64,
+        "shuffle_candidates": e.shuffle_candidates,
         "created_at": now_s,
         "contests": contests,
     })
@@ -59,6 +62,10 @@ pub fn election(e: &NewElection, now_s: i64) -> Result<Document, mongodb::bson::
 
 pub fn eligibility(e: &Eligibility) -> Result<Bson, mongodb::bson::ser::Error> {
     mongodb::bson::to_bson(e)
+}
+
+pub fn rules(r: &ContestRules) -> Result<Bson, mongodb::bson::ser::Error> {
+    mongodb::bson::to_bson(r)
 }
 
 /// Elections by id after `after`, for paging.
@@ -75,9 +82,17 @@ pub fn participation(election: &ElectionId, voter: &Username) -> Document {
 
 /// A ballot: the box it goes in, its receipt and the choices; nothing about the voter.
 pub fn ballot(election: &ElectionId, receipt: &Receipt, choices: &Choices) -> Document {
-    let choices: Document =
-        choices.iter().map(|(contest, candidate)| (contest.to_string(), Bson::from(candidate.as_str()))).collect();
+    let choices: Document = choices.iter().map(|(contest, vote)| (contest.to_string(), vote_bson(vote))).collect();
     doc! { "_id": { "e": election.as_str(), "r": receipt.as_str() }, "choices": choices }
+}
+
+/// A vote as the port writes it in JSON: `"abstain"`, an id, or an array of ids.
+fn vote_bson(vote: &Vote) -> Bson {
+    match vote {
+        Vote::Abstain => Bson::from(ABSTAIN),
+        Vote::Marks(m) if m.len() == 1 => Bson::from(m[0].as_str()),
+        Vote::Marks(m) => Bson::Array(m.iter().map(|c| Bson::from(c.as_str())).collect()),
+    }
 }
 
 pub fn ballot_id(election: &ElectionId, receipt: &Receipt) -> Document {
@@ -98,6 +113,7 @@ pub fn roll_fields(entry: &RollEntry) -> Document {
     doc! {
         "email": entry.email.as_ref().map(|m| m.as_str()),
         "name": entry.name.as_deref(),
+        "columns": entry.columns.iter().map(|(k, v)| (k.clone(), Bson::from(v.as_str()))).collect::<Document>(),
     }
 }
 
@@ -111,7 +127,7 @@ pub fn roll_of(uid: &Username, elections: &[ElectionId]) -> Document {
 mod tests {
     use mongodb::bson::{Bson, doc};
     use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
-    use turnout_store::{Choices, Eligibility, RollEntry};
+    use turnout_store::{Choices, Eligibility, RollEntry, Vote};
 
     use super::{ballot, elections_after, eligibility, participation, roll_fields, roll_of};
 
@@ -122,13 +138,21 @@ mod tests {
     #[test]
     fn a_ballot_document_holds_the_box_the_receipt_and_the_choices_only() {
         let mut choices = Choices::new();
-        choices.insert(ContestId::parse("pres").unwrap(), CandidateId::parse("ada").unwrap());
+        choices.insert(ContestId::parse("pres").unwrap(), Vote::one(CandidateId::parse("ada").unwrap()));
+        choices.insert(
+            ContestId::parse("council").unwrap(),
+            Vote::Marks(vec![CandidateId::parse("bo").unwrap(), CandidateId::parse("ron").unwrap()]),
+        );
+        choices.insert(ContestId::parse("referendum").unwrap(), Vote::Abstain);
         let receipt = Receipt::generate();
         let d = ballot(&id("council"), &receipt, &choices);
         let keys: Vec<&String> = d.keys().collect();
         assert_eq!(keys, ["_id", "choices"], "review for voter linkage: {d}");
         assert_eq!(d.get_document("_id").unwrap(), &doc! { "e": "council", "r": receipt.as_str() });
-        assert_eq!(d.get_document("choices").unwrap(), &doc! { "pres": "ada" });
+        assert_eq!(
+            d.get_document("choices").unwrap(),
+            &doc! { "council": ["bo", "ron"], "pres": "ada", "referendum": "abstain" }
+        );
     }
 
     #[test]
@@ -145,8 +169,12 @@ mod tests {
             uid: Username::parse("student00001").unwrap(),
             email: Some(VoterEmail::parse("s1@roll.example").unwrap()),
             name: None,
+            columns: [("faculty".to_owned(), "Science".to_owned())].into(),
         };
-        assert_eq!(roll_fields(&entry), doc! { "email": "s1@roll.example", "name": Bson::Null });
+        assert_eq!(
+            roll_fields(&entry),
+            doc! { "email": "s1@roll.example", "name": Bson::Null, "columns": { "faculty": "Science" } }
+        );
     }
 
     #[test]

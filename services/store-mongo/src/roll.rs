@@ -1,5 +1,7 @@
-//! The voter roll in MongoDB: `voter_roll` `{_id: {e, u}, email, name}`, indexed by
-//! `_id.u` for a voter's memberships. An import's chunk is upserted in one transaction.
+//! The voter roll in MongoDB: `voter_roll` `{_id: {e, u}, email, name, columns}`, indexed
+//! by `_id.u` for a voter's memberships. An import's chunk is upserted in one transaction.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -40,6 +42,44 @@ impl Roll for MongoStore {
         Ok(out)
     }
 
+    async fn roll_columns(
+        &self,
+        uid: &Username,
+        elections: &[ElectionId],
+    ) -> Result<Vec<(ElectionId, BTreeMap<String, String>)>, StoreError> {
+        let cursor = self.timed(self.coll::<Document>("voter_roll").find(docs::roll_of(uid, elections))).await?;
+        let found: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        let mut out = Vec::new();
+        for d in found {
+            let e = d.get_document("_id").and_then(|id| id.get_str("e")).map_err(decode::bad)?;
+            if let Some(id) = elections.iter().find(|w| w.as_str() == e) {
+                out.push((id.clone(), decode::columns(&d)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counted here rather than by a query: values compare trimmed and in any case, which
+    /// no index serves; this runs for the dashboard, a few times a minute.
+    async fn roll_count_where(&self, election: &ElectionId, column: &str, value: &str) -> Result<u64, StoreError> {
+        let cursor = self
+            .timed(
+                self.coll::<Document>("voter_roll")
+                    .find(doc! { "_id.e": election.as_str(), format!("columns.{column}"): { "$exists": true } })
+                    .projection(doc! { format!("columns.{column}"): 1 }),
+            )
+            .await?;
+        let found: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        let wanted = turnout_store::Constituency::RollColumn { column: column.to_owned(), value: value.to_owned() };
+        let mut n = 0;
+        for d in &found {
+            if wanted.admits_roll_row(&decode::columns(d)?) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     async fn list_roll(
         &self,
         election: &ElectionId,
@@ -67,6 +107,7 @@ impl Roll for MongoStore {
                     uid: Username::parse(uid).map_err(bad)?,
                     email: d.get_str("email").ok().map(str::to_owned),
                     name: d.get_str("name").ok().map(str::to_owned),
+                    columns: decode::columns(d)?,
                 })
             })
             .collect()
@@ -105,7 +146,11 @@ pub(crate) async fn upsert_roll_in(
     let mut fresh: Vec<(String, Document)> = Vec::new();
     for e in entries {
         let fields = docs::roll_fields(e);
-        let same = |d: &Document| d.get("email") == fields.get("email") && d.get("name") == fields.get("name");
+        let same = |d: &Document| {
+            d.get("email") == fields.get("email")
+                && d.get("name") == fields.get("name")
+                && decode::columns(d).ok().as_ref() == Some(&e.columns)
+        };
         if let Some((_, d)) = fresh.iter_mut().find(|(u, _)| u == e.uid.as_str()) {
             if same(d) {
                 stats.unchanged += 1;

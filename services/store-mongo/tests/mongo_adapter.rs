@@ -13,7 +13,7 @@ use mongodb::bson::{Document, doc};
 use turnout_domain::schedule::WindowRefusal;
 use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
 use turnout_store::{
-    BallotBox, CastBallot, CastError, Choices, Codes, Elections, NewElection, Outbox, Roll, RollEntry,
+    BallotBox, CastBallot, CastError, Choices, Codes, Elections, NewElection, Outbox, Roll, RollEntry, Vote,
 };
 use turnout_store_mongo::{MongoSettings, MongoStore, uri_with_database};
 
@@ -52,8 +52,15 @@ fn voter(n: u32) -> Username {
 fn cast(election: &ElectionId, voter: &Username) -> CastBallot {
     let now = Timestamp::now();
     let choices: Choices =
-        [(ContestId::parse("pres").unwrap(), CandidateId::parse("ada").unwrap())].into_iter().collect();
-    CastBallot { election: election.clone(), voter: voter.clone(), choices, verified_at: now, now }
+        [(ContestId::parse("pres").unwrap(), Vote::one(CandidateId::parse("ada").unwrap()))].into_iter().collect();
+    CastBallot {
+        election: election.clone(),
+        voter: voter.clone(),
+        choices,
+        constituencies: Vec::new(),
+        verified_at: now,
+        now,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,6 +112,7 @@ async fn roll_imports_are_idempotent_and_memberships_carry_the_address() {
         uid: voter(n),
         email: email.map(|e| VoterEmail::parse(e).unwrap()),
         name: None,
+        columns: Default::default(),
     };
     let first = store.import_roll(&a, &[entry(1, Some("one@roll.example")), entry(2, None)]).await.unwrap();
     assert_eq!((first.added, first.updated, first.unchanged), (2, 0, 0));

@@ -1,16 +1,14 @@
 //! The ballot box on SQLite: casts go through the group-committing writer
-//! (`ballot_writer`); receipts, turnout and the tally are reads.
-
-use std::collections::BTreeMap;
+//! (`ballot_writer`); receipts, turnout and the box's contents are reads.
 
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 
-use turnout_domain::{ElectionId, Receipt};
-use turnout_store::{BallotBox, CastBallot, CastError, ContestTally, StoreError, Tally, Turnout};
+use turnout_domain::{ContestId, ElectionId, Receipt};
+use turnout_store::{BallotBox, BoxContents, CastBallot, CastError, Choices, StoreError, Turnout};
 
 use crate::SqliteStore;
-use crate::error::SqlResult;
+use crate::error::{SqlResult, parsed};
 
 #[async_trait]
 impl BallotBox for SqliteStore {
@@ -52,52 +50,39 @@ impl BallotBox for SqliteStore {
         .await
     }
 
-    async fn tally(&self, election: &ElectionId) -> Result<Tally, StoreError> {
+    async fn constituency_turnout(&self, election: &ElectionId) -> Result<Vec<(ContestId, u64)>, StoreError> {
         let election = election.clone();
-        self.run(move |conn| tally(conn, &election)).await
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT contest_id, n FROM contest_turnout WHERE election_id = ?1 ORDER BY contest_id")
+                .sql()?;
+            let rows = stmt
+                .query_map([election.as_str()], |r| {
+                    Ok((parsed(0, r.get(0)?, ContestId::parse)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })
+                .sql()?;
+            rows.collect::<Result<_, _>>().sql()
+        })
+        .await
+    }
+
+    async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError> {
+        let election = election.clone();
+        self.run(move |conn| box_contents(conn, &election)).await
     }
 }
 
-pub(crate) fn tally(conn: &mut Connection, election: &ElectionId) -> Result<Tally, StoreError> {
+pub(crate) fn box_contents(conn: &mut Connection, election: &ElectionId) -> Result<BoxContents, StoreError> {
     let tx = conn.transaction().sql()?;
-    let count = |table: &str| -> rusqlite::Result<u64> {
-        tx.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE election_id = ?1"), [election.as_str()], |r| {
+    let participation = tx
+        .query_row("SELECT COUNT(*) FROM participation WHERE election_id = ?1", [election.as_str()], |r| {
             r.get::<_, i64>(0).map(|n| n.max(0) as u64)
         })
-    };
-    let (participation, ballots) = (count("participation").sql()?, count("ballots").sql()?);
-    let mut contests: BTreeMap<String, ContestTally> = BTreeMap::new();
-    {
-        let mut names = tx.prepare("SELECT id FROM contests WHERE election_id = ?1 ORDER BY position").sql()?;
-        for id in names.query_map([election.as_str()], |r| r.get::<_, String>(0)).sql()? {
-            contests.insert(id.sql()?, ContestTally::default());
-        }
-        let mut candidates =
-            tx.prepare("SELECT contest_id, id FROM candidates WHERE election_id = ?1 AND status = 'approved'").sql()?;
-        for row in
-            candidates.query_map([election.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).sql()?
-        {
-            let (contest, candidate) = row.sql()?;
-            contests.entry(contest).or_default().votes.insert(candidate, 0);
-        }
-        let mut votes = tx
-            .prepare(
-                "SELECT j.key, j.value, COUNT(*) FROM ballots b, json_each(b.choices) j
-             WHERE b.election_id = ?1 GROUP BY j.key, j.value",
-            )
-            .sql()?;
-        let rows = votes
-            .query_map([election.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-            })
-            .sql()?;
-        for row in rows {
-            let (contest, candidate, n) = row.sql()?;
-            *contests.entry(contest).or_default().votes.entry(candidate).or_default() += n.max(0) as u64;
-        }
-    }
-    for c in contests.values_mut() {
-        c.blank = ballots.saturating_sub(c.votes.values().sum());
-    }
-    Ok(Tally { participation, ballots, contests })
+        .sql()?;
+    let mut stmt = tx.prepare("SELECT choices FROM ballots WHERE election_id = ?1").sql()?;
+    let rows = stmt
+        .query_map([election.as_str()], |r| parsed(0, r.get(0)?, |raw: &str| serde_json::from_str::<Choices>(raw)))
+        .sql()?;
+    let ballots = rows.collect::<Result<Vec<_>, _>>().sql()?;
+    Ok(BoxContents { participation, ballots })
 }

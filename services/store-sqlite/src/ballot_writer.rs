@@ -4,23 +4,26 @@
 //! holds their ballot.
 //!
 //! Per cast, inside that transaction: the window as the store has it now (so an officer's
-//! extension or early close counts from the moment it commits), the one-ballot rule
-//! (participation's primary key), the ballot row (no voter, no time) and the activity
-//! count. A refused cast writes nothing; the others in the batch are unaffected. A
-//! failed commit fails every cast in the batch, none of which were stored.
+//! extension or early close counts from the moment it commits), the constituency rule
+//! (`rules::constituencies_at_cast`, with the roll as it is now), the one-ballot rule
+//! (participation's primary key), the ballot row (no voter, no time), the activity count
+//! and the count of each constituency's voters. A refused cast writes nothing; the others
+//! in the batch are unaffected. A failed commit fails every cast in the batch, none of
+//! which were stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 
 use jiff::Timestamp;
 use turnout_domain::schedule::Schedule;
-use turnout_domain::{ElectionId, Receipt};
-use turnout_store::rules::ts;
-use turnout_store::{Activity, CastBallot, CastError, StoreError};
+use turnout_domain::{ContestId, ElectionId, Receipt};
+use turnout_store::rules::{constituencies_at_cast, reads_roll_columns, ts};
+use turnout_store::{Activity, CastBallot, CastError, Constituency, ContestRules, StoreError};
 
 use crate::activity::bump_activity;
+use crate::error::parsed;
 use crate::group_commit::{self, Batch, Writer};
 
 /// Casting's batches: the window, the one-ballot rule, the ballot row, the count.
@@ -63,14 +66,14 @@ impl BallotWriter {
 /// the transaction (then nothing in it was stored).
 fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<Result<Receipt, CastError>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut schedules: HashMap<&ElectionId, Option<Schedule>> = HashMap::new();
+    let mut elections: HashMap<&ElectionId, Option<AtCast>> = HashMap::new();
     let mut counted: HashMap<&ElectionId, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(casts.len());
     for cast in casts {
-        if !schedules.contains_key(&cast.election) {
-            schedules.insert(&cast.election, schedule(&tx, &cast.election)?);
+        if !elections.contains_key(&cast.election) {
+            elections.insert(&cast.election, election(&tx, &cast.election)?);
         }
-        let Some(schedule) = &schedules[&cast.election] else {
+        let Some((schedule, contests)) = &elections[&cast.election] else {
             outcomes.push(Err(CastError::UnknownElection));
             continue;
         };
@@ -78,6 +81,14 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
             outcomes.push(Err(CastError::OutsideWindow(refusal)));
             continue;
         }
+        let columns = if reads_roll_columns(contests) { roll_columns(&tx, cast)? } else { None };
+        let voters_contests = match constituencies_at_cast(contests, cast, columns.as_ref()) {
+            Ok(c) => c,
+            Err(refusal) => {
+                outcomes.push(Err(CastError::Choice(refusal)));
+                continue;
+            }
+        };
         let choices = match serde_json::to_string(&cast.choices) {
             Ok(c) => c,
             Err(e) => {
@@ -98,6 +109,13 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
         let receipt = Receipt::generate();
         tx.prepare_cached("INSERT INTO ballots (election_id, receipt, choices) VALUES (?1, ?2, ?3)")?
             .execute(params![cast.election.as_str(), receipt.as_str(), choices])?;
+        for contest in voters_contests {
+            tx.prepare_cached(
+                "INSERT INTO contest_turnout (election_id, contest_id, n) VALUES (?1, ?2, 1)
+                 ON CONFLICT (election_id, contest_id) DO UPDATE SET n = n + 1",
+            )?
+            .execute(params![cast.election.as_str(), contest.as_str()])?;
+        }
         *counted.entry(&cast.election).or_default() += 1;
         outcomes.push(Ok(receipt));
     }
@@ -107,6 +125,35 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// What a cast is checked against: the window and each contest's constituency.
+type AtCast = (Schedule, Vec<(ContestId, Constituency)>);
+
+/// The election's window and each contest's constituency, as stored now.
+fn election(tx: &rusqlite::Transaction<'_>, election: &ElectionId) -> rusqlite::Result<Option<AtCast>> {
+    let Some(schedule) = schedule(tx, election)? else { return Ok(None) };
+    let mut stmt = tx.prepare_cached("SELECT id, rules FROM contests WHERE election_id = ?1")?;
+    let contests = stmt
+        .query_map([election.as_str()], |r| {
+            let id = parsed(0, r.get(0)?, ContestId::parse)?;
+            let rules = parsed(1, r.get(1)?, |raw: &str| serde_json::from_str::<ContestRules>(raw))?;
+            Ok((id, rules.voters))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some((schedule, contests)))
+}
+
+/// The voter's roll row's named columns in this election, if they are on its roll.
+fn roll_columns(
+    tx: &rusqlite::Transaction<'_>,
+    cast: &CastBallot,
+) -> rusqlite::Result<Option<BTreeMap<String, String>>> {
+    tx.prepare_cached("SELECT columns FROM voter_roll WHERE election_id = ?1 AND uid = ?2")?
+        .query_row(params![cast.election.as_str(), cast.voter.as_str()], |r| {
+            parsed(0, r.get(0)?, |raw: &str| serde_json::from_str::<BTreeMap<String, String>>(raw))
+        })
+        .optional()
 }
 
 fn schedule(tx: &rusqlite::Transaction<'_>, election: &ElectionId) -> rusqlite::Result<Option<Schedule>> {

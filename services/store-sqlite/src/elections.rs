@@ -12,8 +12,8 @@ use turnout_domain::schedule::{Schedule, local_in};
 use turnout_domain::{CandidateId, ContestId, ElectionId};
 use turnout_store::rules::ts;
 use turnout_store::{
-    AuditEntry, Candidate, CandidateRow, CandidateStatus, ChangeError, Contest, Decision, Election, ElectionEdit,
-    ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, StoreError,
+    AuditEntry, Candidate, CandidateRow, CandidateStatus, ChangeError, Contest, ContestRules, Decision, Election,
+    ElectionEdit, ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, StoreError,
 };
 
 use crate::SqliteStore;
@@ -58,7 +58,7 @@ impl Elections for SqliteStore {
             let head = tx
                 .query_row(
                     "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility,
-                            quorum_pct, otp_validity_secs
+                            quorum_pct, otp_validity_secs, shuffle_candidates
                      FROM elections WHERE id = ?1",
                     [id.as_str()],
                     |r| {
@@ -72,6 +72,7 @@ impl Elections for SqliteStore {
                             r.get::<_, String>(6)?,
                             r.get::<_, f64>(7)?,
                             r.get::<_, i64>(8)?,
+                            r.get::<_, bool>(9)?,
                         ))
                     },
                 )
@@ -87,17 +88,19 @@ impl Elections for SqliteStore {
                 eligibility,
                 quorum_pct,
                 validity,
+                shuffle_candidates,
             )) = head
             else {
                 return Ok(None);
             };
             let mut contests: Vec<Contest> = tx
-                .prepare_cached("SELECT id, title FROM contests WHERE election_id = ?1 ORDER BY position")
+                .prepare_cached("SELECT id, title, rules FROM contests WHERE election_id = ?1 ORDER BY position")
                 .sql()?
                 .query_map([id.as_str()], |r| {
                     Ok(Contest {
                         id: parsed(0, r.get(0)?, ContestId::parse)?,
                         title: r.get(1)?,
+                        rules: parsed(2, r.get(2)?, |raw: &str| serde_json::from_str::<ContestRules>(raw))?,
                         candidates: Vec::new(),
                     })
                 })
@@ -144,6 +147,7 @@ impl Elections for SqliteStore {
                 eligibility: parsed(6, eligibility, |raw| serde_json::from_str::<Eligibility>(raw)).sql()?,
                 quorum_pct,
                 otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
+                shuffle_candidates,
             }))
         })
     }
@@ -168,10 +172,28 @@ impl Elections for SqliteStore {
                         time_zone: r.get(4)?,
                         grace_secs: r.get::<_, i64>(5)?.max(0) as u64,
                         eligibility: parsed(6, r.get(6)?, |raw| serde_json::from_str::<Eligibility>(raw))?,
+                        constituencies: Vec::new(),
                     })
                 })
                 .sql()?;
-            rows.collect::<Result<Vec<_>, _>>().sql()
+            let mut page = rows.collect::<Result<Vec<_>, _>>().sql()?;
+            let mut contests =
+                conn.prepare_cached("SELECT id, rules FROM contests WHERE election_id = ?1 ORDER BY position").sql()?;
+            for summary in &mut page {
+                let rows = contests
+                    .query_map([summary.id.as_str()], |r| {
+                        let rules = parsed(1, r.get(1)?, |raw: &str| serde_json::from_str::<ContestRules>(raw))?;
+                        Ok((parsed(0, r.get(0)?, ContestId::parse)?, rules.voters))
+                    })
+                    .sql()?;
+                for row in rows {
+                    let (id, voters) = row.sql()?;
+                    if !voters.is_everyone() {
+                        summary.constituencies.push((id, voters));
+                    }
+                }
+            }
+            Ok(page)
         })
         .await
     }
@@ -196,6 +218,8 @@ impl Elections for SqliteStore {
         audit: &AuditEntry,
         now: Timestamp,
     ) -> Result<(), ChangeError> {
+        // The port's rule, whoever calls: no reserved id, no oversized name.
+        candidate.validate().map_err(|e| ChangeError::Refused(e.to_string()))?;
         let (e, k, c, a) = (election.clone(), contest.clone(), candidate.clone(), audit.clone());
         self.run(move |conn| nominate_candidate(conn, &e, &k, &c, &a, now)).await
     }
@@ -251,8 +275,8 @@ impl Elections for SqliteStore {
 fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timestamp) -> Result<(), StoreError> {
     let inserted = tx.execute(
         "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility,
-                                quorum_pct, otp_validity_secs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                quorum_pct, otp_validity_secs, shuffle_candidates)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             e.id.as_str(),
             e.title,
@@ -263,7 +287,8 @@ fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timesta
             now.as_second(),
             serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?,
             e.quorum_pct,
-            e.otp_validity_secs as i64
+            e.otp_validity_secs as i64,
+            e.shuffle_candidates
         ],
     );
     match inserted {
@@ -274,8 +299,8 @@ fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timesta
     };
     for (i, contest) in e.contests.iter().enumerate() {
         tx.execute(
-            "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)",
-            params![e.id.as_str(), contest.id.as_str(), contest.title, i as i64],
+            "INSERT INTO contests (election_id, id, title, position, rules) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.id.as_str(), contest.id.as_str(), contest.title, i as i64, rules_json(&contest.rules)?],
         )
         .sql()?;
         for (j, c) in contest.candidates.iter().enumerate() {
@@ -348,7 +373,8 @@ pub(crate) fn edit_election(
     tx.execute(
         "UPDATE elections SET title = COALESCE(?2, title), opens_at = ?3, closes_at = ?4,
                 time_zone = COALESCE(?5, time_zone), grace_secs = COALESCE(?6, grace_secs),
-                quorum_pct = COALESCE(?7, quorum_pct), otp_validity_secs = COALESCE(?8, otp_validity_secs)
+                quorum_pct = COALESCE(?7, quorum_pct), otp_validity_secs = COALESCE(?8, otp_validity_secs),
+                shuffle_candidates = COALESCE(?9, shuffle_candidates)
          WHERE id = ?1",
         params![
             id.as_str(),
@@ -358,7 +384,8 @@ pub(crate) fn edit_election(
             edit.time_zone,
             edit.grace_secs.map(|g| g as i64),
             edit.quorum_pct,
-            edit.otp_validity_secs.map(|v| v as i64)
+            edit.otp_validity_secs.map(|v| v as i64),
+            edit.shuffle_candidates
         ],
     )
     .sql()?;
@@ -383,10 +410,13 @@ pub(crate) fn edit_election(
             tx.execute("DELETE FROM contests WHERE election_id = ?1 AND id = ?2", params![id.as_str(), gone]).sql()?;
         }
         for (i, c) in contests.iter().enumerate() {
+            // New rules replace the old; left out, an existing contest keeps its own.
+            let rules = c.rules.as_ref().map(rules_json).transpose()?;
             tx.execute(
-                "INSERT INTO contests (election_id, id, title, position) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (election_id, id) DO UPDATE SET title = excluded.title, position = excluded.position",
-                params![id.as_str(), c.id.as_str(), c.title, i as i64],
+                "INSERT INTO contests (election_id, id, title, position, rules) VALUES (?1, ?2, ?3, ?4, COALESCE(?5, '{}'))
+                 ON CONFLICT (election_id, id) DO UPDATE SET title = excluded.title, position = excluded.position,
+                     rules = COALESCE(?5, rules)",
+                params![id.as_str(), c.id.as_str(), c.title, i as i64, rules],
             )
             .sql()?;
         }
@@ -551,4 +581,8 @@ pub(crate) fn close_now(
     append_audit_in(&tx, audit, now)?;
     tx.commit().sql()?;
     Ok(ts(now.as_second()))
+}
+
+fn rules_json(rules: &ContestRules) -> Result<String, StoreError> {
+    serde_json::to_string(rules).map_err(|e| StoreError::Other(e.into()))
 }

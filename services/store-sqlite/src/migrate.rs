@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0007_sign_in_throttle_sign_outs_and_canonical_voters.sql",
         include_str!("../migrations/0007_sign_in_throttle_sign_outs_and_canonical_voters.sql"),
     ),
+    ("0008_contest_kinds.sql", include_str!("../migrations/0008_contest_kinds.sql")),
 ];
 
 /// Brings the schema up to date (a no-op when it is).
@@ -75,7 +76,7 @@ mod tests {
     fn voters_stored_under_other_spellings_are_folded_and_duplicates_kept() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("turnout.db")).unwrap();
-        let before = MIGRATIONS.len() - 1;
+        let before = MIGRATIONS.iter().position(|(name, _)| name.starts_with("0007_")).unwrap();
         let tx = conn.transaction().unwrap();
         for (_, m) in &MIGRATIONS[..before] {
             tx.execute_batch(m).unwrap();
@@ -96,6 +97,34 @@ mod tests {
         // The one that collides stays: it was a second ballot, and participation = ballots.
         assert_eq!(list("SELECT voter FROM participation ORDER BY voter"), ["St000002", "st000001", "st000002"]);
         assert_eq!(list("SELECT uid FROM voter_roll"), ["jane.doe"]);
+    }
+
+    #[test]
+    fn contests_from_before_kinds_read_as_one_seat_plurality_and_rolls_keep_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("turnout.db")).unwrap();
+        let before = MIGRATIONS.iter().position(|(name, _)| name.starts_with("0008_")).unwrap();
+        let tx = conn.transaction().unwrap();
+        for (_, m) in &MIGRATIONS[..before] {
+            tx.execute_batch(m).unwrap();
+        }
+        tx.pragma_update(None, "user_version", before as i64).unwrap();
+        tx.execute_batch(
+            "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at)
+               VALUES ('demo', 'Demo', 0, 1, 'UTC', 0, 0);
+             INSERT INTO contests (election_id, id, title, position) VALUES ('demo', 'pres', 'President', 0);
+             INSERT INTO voter_roll (election_id, uid, email) VALUES ('demo', 'jane.doe', 'j@uni.test');",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        migrate(&mut conn).unwrap();
+        let one = |sql: &str| -> String { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let rules: turnout_store::ContestRules = serde_json::from_str(&one("SELECT rules FROM contests")).unwrap();
+        assert_eq!(rules, turnout_store::ContestRules::default());
+        assert_eq!(one("SELECT columns FROM voter_roll"), "{}");
+        assert_eq!(one("SELECT email FROM voter_roll"), "j@uni.test");
+        let shuffle: i64 = conn.query_row("SELECT shuffle_candidates FROM elections", [], |r| r.get(0)).unwrap();
+        assert_eq!(shuffle, 0);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The voter roll on SQLite: `voter_roll(election_id, uid, email, name)`.
+//! The voter roll on SQLite: `voter_roll(election_id, uid, email, name, columns)`, the
+//! named columns as a JSON object.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
@@ -29,6 +32,40 @@ impl Roll for SqliteStore {
         elections: &[ElectionId],
     ) -> Result<Vec<(ElectionId, Option<VoterEmail>)>, StoreError> {
         self.read_here(|conn| read_roll_memberships(conn, uid, elections))
+    }
+
+    async fn roll_columns(
+        &self,
+        uid: &Username,
+        elections: &[ElectionId],
+    ) -> Result<Vec<(ElectionId, BTreeMap<String, String>)>, StoreError> {
+        self.read_here(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT election_id, columns FROM voter_roll WHERE uid = ?1").sql()?;
+            let rows =
+                stmt.query_map([uid.as_str()], |r| Ok((r.get::<_, String>(0)?, columns(1, r.get(1)?)?))).sql()?;
+            let mut found = Vec::new();
+            for row in rows {
+                let (election, columns) = row.sql()?;
+                if let Some(id) = elections.iter().find(|w| w.as_str() == election) {
+                    found.push((id.clone(), columns));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    async fn roll_count_where(&self, election: &ElectionId, column: &str, value: &str) -> Result<u64, StoreError> {
+        let (election, column, value) = (election.clone(), column.to_owned(), value.trim().to_lowercase());
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM voter_roll
+                 WHERE election_id = ?1 AND lower(trim(json_extract(columns, '$.' || ?2))) = ?3",
+                params![election.as_str(), column, value],
+                |r| r.get::<_, i64>(0).map(|n| n.max(0) as u64),
+            )
+            .sql()
+        })
+        .await
     }
 
     async fn list_roll(
@@ -65,6 +102,9 @@ fn read_roll_memberships(
     Ok(found)
 }
 
+/// A roll row's email, name and named columns, as stored.
+type StoredRow = (Option<String>, Option<String>, BTreeMap<String, String>);
+
 /// Adds or updates roll entries inside the caller's transaction, counting what changed.
 pub(crate) fn upsert_roll(
     tx: &rusqlite::Transaction<'_>,
@@ -73,27 +113,32 @@ pub(crate) fn upsert_roll(
 ) -> Result<RollImport, StoreError> {
     let mut stats = RollImport::default();
     let mut current =
-        tx.prepare_cached("SELECT email, name FROM voter_roll WHERE election_id = ?1 AND uid = ?2").sql()?;
+        tx.prepare_cached("SELECT email, name, columns FROM voter_roll WHERE election_id = ?1 AND uid = ?2").sql()?;
     let mut upsert = tx
         .prepare_cached(
-            "INSERT INTO voter_roll (election_id, uid, email, name) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (election_id, uid) DO UPDATE SET email = excluded.email, name = excluded.name",
+            "INSERT INTO voter_roll (election_id, uid, email, name, columns) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (election_id, uid) DO UPDATE SET email = excluded.email, name = excluded.name,
+             columns = excluded.columns",
         )
         .sql()?;
     for e in entries {
         let email = e.email.as_ref().map(|m| m.as_str().to_owned());
-        let before: Option<(Option<String>, Option<String>)> = current
-            .query_row(params![election.as_str(), e.uid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        let cols = serde_json::to_string(&e.columns).map_err(|err| StoreError::Other(err.into()))?;
+        let before: Option<StoredRow> = current
+            .query_row(params![election.as_str(), e.uid.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, columns(2, r.get(2)?)?))
+            })
             .optional()
             .sql()?;
+        let row = params![election.as_str(), e.uid.as_str(), email, e.name, cols];
         match before {
-            Some((m, n)) if m == email && n == e.name => stats.unchanged += 1,
+            Some((m, n, c)) if m == email && n == e.name && c == e.columns => stats.unchanged += 1,
             Some(_) => {
-                upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name]).sql()?;
+                upsert.execute(row).sql()?;
                 stats.updated += 1;
             }
             None => {
-                upsert.execute(params![election.as_str(), e.uid.as_str(), email, e.name]).sql()?;
+                upsert.execute(row).sql()?;
                 stats.added += 1;
             }
         }
@@ -108,11 +153,18 @@ pub(crate) fn list_roll(
     limit: u32,
 ) -> Result<Vec<RollRow>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT uid, email, name FROM voter_roll WHERE election_id = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3")
+        .prepare(
+            "SELECT uid, email, name, columns FROM voter_roll WHERE election_id = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3",
+        )
         .sql()?;
     let rows = stmt
         .query_map(params![election.as_str(), after.unwrap_or_default(), limit.clamp(1, MAX_PAGE)], |r| {
-            Ok(RollRow { uid: parsed(0, r.get(0)?, Username::parse)?, email: r.get(1)?, name: r.get(2)? })
+            Ok(RollRow {
+                uid: parsed(0, r.get(0)?, Username::parse)?,
+                email: r.get(1)?,
+                name: r.get(2)?,
+                columns: columns(3, r.get(3)?)?,
+            })
         })
         .sql()?;
     rows.collect::<Result<_, _>>().sql()
@@ -123,4 +175,8 @@ pub(crate) fn roll_size(conn: &mut Connection, election: &ElectionId) -> Result<
         r.get::<_, i64>(0).map(|n| n.max(0) as u64)
     })
     .sql()
+}
+
+fn columns(idx: usize, raw: String) -> rusqlite::Result<BTreeMap<String, String>> {
+    parsed(idx, raw, |raw: &str| serde_json::from_str::<BTreeMap<String, String>>(raw))
 }

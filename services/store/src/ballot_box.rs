@@ -1,4 +1,5 @@
-//! The ballot box: a voter's choices, the one atomic cast, receipts, turnout and the tally.
+//! The ballot box: a voter's choices, the one atomic cast, receipts, turnout, and the
+//! box's contents for the count.
 
 use std::collections::BTreeMap;
 
@@ -7,20 +8,23 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use turnout_domain::schedule::WindowRefusal;
-use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username};
+use turnout_domain::{ContestId, ElectionId, Receipt, Username};
 
-use crate::StoreError;
+use crate::{StoreError, Vote, VoteError};
 
-/// A voter's choices: at most one candidate per contest; a contest left out is a blank.
-pub type Choices = BTreeMap<ContestId, CandidateId>;
+/// A voter's choices: a vote per contest; a contest left out is a blank.
+pub type Choices = BTreeMap<ContestId, Vote>;
 
 /// Why a set of choices can't go in the box.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChoiceError {
     #[error("there is no contest {0} in this election")]
     UnknownContest(String),
-    #[error("{candidate} is not an approved candidate in {contest}")]
-    UnknownCandidate { contest: String, candidate: String },
+    #[error("{reason}")]
+    Vote { contest: ContestId, reason: VoteError },
+    /// The contest is another constituency's: this voter may not vote in it.
+    #[error("You may not vote in {0}: it is for another constituency.")]
+    NotInConstituency(ContestId),
 }
 
 /// One ballot to cast: who, where, what, and the times the window rule needs.
@@ -29,6 +33,10 @@ pub struct CastBallot {
     pub election: ElectionId,
     pub voter: Username,
     pub choices: Choices,
+    /// The contests with a directory constituency (LDAP group or filter) that the voter's
+    /// sign-in found them in. The store checks roll-column constituencies against the
+    /// roll itself, inside the cast's transaction.
+    pub constituencies: Vec<ContestId>,
     /// When the voter's code was verified (the grace rule looks at it).
     pub verified_at: Timestamp,
     pub now: Timestamp,
@@ -44,6 +52,9 @@ pub enum CastError {
     OutsideWindow(WindowRefusal),
     #[error("no such election")]
     UnknownElection,
+    /// A contest the ballot names is not in the election, or not this voter's.
+    #[error(transparent)]
+    Choice(ChoiceError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,18 +65,13 @@ pub struct Turnout {
     pub ballots: u64,
 }
 
-/// Per-contest counts after close. `blank` is ballots that left the contest out.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tally {
+/// Everything in one election's box, read from one snapshot, for the count and the
+/// export: how many voted and every ballot's choices, in no meaningful order (no
+/// receipts: nothing here ties a ballot to anything else).
+#[derive(Debug, Clone)]
+pub struct BoxContents {
     pub participation: u64,
-    pub ballots: u64,
-    pub contests: BTreeMap<String, ContestTally>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ContestTally {
-    pub votes: BTreeMap<String, u64>,
-    pub blank: u64,
+    pub ballots: Vec<Choices>,
 }
 
 /// The ballot box: one ballot per voter, receipts, and the counts.
@@ -79,6 +85,10 @@ pub trait BallotBox: Send + Sync {
 
     async fn turnout(&self, election: &ElectionId) -> Result<Turnout, StoreError>;
 
-    /// Counts per contest and candidate, with participation and ballots from one snapshot.
-    async fn tally(&self, election: &ElectionId) -> Result<Tally, StoreError>;
+    /// Per contest with a constituency: how many of its voters have cast a ballot.
+    async fn constituency_turnout(&self, election: &ElectionId) -> Result<Vec<(ContestId, u64)>, StoreError>;
+
+    /// Every ballot's choices and the participation count, from one snapshot (read after
+    /// close, for the count and the export).
+    async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError>;
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use turnout_domain::schedule::Schedule;
 use turnout_domain::{CandidateId, ContestId, ElectionId};
 
-use crate::{AuditEntry, ChoiceError, Choices, InvalidField, StoreError};
+use crate::{
+    AuditEntry, ChoiceError, Choices, ContestRules, InvalidField, RON, RON_NAME, StoreError, check_vote, reserved_id,
+};
 
 /// Who may vote in an election.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,9 @@ pub struct NewElection {
     /// Code validity for this election in seconds; 0 = the configured default.
     #[serde(default)]
     pub otp_validity_secs: u64,
+    /// Each voter sees the candidates in an order of their own (no ballot-order advantage).
+    #[serde(default)]
+    pub shuffle_candidates: bool,
     pub contests: Vec<NewContest>,
 }
 
@@ -94,6 +99,7 @@ impl NewElection {
             if contest.title.trim().is_empty() || contest.title.len() > 200 {
                 return bad("contests.title", "1-200 characters");
             }
+            contest.rules.validate()?;
             if contest.candidates.len() > 200 {
                 return bad("contests.candidates", "at most 200 per contest");
             }
@@ -102,9 +108,7 @@ impl NewElection {
                 if !ids.insert(&c.id) {
                     return bad("candidates", "candidate ids must be unique within a contest");
                 }
-                if c.name.trim().is_empty() || c.name.len() > 200 || c.statement.len() > 5000 {
-                    return bad("candidates", "name 1-200 characters, statement at most 5000");
-                }
+                c.validate()?;
             }
         }
         Ok(())
@@ -116,6 +120,10 @@ impl NewElection {
 pub struct NewContest {
     pub id: ContestId,
     pub title: String,
+    /// How it is voted and counted, and who may vote in it (default: one-seat plurality,
+    /// everyone).
+    #[serde(default)]
+    pub rules: ContestRules,
     pub candidates: Vec<NewCandidate>,
 }
 
@@ -128,6 +136,21 @@ pub struct NewCandidate {
     pub statement: String,
     #[serde(default = "CandidateStatus::pending")]
     pub status: CandidateStatus,
+}
+
+impl NewCandidate {
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if reserved_id(&self.id) {
+            return Err(InvalidField::new("id", "ron and abstain are reserved: choose another id"));
+        }
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err(InvalidField::new("name", "1-200 characters"));
+        }
+        if self.statement.len() > 5000 {
+            return Err(InvalidField::new("statement", "at most 5000 characters"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +194,25 @@ pub struct Candidate {
 pub struct Contest {
     pub id: ContestId,
     pub title: String,
+    pub rules: ContestRules,
     pub candidates: Vec<Candidate>,
+}
+
+impl Contest {
+    /// What the ballot offers: the approved candidates, then RON where the contest has it.
+    pub fn options(&self) -> Vec<Candidate> {
+        let mut options: Vec<Candidate> =
+            self.candidates.iter().filter(|c| c.status == CandidateStatus::Approved).cloned().collect();
+        if self.rules.ron {
+            options.push(Candidate {
+                id: CandidateId::parse(RON).expect("ron is an id"),
+                name: RON_NAME.to_owned(),
+                statement: String::new(),
+                status: CandidateStatus::Approved,
+            });
+        }
+        options
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +227,8 @@ pub struct Election {
     pub quorum_pct: f64,
     /// This election's code validity, when it overrides the configured one.
     pub otp_validity: Option<Duration>,
+    /// Each voter sees the candidates in an order of their own.
+    pub shuffle_candidates: bool,
 }
 
 impl Election {
@@ -195,22 +238,19 @@ impl Election {
         self.otp_validity.unwrap_or(configured) + self.otp_extra
     }
 
-    /// Only approved candidates can be chosen; unknown contests are refused.
+    /// Each vote by its contest's rules, among the contest's options (approved candidates
+    /// and RON where offered); unknown contests are refused.
     pub fn check_choices(&self, choices: &Choices) -> Result<(), ChoiceError> {
-        for (contest_id, candidate_id) in choices {
+        for (contest_id, vote) in choices {
             let contest = self
                 .contests
                 .iter()
                 .find(|c| &c.id == contest_id)
                 .ok_or_else(|| ChoiceError::UnknownContest(contest_id.to_string()))?;
-            let approved =
-                contest.candidates.iter().any(|c| &c.id == candidate_id && c.status == CandidateStatus::Approved);
-            if !approved {
-                return Err(ChoiceError::UnknownCandidate {
-                    contest: contest_id.to_string(),
-                    candidate: candidate_id.to_string(),
-                });
-            }
+            let options = contest.options();
+            let ids: Vec<&CandidateId> = options.iter().map(|c| &c.id).collect();
+            check_vote(&contest.rules, &ids, vote)
+                .map_err(|reason| ChoiceError::Vote { contest: contest_id.clone(), reason })?;
         }
         Ok(())
     }
@@ -225,6 +265,10 @@ pub struct ElectionSummary {
     pub time_zone: String,
     pub grace_secs: u64,
     pub eligibility: Eligibility,
+    /// The contests with voters of their own (a constituency), and who those are: what
+    /// sign-in decides beside the election's eligibility.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constituencies: Vec<(ContestId, crate::Constituency)>,
 }
 
 impl ElectionSummary {
@@ -250,6 +294,7 @@ pub struct ElectionEdit {
     pub quorum_pct: Option<f64>,
     /// Code validity for this election in seconds; 0 means "the configured default".
     pub otp_validity_secs: Option<u64>,
+    pub shuffle_candidates: Option<bool>,
     /// The contests in order; existing ones keep their candidates. A contest with
     /// candidates can't be dropped.
     pub contests: Option<Vec<ContestEdit>>,
@@ -288,6 +333,9 @@ impl ElectionEdit {
                 if c.title.trim().is_empty() || c.title.len() > 200 {
                     return Err(InvalidField::new("contests.title", "1-200 characters"));
                 }
+                if let Some(rules) = &c.rules {
+                    rules.validate()?;
+                }
             }
         }
         Ok(())
@@ -299,6 +347,9 @@ impl ElectionEdit {
 pub struct ContestEdit {
     pub id: ContestId,
     pub title: String,
+    /// New rules; left out, an existing contest keeps its own and a new one is plurality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<ContestRules>,
 }
 
 pub fn valid_quorum(q: f64) -> Result<(), InvalidField> {

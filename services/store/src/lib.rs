@@ -4,6 +4,8 @@
 //!
 //! Layout (each aggregate file holds its values, its errors and its trait):
 //! - `elections`: definitions, validation, the console's changes (`Elections`);
+//! - `contests`: each contest's kind, seats, counting rule, RON and constituency, and a
+//!   voter's vote in it;
 //! - `roll`: the voter roll (`Roll`);
 //! - `sign_in`: the throttle's rule and sign-outs (`SignIn`);
 //! - `ballot_box`: casting, receipts, turnout, the tally (`BallotBox`);
@@ -24,6 +26,7 @@ pub mod activity;
 pub mod audit;
 pub mod ballot_box;
 pub mod codes;
+pub mod contests;
 pub mod elections;
 pub mod error;
 pub mod imports;
@@ -40,6 +43,7 @@ pub use activity::*;
 pub use audit::*;
 pub use ballot_box::*;
 pub use codes::*;
+pub use contests::*;
 pub use elections::*;
 pub use error::*;
 pub use imports::*;

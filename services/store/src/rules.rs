@@ -184,6 +184,38 @@ pub fn secs_to_timestamp(f: f64, fallback: Timestamp) -> Timestamp {
     Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(f)).unwrap_or(fallback)
 }
 
+/// The constituency rule at the moment of casting, as both adapters apply it inside the
+/// cast's transaction: every contest the ballot names must be in the election, and one
+/// with a constituency must be the voter's (a roll column read from the roll now, a
+/// directory group or filter as the voter's sign-in found it). Returns the restricted
+/// contests this voter belongs to, whose turnout the cast counts.
+pub fn constituencies_at_cast(
+    contests: &[(turnout_domain::ContestId, crate::Constituency)],
+    cast: &crate::CastBallot,
+    roll_columns: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<turnout_domain::ContestId>, crate::ChoiceError> {
+    use crate::Constituency;
+    let belongs = |constituency: &Constituency, id: &turnout_domain::ContestId| match constituency {
+        Constituency::Everyone => true,
+        Constituency::RollColumn { .. } => roll_columns.is_some_and(|c| constituency.admits_roll_row(c)),
+        Constituency::LdapGroup { .. } | Constituency::LdapFilter { .. } => cast.constituencies.contains(id),
+    };
+    for named in cast.choices.keys() {
+        let Some((id, constituency)) = contests.iter().find(|(id, _)| id == named) else {
+            return Err(crate::ChoiceError::UnknownContest(named.to_string()));
+        };
+        if !belongs(constituency, id) {
+            return Err(crate::ChoiceError::NotInConstituency(id.clone()));
+        }
+    }
+    Ok(contests.iter().filter(|(id, c)| !c.is_everyone() && belongs(c, id)).map(|(id, _)| id.clone()).collect())
+}
+
+/// Does any of these contests read the roll's columns at casting?
+pub fn reads_roll_columns(contests: &[(turnout_domain::ContestId, crate::Constituency)]) -> bool {
+    contests.iter().any(|(_, c)| matches!(c, crate::Constituency::RollColumn { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ async fn eligibility_per_election_from_roll_group_and_filter() {
         uid: Username::parse(&student_uid(1)).unwrap(),
         email: Some(VoterEmail::parse("first@roll.turnout.test").unwrap()),
         name: None,
+        columns: Default::default(),
     };
     app.store.import_roll(&roll, &[entry]).await.unwrap();
 
@@ -225,6 +226,7 @@ async fn roll_of(app: &TestApp, id: &str, students: std::ops::RangeInclusive<u32
             uid: Username::parse(&student_uid(n)).unwrap(),
             email: with_email.then(|| VoterEmail::parse(&format!("{}@roll.turnout.test", student_uid(n))).unwrap()),
             name: None,
+            columns: Default::default(),
         })
         .collect();
     app.store.import_roll(&roll, &entries).await.unwrap();
@@ -281,6 +283,7 @@ async fn a_roll_address_lets_a_voter_without_directory_mail_sign_in() {
         uid: Username::parse("nomail").unwrap(),
         email: email.map(|e| VoterEmail::parse(e).unwrap()),
         name: None,
+        columns: Default::default(),
     };
 
     // On the roll without an address, and none in the directory: no code could be sent.

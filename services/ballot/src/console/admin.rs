@@ -12,12 +12,12 @@ use tokio::io::AsyncWriteExt;
 use turnout_core::domain::{CandidateId, ContestId, ElectionId, Username};
 use turnout_core::http::{Admin, Body, Nav, html, wants_json};
 use turnout_core::store::{
-    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, NewCandidate, NewContest,
-    NewElection, RollRow, RowError, election_or_404,
+    AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, NewCandidate, NewElection,
+    RollRow, RowError, election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
 
-use super::{ConsoleElection, StoreData, changed, page_limit, parse_time, see_other};
+use super::{ConsoleElection, StoreData, changed, contest_lines, page_limit, parse_time, see_other};
 use crate::roll_import::{Importer, MAX_ROLL_ROWS, count_rows};
 
 fn audit(admin: &Admin, action: &str, election: &ElectionId, detail: serde_json::Value) -> AuditEntry {
@@ -58,25 +58,11 @@ struct CreateForm {
     otp_validity_secs: Option<u64>,
     contests: String,
     #[serde(default)]
+    shuffle_candidates: Option<String>,
+    #[serde(default)]
     eligibility: Option<String>,
     #[serde(default)]
     eligibility_value: Option<String>,
-}
-
-fn contests_from_lines(raw: &str) -> Result<Vec<NewContest>, ApiError> {
-    raw.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let (id, title) = line.split_once('|').ok_or_else(|| {
-                ApiError::invalid("contests", format!("write each contest as `id | title`, not {line:?}"))
-            })?;
-            Ok(NewContest {
-                id: ContestId::parse(id.trim()).map_err(|e| ApiError::invalid("contests", e))?,
-                title: title.trim().to_owned(),
-                candidates: vec![],
-            })
-        })
-        .collect()
 }
 
 fn eligibility_from(kind: Option<&str>, value: Option<&str>) -> Result<Eligibility, ApiError> {
@@ -105,7 +91,8 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
                 eligibility: eligibility_from(f.eligibility.as_deref(), f.eligibility_value.as_deref())?,
                 quorum_pct: f.quorum_pct.unwrap_or(0.0),
                 otp_validity_secs: f.otp_validity_secs.unwrap_or(0),
-                contests: contests_from_lines(&f.contests)?,
+                shuffle_candidates: f.shuffle_candidates.is_some(),
+                contests: contest_lines::parse(&f.contests)?,
             }
         }
     };
@@ -116,6 +103,9 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
     }
     election.validate()?;
     crate::eligibility::check(&election.eligibility)?;
+    for contest in &election.contests {
+        crate::eligibility::check_constituency(&contest.rules.voters)?;
+    }
     let now = Timestamp::now();
     if election.opens_at <= now {
         return Err(ApiError::invalid("opens_at", "the opening must be in the future"));
@@ -125,7 +115,9 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
         "election.created",
         &election.id,
         json!({ "title": election.title, "opens_at": election.opens_at.to_string(),
-                "closes_at": election.closes_at.to_string(), "eligibility": election.eligibility }),
+                "closes_at": election.closes_at.to_string(), "eligibility": election.eligibility,
+                "shuffle_candidates": election.shuffle_candidates,
+                "contests": election.contests.iter().map(|c| json!({ "id": c.id, "rules": c.rules })).collect::<Vec<_>>() }),
     );
     store.create_election_audited(&election, &entry, now).await?;
     let url = format!("/admin/elections/{}", election.id);
@@ -154,7 +146,10 @@ struct ElectionPage {
     quorum_pct: f64,
     otp_validity_secs: u64,
     eligibility: String,
+    shuffle_candidates: bool,
     contests: Vec<(String, String)>,
+    /// The contests as the edit form's lines (`contest_lines`).
+    contest_lines: String,
     candidates: Vec<CandidateRow>,
     next_candidates: Option<String>,
     roll_size: u64,
@@ -198,7 +193,8 @@ pub async fn election(
             "election": e.id, "title": e.title, "opens_at": s.opens_at.to_string(), "closes_at": s.closes_at.to_string(),
             "time_zone": s.time_zone, "grace_secs": s.grace.as_secs(), "quorum_pct": e.quorum_pct,
             "otp_validity_secs": e.otp_validity.map_or(0, |v| v.as_secs()), "eligibility": e.eligibility,
-            "contests": e.contests.iter().map(|c| json!({ "id": c.id, "title": c.title })).collect::<Vec<_>>(),
+            "shuffle_candidates": e.shuffle_candidates,
+            "contests": e.contests.iter().map(|c| json!({ "id": c.id, "title": c.title, "rules": c.rules })).collect::<Vec<_>>(),
             "candidates": candidates, "next_after": next_candidates, "roll_size": roll_size,
             "editable": Timestamp::now() < s.opens_at,
         })));
@@ -220,7 +216,9 @@ pub async fn election(
         quorum_pct: e.quorum_pct,
         otp_validity_secs: e.otp_validity.map_or(0, |v| v.as_secs()),
         eligibility: serde_json::to_string(&e.eligibility).unwrap_or_default(),
+        shuffle_candidates: e.shuffle_candidates,
         contests: e.contests.iter().map(|c| (c.id.to_string(), c.title.clone())).collect(),
+        contest_lines: e.contests.iter().map(|c| contest_lines::line(&c.id, &c.title, &c.rules) + "\n").collect(),
         candidates,
         next_candidates,
         roll_size,
@@ -238,6 +236,8 @@ struct EditForm {
     grace_secs: Option<u64>,
     quorum_pct: Option<f64>,
     otp_validity_secs: Option<u64>,
+    /// "yes" or "no" (a select, so switching it off is sent too).
+    shuffle_candidates: Option<String>,
     contests: Option<String>,
 }
 
@@ -267,11 +267,12 @@ pub async fn edit(
                 grace_secs: f.grace_secs,
                 quorum_pct: f.quorum_pct,
                 otp_validity_secs: f.otp_validity_secs,
+                shuffle_candidates: f.shuffle_candidates.as_deref().map(|v| v == "yes"),
                 contests: match f.contests.as_deref().filter(|c| !c.trim().is_empty()) {
                     Some(lines) => Some(
-                        contests_from_lines(lines)?
+                        contest_lines::parse(lines)?
                             .into_iter()
-                            .map(|c| ContestEdit { id: c.id, title: c.title })
+                            .map(|c| ContestEdit { id: c.id, title: c.title, rules: Some(c.rules) })
                             .collect(),
                     ),
                     None => None,
@@ -280,10 +281,16 @@ pub async fn edit(
         }
     };
     edit.validate()?;
+    for contest in edit.contests.iter().flatten() {
+        if let Some(rules) = &contest.rules {
+            crate::eligibility::check_constituency(&rules.voters)?;
+        }
+    }
     let detail = json!({
         "title": edit.title, "opens_at": edit.opens_at.map(|t| t.to_string()),
         "closes_at": edit.closes_at.map(|t| t.to_string()), "time_zone": edit.time_zone, "grace_secs": edit.grace_secs,
         "quorum_pct": edit.quorum_pct, "otp_validity_secs": edit.otp_validity_secs, "contests": edit.contests,
+        "shuffle_candidates": edit.shuffle_candidates,
     });
     store.edit_election(&e.id, &edit, &audit(&admin, "election.edited", &e.id, detail), Timestamp::now()).await?;
     let body = json!({ "election": e.id, "edited": true });
@@ -316,12 +323,7 @@ pub async fn nominate(
         statement: form.statement.trim().to_owned(),
         status: turnout_core::store::CandidateStatus::Pending,
     };
-    if candidate.name.is_empty() || candidate.name.len() > 200 {
-        return Err(ApiError::invalid("name", "1-200 characters"));
-    }
-    if candidate.statement.len() > 5000 {
-        return Err(ApiError::invalid("statement", "at most 5000 characters"));
-    }
+    candidate.validate()?;
     let detail = json!({ "contest": contest, "candidate": candidate.id, "name": candidate.name });
     let entry = audit(&admin, "candidate.nominated", &e.id, detail);
     store.nominate_candidate(&e.id, &contest, &candidate, &entry, Timestamp::now()).await?;

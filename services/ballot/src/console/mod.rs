@@ -4,10 +4,14 @@
 //!
 //! Layout:
 //! - `admin`: elections, candidates, the voter roll and its imports;
-//! - `officer`: the live dashboard, extend / close / widen, results, outbox, audit log.
+//! - `contest_lines`: contests as the forms write them, one line each, and back;
+//! - `officer`: the live dashboard, extend / close / widen, results, outbox, audit log;
+//! - `results_view`: each contest's count sheet as the results page shows it.
 
 mod admin;
+mod contest_lines;
 mod officer;
+mod results_view;
 
 use std::sync::Arc;
 

@@ -9,10 +9,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use turnout_core::ApiError;
-use turnout_core::console::{self, Dashboard, Results};
+use turnout_core::console::{self, Dashboard};
 use turnout_core::http::{Nav, Officer, html, wants_json};
+use turnout_core::results::{self, Results};
 use turnout_core::store::{AuditRecord, AuditVerification, OutboxRow, election_or_404};
 
+use super::results_view::{self, ContestSheet};
 use super::{ConsoleElection, StoreData, changed, page_limit, parse_time};
 use crate::routes::state_name;
 
@@ -224,6 +226,8 @@ pub async fn close(
 #[derive(Deserialize)]
 pub struct ResultsQuery {
     format: Option<String>,
+    /// A contest id: download that contest's ballots (BLT or CSV).
+    export: Option<String>,
 }
 
 #[derive(Template)]
@@ -233,6 +237,7 @@ struct ResultsPage {
     r: Results,
     closed_local: String,
     turnout_pct: String,
+    sheets: Vec<ContestSheet>,
 }
 
 pub async fn results(
@@ -244,14 +249,21 @@ pub async fn results(
 ) -> Result<HttpResponse, ApiError> {
     let store = store.as_ref().as_ref();
     let election = election_or_404(store, &path).await?;
-    let r = console::results(store, &election, Timestamp::now()).await?;
+    let r = results::results(store, &election, Timestamp::now()).await?;
+    if let Some(wanted) = query.export.as_deref() {
+        let c = r.contests.iter().find(|c| c.id.as_str() == wanted).ok_or_else(|| ApiError::not_found("contest"))?;
+        return Ok(HttpResponse::Ok()
+            .content_type(c.export.content_type)
+            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", c.export.file_name)))
+            .body(c.export.body.clone()));
+    }
     let file = |ext: &str| format!("attachment; filename=\"{}-results.{ext}\"", election.id);
     match query.format.as_deref() {
         Some("csv") => {
             return Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header((header::CONTENT_DISPOSITION, file("csv")))
-                .body(console::results_csv(&r)));
+                .body(results::results_csv(&r)));
         }
         Some("json") => {
             return Ok(HttpResponse::Ok().insert_header((header::CONTENT_DISPOSITION, file("json"))).json(&r));
@@ -264,6 +276,7 @@ pub async fn results(
         nav: Nav { user: Some(officer.0.name().to_owned()) },
         closed_local: election.schedule.local(r.closed_at),
         turnout_pct: pct(r.quorum.turnout_pct),
+        sheets: results_view::sheets(&r),
         r,
     };
     Ok(html(StatusCode::OK, &page))

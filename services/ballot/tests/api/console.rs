@@ -207,15 +207,29 @@ async fn results_are_sealed_until_close_and_grace_then_exported() {
     assert_eq!(app.vote(&late, "demo").await.status(), StatusCode::FORBIDDEN);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r: Value = officer.get(&results).send().await.unwrap().json().await.unwrap();
-    assert_eq!(r["tally"]["contests"]["president"]["votes"]["ben-carter"], 3);
-    assert_eq!((r["tally"]["participation"].as_u64(), r["tally"]["ballots"].as_u64()), (Some(3), Some(3)));
+    let president = r["contests"].as_array().unwrap().iter().find(|c| c["id"] == "president").unwrap().clone();
+    assert_eq!(president["method"], "plurality", "contests from before kinds count as one-seat plurality");
+    let ben = president["options"].as_array().unwrap().iter().position(|o| o["id"] == "ben-carter").unwrap();
+    assert_eq!(president["sheet"]["stages"][0]["votes"][ben], 3);
+    assert_eq!(president["elected"][0]["id"], "ben-carter");
+    assert_eq!((r["participation"].as_u64(), r["ballots"].as_u64()), (Some(3), Some(3)));
     assert_eq!(r["consistent"], true);
     let csv = officer.get(format!("{results}?format=csv")).send().await.unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with("contest,candidate,votes\n"), "{csv}");
-    assert!(csv.contains("president,ben-carter,3\n"), "{csv}");
-    assert!(csv.contains("(turnout),(ballots),3\n"), "{csv}");
+    assert!(csv.starts_with("contest,method,candidate,name,first_stage,final_stage,elected\n"), "{csv}");
+    assert!(csv.contains("president,plurality,ben-carter,"), "{csv}");
+    assert!(csv.contains(",3,3,true\n"), "{csv}");
+    assert!(csv.contains("(turnout),,(ballots),,3,,\n"), "{csv}");
+    // Each contest's ballots export on their own: grouped, no receipts, no order of casting.
+    let export = officer.get(format!("{results}?export=president")).send().await.unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    assert!(export.headers()["content-disposition"].to_str().unwrap().contains("demo-president.csv"));
+    let body = export.text().await.unwrap();
+    assert!(body.starts_with("ballots,"), "{body}");
+    assert!(body.lines().any(|l| l.starts_with("3,")), "three identical ballots are one line of weight 3: {body}");
+    let missing = officer.get(format!("{results}?export=no-such-contest")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let bad = officer.get(format!("{results}?format=xml")).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -263,7 +277,12 @@ async fn an_import_left_by_a_stopped_process_is_resumed_once_by_one_of_two_repli
     store.create_import(&job, &gone, &entry, now).await.unwrap();
     let first = ImportChunk {
         entries: (1..=1000u32)
-            .map(|n| RollEntry { uid: Username::parse(&format!("student{n:05}")).unwrap(), email: None, name: None })
+            .map(|n| RollEntry {
+                uid: Username::parse(&format!("student{n:05}")).unwrap(),
+                email: None,
+                name: None,
+                columns: Default::default(),
+            })
             .collect(),
         errors: vec![],
         rows: 1000,
@@ -440,6 +459,7 @@ async fn the_dashboard_shows_turnout_against_the_roll_and_activity() {
             uid: turnout_core::domain::Username::parse(&format!("student{n:05}")).unwrap(),
             email: None,
             name: None,
+            columns: Default::default(),
         })
         .collect();
     app.store.import_roll(&turnout_core::domain::ElectionId::parse("demo").unwrap(), &entries).await.unwrap();

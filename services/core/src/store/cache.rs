@@ -82,6 +82,7 @@ mod tests {
             eligibility: crate::store::Eligibility::default(),
             quorum_pct: 0.0,
             otp_validity: None,
+            shuffle_candidates: false,
         })
     }
 

@@ -154,6 +154,7 @@ async fn only_eligible_voters_get_codes_and_the_roll_address_wins() {
         uid: Username::parse(&turnout_devstack::slapd::student_uid(5)).unwrap(),
         email: Some(VoterEmail::parse("five@roll.turnout.test").unwrap()),
         name: None,
+        columns: Default::default(),
     };
     app.store.import_roll(&roll_id, &[entry]).await.unwrap();
     let voter = app.voter_eligible_for(5, &["roll"]);

@@ -1,13 +1,14 @@
-//! The ballot box: one ballot per voter under concurrency, receipts, the window as recorded, the tally.
+//! The ballot box: one ballot per voter under concurrency, receipts, the window as
+//! recorded, the box's contents.
 
 use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan};
 use turnout_domain::schedule::WindowRefusal;
-use turnout_domain::{ElectionId, Receipt, Username};
+use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username};
 
 use super::{audit, ballot, choices, demo_election, new_election, voter};
-use crate::{CastBallot, CastError, Choices, Eligibility, RollEntry, Store, Turnout};
+use crate::{CastBallot, CastError, Choices, Eligibility, RollEntry, Store, Turnout, Vote};
 
 pub async fn one_voter_one_ballot_under_1000_concurrent_submissions(store: Arc<dyn Store>) {
     let election = demo_election(store.as_ref()).await;
@@ -86,7 +87,7 @@ pub async fn every_spelling_of_a_voter_is_one_participation_and_one_roll_entry(s
     let mut e = new_election(roll.as_str());
     e.eligibility = Eligibility::Roll;
     store.create_election(&e, Timestamp::now()).await.unwrap();
-    let entry = RollEntry { uid: spelling("Jane.Doe"), email: None, name: None };
+    let entry = RollEntry { uid: spelling("Jane.Doe"), email: None, name: None, columns: Default::default() };
     store.import_roll(&roll, &[entry]).await.unwrap();
     for raw in ["jane.doe", "JANE.DOE"] {
         let found = store.roll_memberships(&spelling(raw), std::slice::from_ref(&roll)).await.unwrap();
@@ -102,6 +103,7 @@ pub async fn the_window_is_checked_as_the_ballot_is_recorded(store: Arc<dyn Stor
         election: e.clone(),
         voter: Username::parse(&format!("student{n:05}")).unwrap(),
         choices: choices("pres", "ada"),
+        constituencies: Vec::new(),
         verified_at,
         now,
     };
@@ -129,18 +131,30 @@ pub async fn the_window_is_checked_as_the_ballot_is_recorded(store: Arc<dyn Stor
     assert_eq!(store.turnout(&e).await.unwrap(), Turnout { participation: 2, ballots: 2 });
 }
 
-pub async fn the_tally_counts_votes_and_blanks_and_matches_participation(store: Arc<dyn Store>) {
+pub async fn the_box_gives_back_every_ballot_as_cast_and_matches_participation(store: Arc<dyn Store>) {
     let e = demo_election(store.as_ref()).await;
+    let ada = || CandidateId::parse("ada").unwrap();
+    let pres = || ContestId::parse("pres").unwrap();
+    let mut cast = Vec::new();
     for n in 0..7u32 {
-        let voter = Username::parse(&format!("student{n:05}")).unwrap();
-        let c = if n < 5 { choices("pres", "ada") } else { Choices::new() };
-        store.cast_ballot(ballot(&e, &voter, c.clone())).await.unwrap();
+        let c = match n {
+            0..=3 => choices("pres", "ada"),
+            4 => [(pres(), Vote::Abstain)].into_iter().collect(),
+            // The box keeps a vote's order and shape; it is the service that checks rules.
+            5 => [(pres(), Vote::Marks(vec![ada(), CandidateId::parse("bob").unwrap()]))].into_iter().collect(),
+            _ => Choices::new(),
+        };
+        store.cast_ballot(ballot(&e, &voter(n), c.clone())).await.unwrap();
+        cast.push(c);
     }
-    let t = store.tally(&e).await.unwrap();
-    assert_eq!((t.participation, t.ballots), (7, 7));
-    let pres = &t.contests["pres"];
-    assert_eq!(pres.votes["ada"], 5);
-    // Approved candidates with no votes are listed with 0; pending ones are not listed.
-    assert!(!pres.votes.contains_key("bob"));
-    assert_eq!(pres.blank, 2);
+    let contents = store.box_contents(&e).await.unwrap();
+    assert_eq!((contents.participation, contents.ballots.len()), (7, 7));
+    let key = |c: &Choices| serde_json::to_string(c).unwrap();
+    let mut got: Vec<String> = contents.ballots.iter().map(key).collect();
+    let mut want: Vec<String> = cast.iter().map(key).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every ballot comes back exactly as cast");
+    let other = store.box_contents(&ElectionId::parse("nope").unwrap()).await.unwrap();
+    assert!(other.ballots.is_empty() && other.participation == 0);
 }

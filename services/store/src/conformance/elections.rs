@@ -61,8 +61,8 @@ pub async fn elections_are_edited_only_before_opening(store: Arc<dyn Store>) {
         quorum_pct: Some(40.0),
         otp_validity_secs: Some(900),
         contests: Some(vec![
-            ContestEdit { id: kid("pres"), title: "President".into() },
-            ContestEdit { id: kid("treas"), title: "Treasurer".into() },
+            ContestEdit { id: kid("pres"), title: "President".into(), rules: None },
+            ContestEdit { id: kid("treas"), title: "Treasurer".into(), rules: None },
         ]),
         ..ElectionEdit::default()
     };
@@ -76,7 +76,7 @@ pub async fn elections_are_edited_only_before_opening(store: Arc<dyn Store>) {
     // A contest with candidates can't be dropped.
     store.nominate_candidate(&e, &kid("treas"), &nominee("ada"), &audit("nominate", &e), now).await.unwrap();
     let drop = ElectionEdit {
-        contests: Some(vec![ContestEdit { id: kid("pres"), title: "President".into() }]),
+        contests: Some(vec![ContestEdit { id: kid("pres"), title: "President".into(), rules: None }]),
         ..ElectionEdit::default()
     };
     assert!(matches!(store.edit_election(&e, &drop, &audit("edit", &e), now).await, Err(ChangeError::Refused(_))));

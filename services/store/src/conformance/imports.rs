@@ -17,6 +17,7 @@ pub async fn roll_imports_apply_chunks_keep_errors_and_are_idempotent(store: Arc
             uid: Username::parse(&format!("student{n:05}")).unwrap(),
             email: None,
             name: Some(format!("Student {n}")),
+            columns: Default::default(),
         })
         .collect();
     let chunk = ImportChunk {
@@ -66,7 +67,12 @@ pub async fn an_import_is_held_by_one_run_and_taken_over_only_after_its_lease(st
     let job = ImportJob::started("leased", &e, "admin1", "roll.csv", 4, t0);
     let chunk = |from: u32| ImportChunk {
         entries: (from..from + 2)
-            .map(|n| RollEntry { uid: Username::parse(&format!("student{n:05}")).unwrap(), email: None, name: None })
+            .map(|n| RollEntry {
+                uid: Username::parse(&format!("student{n:05}")).unwrap(),
+                email: None,
+                name: None,
+                columns: Default::default(),
+            })
             .collect(),
         errors: vec![],
         rows: 2,

@@ -9,6 +9,7 @@ mod activity;
 mod audit;
 mod ballot_box;
 mod codes;
+mod contests;
 mod elections;
 mod imports;
 mod outbox;
@@ -19,6 +20,7 @@ pub use activity::*;
 pub use audit::*;
 pub use ballot_box::*;
 pub use codes::*;
+pub use contests::*;
 pub use elections::*;
 pub use imports::*;
 pub use outbox::*;
@@ -34,7 +36,7 @@ use turnout_domain::{CandidateId, ContestId, ElectionId, Username, VoterEmail};
 
 use crate::{
     AccountLimits, AuditEntry, CastBallot, Choices, ImportLease, NewCandidate, NewElection, OtpPolicy,
-    QuarantinePolicy, SignInKeys, Store, ThrottleRules,
+    QuarantinePolicy, SignInKeys, Store, ThrottleRules, Vote,
 };
 
 /// One test's store and whatever keeps it alive (a temp dir, a database of its own).
@@ -60,7 +62,12 @@ macro_rules! conformance_tests {
             ballot_box::receipts_are_checkable_per_election,
             ballot_box::every_spelling_of_a_voter_is_one_participation_and_one_roll_entry,
             ballot_box::the_window_is_checked_as_the_ballot_is_recorded,
-            ballot_box::the_tally_counts_votes_and_blanks_and_matches_participation,
+            ballot_box::the_box_gives_back_every_ballot_as_cast_and_matches_participation,
+            contests::contest_rules_and_the_shuffle_setting_are_stored_and_edited,
+            contests::reserved_ids_are_refused_to_candidates,
+            contests::a_contest_of_another_constituency_is_refused_in_the_cast_itself,
+            contests::constituency_turnout_counts_each_constituencys_voters,
+            contests::roll_columns_are_kept_updated_and_counted,
             codes::otp_resend_reuses_a_still_valid_code_and_honours_cooldown_and_cap,
             codes::otp_attempts_are_capped_and_a_used_code_is_gone,
             codes::repeated_voided_codes_lock_the_voter_for_a_while,
@@ -95,13 +102,20 @@ macro_rules! conformance_tests {
 }
 
 pub fn choices(contest: &str, candidate: &str) -> Choices {
-    [(ContestId::parse(contest).unwrap(), CandidateId::parse(candidate).unwrap())].into_iter().collect()
+    [(ContestId::parse(contest).unwrap(), Vote::one(CandidateId::parse(candidate).unwrap()))].into_iter().collect()
 }
 
 /// A cast by a voter verified just now, in an election that is open now.
 pub fn ballot(election: &ElectionId, voter: &Username, choices: Choices) -> CastBallot {
     let now = Timestamp::now();
-    CastBallot { election: election.clone(), voter: voter.clone(), choices, verified_at: now, now }
+    CastBallot {
+        election: election.clone(),
+        voter: voter.clone(),
+        choices,
+        constituencies: Vec::new(),
+        verified_at: now,
+        now,
+    }
 }
 
 pub fn new_election(id: &str) -> NewElection {

@@ -1,0 +1,287 @@
+//! An election's results after close: each contest counted by its own rule (the pure
+//! `turnout-count`), with the count sheet, and the ballot box exported per contest in a
+//! form other tools read (BLT for ranked contests, CSV for the others).
+//!
+//! The export is canonical: identical ballots grouped and the groups sorted, so it holds
+//! no trace of the order ballots were cast in, and everyone who exports the same box gets
+//! the same bytes. Its SHA-256 is the seed of any tie the rule breaks by lot, so anyone
+//! holding the export recomputes the draw (`turnout-ballot count` does it from the file).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use turnout_count::{Lot, Method, Profile, Sheet};
+
+use crate::console::{Quorum, results_from};
+use crate::domain::{CandidateId, ContestId, ElectionId};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{BallotBox, Choices, Contest, ContestKind, Election, RON, RankedRule, Roll, Vote};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub election: ElectionId,
+    pub title: String,
+    pub closed_at: Timestamp,
+    pub roll: u64,
+    pub quorum: Quorum,
+    pub participation: u64,
+    pub ballots: u64,
+    /// count(participation) == count(ballots): every recorded voter has exactly one ballot.
+    pub consistent: bool,
+    pub contests: Vec<ContestResult>,
+}
+
+/// One option on a contest's ballot, as the sheet numbers them.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionName {
+    pub id: CandidateId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContestResult {
+    pub id: ContestId,
+    pub title: String,
+    pub kind: ContestKind,
+    /// The counting rule's name (`plurality`, `approval`, `irv`, `ers97`, `scottish`, `meek`).
+    pub method: &'static str,
+    pub seats: u32,
+    /// The options in the sheet's order (candidate `i` of the sheet is `options[i]`).
+    pub options: Vec<OptionName>,
+    /// Ballots that marked at least one option in this contest.
+    pub voted: u64,
+    /// Ballots that abstained here, on purpose.
+    pub abstained: u64,
+    /// Ballots that left this contest out.
+    pub blank: u64,
+    /// Elected, in order of election (RON, if elected, is not among them).
+    pub elected: Vec<OptionName>,
+    /// Seats left unfilled: won by RON, or with nobody left to fill them.
+    pub unfilled: u32,
+    pub ron_elected: bool,
+    /// SHA-256 of the export: the seed of any draw by lot.
+    pub export_sha256: String,
+    pub sheet: Sheet,
+    #[serde(skip)]
+    pub export: Export,
+}
+
+/// One contest's ballots as a file.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    pub file_name: String,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// The results, refused before the close and grace have passed.
+pub async fn results(
+    store: &(impl BallotBox + Roll + ?Sized),
+    election: &Election,
+    now: Timestamp,
+) -> Result<Results, ApiError> {
+    let from = results_from(election);
+    if now < from {
+        return Err(ApiError::new(
+            ErrorCode::ResultsNotReady,
+            format!(
+                "Results are sealed until the election closes and its grace period ends ({}).",
+                election.schedule.local(from)
+            ),
+        ));
+    }
+    let contents = store.box_contents(&election.id).await?;
+    let roll = store.roll_size(&election.id).await?;
+    let ballots = contents.ballots.len() as u64;
+    Ok(Results {
+        election: election.id.clone(),
+        title: election.title.clone(),
+        closed_at: election.schedule.closes_at,
+        roll,
+        quorum: Quorum::of(election.quorum_pct, contents.participation, roll),
+        participation: contents.participation,
+        ballots,
+        consistent: contents.participation == ballots,
+        contests: election
+            .contests
+            .iter()
+            .map(|c| count_contest(election, c, &contents.ballots))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("The count could not run: {e}.")))?,
+    })
+}
+
+/// Counts one contest from every ballot in the box. A count the rule refuses (a profile
+/// no checked ballot box can produce) is the error.
+pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]) -> Result<ContestResult, String> {
+    let options: Vec<OptionName> =
+        contest.options().into_iter().map(|c| OptionName { id: c.id, name: c.name }).collect();
+    let index: BTreeMap<&CandidateId, usize> = options.iter().enumerate().map(|(i, o)| (&o.id, i)).collect();
+    let (mut abstained, mut blank) = (0u64, 0u64);
+    // Identical ballots grouped, in a canonical order (BTreeMap): no trace of casting order.
+    let mut groups: BTreeMap<Vec<usize>, u64> = BTreeMap::new();
+    for choices in ballots {
+        match choices.get(&contest.id) {
+            None => blank += 1,
+            Some(Vote::Abstain) => abstained += 1,
+            Some(Vote::Marks(marks)) => {
+                // Marks were checked at casting; one no longer on the ballot is passed over.
+                let mut ranking: Vec<usize> = marks.iter().filter_map(|m| index.get(m).copied()).collect();
+                if contest.rules.kind != ContestKind::Ranked {
+                    ranking.sort_unstable();
+                }
+                *groups.entry(ranking).or_default() += 1;
+            }
+        }
+    }
+    let voted: u64 = groups.values().sum();
+    let profile = Profile {
+        title: format!("{} — {}", election.title, contest.title),
+        candidates: options.iter().map(|o| o.name.clone()).collect(),
+        seats: contest.rules.seats as usize,
+        withdrawn: Default::default(),
+        tie_order: None,
+        ballots: groups
+            .into_iter()
+            .filter(|(ranking, _)| !ranking.is_empty())
+            .map(|(ranking, weight)| turnout_count::Ballot {
+                weight,
+                ranks: ranking.into_iter().map(|c| vec![c]).collect(),
+            })
+            .collect(),
+    };
+    let (method, export) = match contest.rules.ranked_rule() {
+        Some(rule) => (ranked_method(rule)?, blt_export(election, contest, &profile)),
+        None => {
+            let method = if contest.rules.kind == ContestKind::Approval { Method::Approval } else { Method::Plurality };
+            (method, csv_export(election, contest, &options, &profile, abstained, blank))
+        }
+    };
+    let lot = Lot::Seed(Sha256::digest(export.body.as_bytes()).to_vec());
+    let sheet = count(method, &profile, &lot)?;
+    let ron = options.iter().position(|o| o.id.as_str() == RON);
+    let ron_elected = ron.is_some_and(|r| sheet.elected.contains(&r));
+    let elected: Vec<OptionName> =
+        sheet.elected.iter().filter(|&&c| Some(c) != ron).map(|&c| options[c].clone()).collect();
+    Ok(ContestResult {
+        id: contest.id.clone(),
+        title: contest.title.clone(),
+        kind: contest.rules.kind,
+        method: sheet.method,
+        seats: contest.rules.seats,
+        unfilled: contest.rules.seats.saturating_sub(elected.len() as u32),
+        elected,
+        ron_elected,
+        options,
+        voted,
+        abstained,
+        blank,
+        export_sha256: crate::keys::hex(&Sha256::digest(export.body.as_bytes())),
+        sheet,
+        export,
+    })
+}
+
+fn ranked_method(rule: RankedRule) -> Result<Method, String> {
+    Method::parse(rule.as_str()).ok_or_else(|| format!("the count has no rule called {}", rule.as_str()))
+}
+
+/// The count of a contest whose seats outnumber its options fills what it can: the rule
+/// runs with as many seats as there are options. A contest with no options has an empty
+/// sheet.
+fn count(method: Method, profile: &Profile, lot: &Lot) -> Result<Sheet, String> {
+    if profile.candidates.is_empty() {
+        return Ok(Sheet {
+            method: "none",
+            title: profile.title.clone(),
+            seats: profile.seats,
+            candidates: Vec::new(),
+            decimals: 0,
+            valid_papers: 0,
+            quota: None,
+            stages: Vec::new(),
+            elected: Vec::new(),
+        });
+    }
+    let mut profile = profile.clone();
+    profile.seats = profile.seats.min(profile.candidates.len());
+    method.count(&profile, lot)
+}
+
+fn blt_export(election: &Election, contest: &Contest, profile: &Profile) -> Export {
+    Export {
+        file_name: format!("{}-{}.blt", election.id, contest.id),
+        content_type: "text/plain; charset=utf-8",
+        body: turnout_count::blt::write(profile),
+    }
+}
+
+/// One line per group of identical ballots: its count, then 1 or blank per option; the
+/// abstentions and blanks close the file.
+fn csv_export(
+    election: &Election,
+    contest: &Contest,
+    options: &[OptionName],
+    profile: &Profile,
+    abstained: u64,
+    blank: u64,
+) -> Export {
+    let mut body = String::from("ballots");
+    for o in options {
+        let _ = write!(body, ",{}", o.id);
+    }
+    body.push_str(",abstain\n");
+    for b in &profile.ballots {
+        let _ = write!(body, "{}", b.weight);
+        for i in 0..options.len() {
+            body.push_str(if b.ranks.iter().any(|r| r.contains(&i)) { ",1" } else { "," });
+        }
+        body.push_str(",\n");
+    }
+    if abstained > 0 {
+        let _ = writeln!(body, "{abstained}{},1", ",".repeat(options.len()));
+    }
+    let _ = writeln!(body, "# blank: {blank}");
+    Export { file_name: format!("{}-{}.csv", election.id, contest.id), content_type: "text/csv; charset=utf-8", body }
+}
+
+/// Results as CSV: per contest each option's votes at the first and the last stage and
+/// whether elected, then the contest's abstentions and blanks, then the checks.
+pub fn results_csv(r: &Results) -> String {
+    let mut out = String::from("contest,method,candidate,name,first_stage,final_stage,elected\n");
+    for c in &r.contests {
+        let first = c.sheet.stages.first();
+        let last = c.sheet.stages.last();
+        for (i, o) in c.options.iter().enumerate() {
+            let at = |s: Option<&turnout_count::Stage>| s.map(|s| c.sheet.show(s.votes[i])).unwrap_or_default();
+            let elected = c.sheet.elected.contains(&i);
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                c.id,
+                c.method,
+                o.id,
+                csv_field(&o.name),
+                at(first),
+                at(last),
+                elected
+            );
+        }
+        let _ = writeln!(out, "{},{},(abstained),,{},,", c.id, c.method, c.abstained);
+        let _ = writeln!(out, "{},{},(blank),,{},,", c.id, c.method, c.blank);
+    }
+    let _ = writeln!(out, "(turnout),,(participation),,{},,", r.participation);
+    let _ = writeln!(out, "(turnout),,(ballots),,{},,", r.ballots);
+    let _ = writeln!(out, "(turnout),,(roll),,{},,", r.roll);
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break; one starting with
+/// a formula character is prefixed with `'` so a spreadsheet shows it as text.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
