@@ -1,7 +1,8 @@
 //! `count-bench`: how long a count takes. 100,000 ranked ballots over 15 candidates (each
 //! voter ranks 1 to 15 of them, first preferences skewed as real ones are), counted for
-//! 5 seats by each STV rule and for one seat by IRV; prints the median of `--runs` runs.
-//! The profile is made from a fixed seed, so every run counts the same ballots.
+//! 5 seats by each STV rule (Scottish, ERS97, Meek) and for one seat by IRV; prints the
+//! median of `--runs` runs. The profile is made from a fixed seed, so every run counts
+//! the same ballots.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let profile = profile(ballots, 15, 5);
     println!("count-bench: {ballots} ballots, 15 candidates, 5 seats (IRV: 1), median of {runs} runs");
     let lot = Lot::Seed(b"count-bench".to_vec());
-    for method in [Method::Scottish, Method::Irv] {
+    for method in [Method::Scottish, Method::Ers97, Method::Meek, Method::Irv] {
         let mut p = profile.clone();
         if method == Method::Irv {
             p.seats = 1;

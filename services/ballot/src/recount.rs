@@ -5,7 +5,7 @@
 
 use turnout_count::{Lot, Method, blt};
 
-pub const USAGE: &str = "turnout-ballot count --method irv|scottish [--seats N] [--json] FILE.blt";
+pub const USAGE: &str = "turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--json] FILE.blt";
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Args {
@@ -117,12 +117,19 @@ mod tests {
                 .unwrap();
         assert_eq!(json["elected"], serde_json::json!([1]));
         assert_eq!(json["stages"][0]["votes"], serde_json::json!([4, 3, 2]));
+        // ERS97's quota is 3.00 (9 ÷ 3): Ada (4) and Bo (3) both have it at once, Ada first.
+        let args = parse(&["--method", "ers97", "--seats", "2", "f"]).unwrap();
+        assert_eq!(run(&args, FILE.as_bytes()).unwrap(), "Ada \"A\" Lovelace\nBo\n");
+        let args = parse(&["--method", "meek", "--seats", "2", "--json", "f"]).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&run(&args, FILE.as_bytes()).unwrap()).unwrap();
+        assert_eq!((json["method"].as_str(), json["decimals"].as_u64()), (Some("meek"), Some(6)));
+        assert_eq!(json["elected"], serde_json::json!([0, 1]));
     }
 
     #[test]
     fn bad_command_lines_and_files_say_what_is_wrong() {
         assert!(parse(&["f.blt"]).unwrap_err().contains("--method"));
-        assert!(parse(&["--method", "borda", "f"]).unwrap_err().contains("one of irv, scottish"));
+        assert!(parse(&["--method", "borda", "f"]).unwrap_err().contains("one of irv, ers97, scottish, meek"));
         assert!(parse(&["--method", "approval", "f"]).unwrap_err().contains("for a BLT file"));
         assert!(parse(&["--method", "irv", "--seats", "0", "f"]).unwrap_err().contains("1 or more"));
         assert!(parse(&["--method", "irv", "a", "b"]).unwrap_err().contains("one file only"));

@@ -29,6 +29,32 @@ fn a_published_ward_is_recounted_from_its_blt_file() {
 }
 
 #[test]
+fn the_student_union_and_meek_rules_count_a_file_too() {
+    // The Green Party of the US's 2005 profile (from Droop's tests): ERS97 and Meek elect
+    // Kristen Olsen where Scottish STV elects Tom Sevigny, as OpenSTV does under each.
+    let sc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../count/tests/reference/scottish/SC.blt");
+    let sc = sc.to_str().unwrap();
+    for method in ["ers97", "meek"] {
+        let out = count(&["--method", method, sc]);
+        assert!(out.status.success(), "{method}: {}", String::from_utf8_lossy(&out.stderr));
+        let names = "Rebecca Rotzler\nPat LaMarche\nSteve Kramer\nKristen Olsen\n";
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), names, "{method}");
+    }
+    let scottish = String::from_utf8(count(&["--method", "scottish", sc]).stdout).unwrap();
+    assert!(scottish.contains("Tom Sevigny\n") && !scottish.contains("Kristen Olsen"), "{scottish}");
+
+    let out = count(&["--method", "ers97", "--json", sc]);
+    let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((sheet["method"].as_str(), sheet["decimals"].as_u64()), (Some("ers97"), Some(2)));
+    assert_eq!(sheet["quota"], 1880, "94 ÷ 5 = 18.80");
+    assert_eq!(sheet["stages"][1]["action"]["kind"], "surplus");
+    let out = count(&["--method", "meek", "--seats", "1", "--json", sc]);
+    let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((sheet["seats"].as_u64(), sheet["elected"].as_array().map(Vec::len)), (Some(1), Some(1)));
+    assert!(sheet["stages"].as_array().unwrap().iter().all(|s| s["quota"].is_i64()), "Meek's quota at every stage");
+}
+
+#[test]
 fn a_bad_file_exits_1_and_a_bad_command_line_2_each_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.blt");

@@ -60,7 +60,7 @@ impl Method {
 
     /// The rules that count rankings (what a BLT file holds).
     pub fn ranked_names() -> &'static [&'static str] {
-        &["irv", "scottish"]
+        &["irv", "ers97", "scottish", "meek"]
     }
 
     /// Counts `profile` under this rule. IRV fills one seat only.
