@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 turnout_check_prereqs
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-# The browser tests drive Debian's chromium through playwright-core (pinned in the lock file).
-[ -d frontend/tests/browser/node_modules/playwright-core ] ||
+# The browser tests drive Debian's chromium through playwright-core and check pages with
+# axe-core (both pinned in the lock file).
+[ -d frontend/tests/browser/node_modules/playwright-core ] && [ -d frontend/tests/browser/node_modules/axe-core ] ||
   npm ci --prefix frontend/tests/browser --no-audit --no-fund --loglevel=error
 # The API fuzzer (schemathesis, from PyPI) in its own venv under target/.
 [ -x target/schemathesis/bin/st ] || {

@@ -1,5 +1,6 @@
 -- wrk: cast ballots, each request with the next verified session of this thread.
---   wrk -t2 -c100 -d5s -s loadtest/wrk/vote.lua URL/e/demo/ballot -- SESSIONS_FILE [NTHREADS]
+--   wrk -t2 -c100 -d5s -s loadtest/wrk/vote.lua URL/e/demo/ballot -- SESSIONS_FILE [NTHREADS [BODY]]
+-- BODY is the ballot's JSON (default: the demo election's two single choices).
 -- A session is used once; when a thread runs out it wraps and the repeats answer 409
 -- (the one-ballot rule), which the status line shows. Prepare more sessions than
 -- rate x duration.
@@ -13,7 +14,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Accept"] = "application/json"
-  wrk.body = '{"choices":{"president":"ben-carter","treasurer":"eli-novak"}}'
+  wrk.body = args[3] or '{"choices":{"president":"ben-carter","treasurer":"eli-novak"}}'
 end
 
 function request()

@@ -5,8 +5,14 @@
 //   TURNOUT_SCREENSHOTS  where each step's screenshot goes
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+// axe-core (npm), run in the page through the DevTools protocol: the site's
+// Content-Security-Policy forbids injected scripts, and rightly so.
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const WCAG21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 
 const URL = process.env.TURNOUT_URL;
 const SINK = process.env.TURNOUT_SINK;
@@ -77,12 +83,33 @@ async function signIn(page, user, password, next) {
   await Promise.all([page.waitForURL((u) => u.pathname === next), page.click("form[action='/auth/login'] button")]);
 }
 
+/** axe-core's WCAG 2.1 A and AA violations on the current page, one line each. */
+async function axe(page) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    await cdp.send("Runtime.evaluate", { expression: AXE });
+    const run = `axe.run(document, { runOnly: { type: "tag", values: ${JSON.stringify(WCAG21_AA)} } })
+      .then((r) => r.violations.map((v) => v.id + " (" + v.impact + "): " + v.nodes.map((n) => n.target.join(" ")).join(", ")))`;
+    const { result, exceptionDetails } = await cdp.send("Runtime.evaluate", { expression: run, awaitPromise: true, returnByValue: true });
+    assert.ok(!exceptionDetails, `axe did not run: ${JSON.stringify(exceptionDetails)}`);
+    return result.value;
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** The page has no axe-core WCAG 2.1 A/AA violations and passes the checks below. */
+async function accessible(page, name) {
+  assert.deepEqual(await axe(page), [], `${name}: axe-core WCAG 2.1 A/AA violations`);
+  assert.deepEqual(await audit(page), [], `${name}: the page's own checks`);
+}
+
 /** A student from sign-in to a verified ballot page, mistyping the code once. */
-async function studentReachesTheBallot(page, n, label) {
-  await signIn(page, `student${pad(n)}`, `vote-${pad(n)}`, "/e/demo/otp");
+async function studentReachesTheBallot(page, n, label, election = "demo") {
+  await signIn(page, `student${pad(n)}`, `vote-${pad(n)}`, `/e/${election}/otp`);
   await shot(page, `${label}-1-code-page`);
   const since = Date.now() / 1000 - 1;
-  await Promise.all([page.waitForURL(/\/e\/demo\/otp$/), page.click("#otp-send")]);
+  await Promise.all([page.waitForURL((u) => u.pathname === `/e/${election}/otp`), page.click("#otp-send")]);
   const code = await codeFor(`student${pad(n)}@students.turnout.test`, since);
   // The page follows the mail by itself (otp.js) and says where the code went.
   await until(page, () => /sent/i.test(document.getElementById("otp-status")?.textContent || ""));
@@ -98,30 +125,44 @@ async function studentReachesTheBallot(page, n, label) {
   assert.equal(await page.getAttribute("#code", "aria-invalid"), "true");
   assert.match(await page.textContent("header.top"), new RegExp(`Signed in as student${pad(n)}`));
   assert.doesNotMatch(await page.textContent("body"), /Please sign in again|Go back/);
-  assert.deepEqual(await audit(page), [], "the page with its error passes the checks");
+  await accessible(page, "the code page with its error");
   await shot(page, `${label}-3-wrong-code`);
 
   // The form on that page works as it is.
   await page.fill("#code", code);
-  await Promise.all([page.waitForURL(/\/e\/demo\/ballot$/), page.click("form[action$='/otp/verify'] button")]);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/e/${election}/ballot`),
+    page.click("form[action$='/otp/verify'] button"),
+  ]);
   await shot(page, `${label}-4-ballot`);
 }
 
-async function castAndCheckReceipt(page, label) {
-  await page.check("input[name=president][value=chen-wei]");
-  await page.check("input[name=treasurer][value=eli-novak]");
+/** Review, then cast: the review step shows the choices in words first. */
+async function reviewAndCast(page, expectWords) {
+  await Promise.all([page.waitForLoadState(), page.click("text=Review my choices")]);
+  assert.match(await page.textContent("h1"), /Check your choices/);
+  for (const words of expectWords) assert.match(await page.textContent("dl.review"), words);
+  await accessible(page, "review");
   await Promise.all([page.waitForLoadState(), page.click("text=Cast my vote")]);
+}
+
+async function castAndCheckReceipt(page, label) {
+  await page.check("input[name='c.president'][value=chen-wei]");
+  await page.check("input[name='c.treasurer'][value=eli-novak]");
+  await reviewAndCast(page, [/Chen Wei/, /Eli Novak/]);
   await page.waitForSelector("h1.ok");
   assert.match(await page.textContent("h1"), /in the ballot box/i);
   const receipt = (await page.textContent(".receipt")).trim();
   assert.match(receipt, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/, "a receipt is shown");
+  await accessible(page, "receipt");
   await shot(page, `${label}-5-receipt`);
 
   // The link checks it; a second vote is refused with a clear message.
   await page.click("text=Link to this check");
   assert.match(await page.textContent("h1"), /This receipt is in the ballot box/);
   await page.goto(`${URL}/e/demo/ballot`);
-  await page.check("input[name=president][value=amara-okafor]");
+  await page.check("input[name='c.president'][value=amara-okafor]");
+  await Promise.all([page.waitForLoadState(), page.click("text=Review my choices")]);
   await Promise.all([page.waitForLoadState(), page.click("text=Cast my vote")]);
   assert.match(await page.textContent("body"), /already voted/i, "a second vote is refused");
   await shot(page, `${label}-6-second-vote-refused`);
@@ -146,7 +187,7 @@ test("a wrong password brings the form back with the error beside it and the use
   assert.match(await page.textContent("#password-error"), /Wrong username or password/);
   assert.equal(await page.getAttribute("#password", "aria-invalid"), "true");
   assert.doesNotMatch(await page.textContent("body"), /Please sign in again|Go back/);
-  assert.deepEqual(await audit(page), [], "the page with its error passes the checks");
+  await accessible(page, "the sign-in page with its error");
   await shot(page, "login-wrong-password");
   // Typing the right one on the same form signs in and goes where the voter was going.
   await page.fill("#password", `vote-${pad(15)}`);
@@ -199,7 +240,8 @@ test("pages pass basic accessibility checks: labels, visible focus, contrast", a
   const page = await newPage();
   const pages = [];
   await page.goto(`${URL}/auth/login`);
-  pages.push(["login", await audit(page)]);
+  const both = async (p) => [...(await audit(p)), ...(await axe(p))];
+  pages.push(["login", await both(page)]);
   // The audit itself catches what it should: faint text and an unlabeled field.
   await page.evaluate(() => {
     const p = document.createElement("p");
@@ -214,12 +256,14 @@ test("pages pass basic accessibility checks: labels, visible focus, contrast", a
   assert.ok(planted.some((p) => p.startsWith("contrast")), `the contrast check missed faint text: ${planted}`);
   assert.ok(planted.some((p) => p.includes("unlabeled input stray")), `the label check missed a field: ${planted}`);
   await signIn(page, `student${pad(14)}`, `vote-${pad(14)}`, "/e/demo/otp");
-  pages.push(["code", await audit(page)]);
+  pages.push(["code", await both(page)]);
   await page.goto(`${URL}/e/demo/ballot`);
-  pages.push(["ballot", await audit(page)]);
+  pages.push(["ballot", await both(page)]);
+  await page.goto(`${URL}/`);
+  pages.push(["home", await both(page)]);
   const officer = await newPage();
   await signIn(officer, "officer1", "vote-officer1", "/officer/elections/demo");
-  pages.push(["dashboard", await audit(officer)]);
+  pages.push(["dashboard", await both(officer)]);
   for (const [name, problems] of pages) {
     assert.deepEqual(problems, [], `${name}: ${problems.join("; ")}`);
   }
@@ -241,6 +285,107 @@ test("pages pass basic accessibility checks: labels, visible focus, contrast", a
   }
   assert.ok(checked >= 3, `Tab reached only ${checked} controls`);
   await shot(page, "a11y-focus");
+});
+
+// The union election (devstack's `union_election`): a ranked president with RON, a
+// council of three by STV, faculty representatives by directory group and filter, and
+// an approval question. Students 2, 12, 22… are physics students.
+
+/** The options of a ranked contest in the order the page shows them. */
+const ranking = (page, contest) =>
+  page.$$eval(`ol.ranking[data-contest=${contest}] li`, (lis) =>
+    lis.map((li) => [li.querySelector("label").textContent.trim(), li.querySelector("input.rank").value]));
+
+async function unionBallot(page, n, label) {
+  await studentReachesTheBallot(page, n, label, "union");
+  await accessible(page, "union ballot");
+  const physics = n % 10 === 2;
+  assert.equal(await page.isVisible("#contest-physics-rep"), physics, "only physics students see the physics rep");
+  assert.equal(await page.isVisible("#contest-general-rep"), !physics, "the others see the general rep");
+  assert.match(await page.textContent("#how-council"), /order of preference/);
+
+  // The president with the move buttons (JavaScript): Sam Reyes first, then RON.
+  await page.click("button[aria-label='Move Sam Reyes up']");
+  await page.click("button[aria-label='Move Re-Open Nominations (RON) up']");
+  const president = await ranking(page, "president");
+  assert.deepEqual(president.slice(0, 2), [["Sam Reyes", "1"], ["Re-Open Nominations (RON)", "2"]]);
+  assert.match(await page.textContent("#contest-president [aria-live]"), /now your 2nd choice/);
+  // The keyboard moves them too: Alt+ArrowUp in Ria Shah's rank box ranks her, 3rd.
+  await page.focus("#r-president-ria-shah");
+  await page.keyboard.press("Alt+ArrowUp");
+  assert.equal(await page.inputValue("#r-president-ria-shah"), "3");
+
+  // The council by typed rank numbers, with a mistake first: 1 twice.
+  await page.fill("#r-council-yu-lin", "1");
+  await page.fill("#r-council-tom-hale", "1");
+  await page.check("input[name='c.societies'][value=chess-club]");
+  await page.check("input[name='c.societies'][value=robotics-society]");
+  const rep = physics ? "physics-rep" : "general-rep";
+  await page.check(`input[name='c.${rep}'][value=abstain]`);
+  await Promise.all([page.waitForLoadState(), page.click("text=Review my choices")]);
+  assert.match(await page.textContent("#error-council"), /rank 1 to more than one/);
+  assert.equal(await page.getAttribute("#contest-council", "aria-describedby"), "error-council");
+  assert.equal(await page.inputValue("#r-president-sam-reyes"), "1", "the other choices are kept");
+  assert.ok(await page.isChecked("input[name='c.societies'][value=robotics-society]"));
+  await accessible(page, "union ballot with a mistake");
+  await shot(page, `${label}-union-mistake`);
+
+  await page.fill("#r-council-tom-hale", "2");
+  await reviewAndCast(page, [
+    /1st: Sam Reyes, 2nd: Re-Open Nominations \(RON\), 3rd: Ria Shah/,
+    /1st: Yu Lin, 2nd: Tom Hale/,
+    /Chess Club, Robotics Society|Robotics Society, Chess Club/, // in this voter's order
+    /You abstain/,
+  ]);
+  await page.waitForSelector("h1.ok");
+  await accessible(page, "union receipt");
+  await shot(page, `${label}-union-receipt`);
+}
+
+test("a physics student votes in the union election: ranked, multi-seat STV, approval, a faculty rep", async () => {
+  const page = await newPage();
+  await unionBallot(page, 2, "union-desktop");
+  noErrors(page);
+});
+
+test("a general student votes in the union election on a phone, and can go back from the review", async () => {
+  const page = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await studentReachesTheBallot(page, 3, "union-mobile", "union");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the union ballot scrolls sideways on a phone (${overflow}px)`);
+  // Without the buttons: rank numbers typed, reviewed, changed, reviewed again.
+  await page.fill("#r-president-kim-tanaka", "1");
+  await Promise.all([page.waitForLoadState(), page.click("text=Review my choices")]);
+  assert.match(await page.textContent("dl.review"), /1st: Kim Tanaka/);
+  assert.match(await page.textContent("dl.review"), /Left blank/);
+  await Promise.all([page.waitForLoadState(), page.click("text=Change my choices")]);
+  assert.equal(await page.inputValue("#r-president-kim-tanaka"), "1", "back on the ballot with the choices kept");
+  await page.fill("#r-president-lee-park", "2");
+  await page.check("input[name='c.general-rep'][value=dan-cohen]");
+  await reviewAndCast(page, [/1st: Kim Tanaka, 2nd: Lee Park/, /Dan Cohen/]);
+  await page.waitForSelector("h1.ok");
+  await shot(page, "union-mobile-receipt");
+  noErrors(page);
+});
+
+test("the officer closes the union election and reads each contest's count sheet", async () => {
+  const officer = await newPage();
+  await signIn(officer, "officer1", "vote-officer1", "/officer/elections/union");
+  await officer.fill("#confirm", "union");
+  await officer.fill("#reason-close", "browser test: everyone has voted");
+  await Promise.all([officer.waitForLoadState(), officer.click("form[action$='/close'] button")]);
+  // Sealed until the close and its grace have passed.
+  await officer.waitForTimeout(11000);
+  await officer.goto(`${URL}/officer/elections/union/results`);
+  assert.match(await officer.textContent("h1"), /Results/);
+  const president = await officer.textContent("#result-president");
+  assert.match(president, /Counted by irv/);
+  assert.match(president, /Stage 1/);
+  assert.match(await officer.textContent("#result-council"), /Counted by ers97 for 3 seats; quota/);
+  assert.match(await officer.textContent("#result-societies"), /Chess Club/);
+  await accessible(officer, "results");
+  await shot(officer, "union-results");
+  noErrors(officer);
 });
 
 /** Problems on the current page: unlabeled controls and text below 4.5:1 contrast. */

@@ -2,12 +2,15 @@
 //!
 //! Starts a local stack, writes verified sessions for distinct voters, then per run:
 //! `wrk -c100` (keepalive) on `/health/live`, then on `POST /e/demo/ballot` with a fresh
-//! session per request (`loadtest/wrk/vote.lua`). After each ballot run it checks the
+//! session per request (`loadtest/wrk/vote.lua`). With `--ballot union` it casts in the
+//! union election instead: three contests, a ranked president (eight options, four
+//! ranked), an approval question (two approved) and a faculty rep (a plurality contest
+//! with an LDAP constituency, which the store checks in the cast's transaction). After each ballot run it checks the
 //! store: ballots == participation == the 2xx answers wrk saw. Prints every run and the
 //! medians, and the ballots/health ratio. Needs `wrk` (Debian package `wrk`).
 //!
 //! `cargo run --release -p turnout-loadtest --bin ballot-bench -- [--runs 3] [--secs 5]
-//! [--concurrency 100] [--threads 2]`
+//! [--concurrency 100] [--threads 2] [--ballot demo|union]`
 
 use std::io::Write;
 use std::process::Command;
@@ -23,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let o = options(&["runs", "secs", "concurrency", "threads", "sessions", "profile"])?;
+    let o = options(&["runs", "secs", "concurrency", "threads", "sessions", "profile", "ballot"])?;
+    let kind = Ballot::parse(o.text("ballot").unwrap_or("demo"))?;
     let runs = o.get("runs", 3)?;
     let secs = o.get("secs", 5)?;
     let concurrency = o.get("concurrency", 100)?;
@@ -34,18 +38,20 @@ async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut opts = StackOptions::in_dir(dir.path());
     opts.students = 10;
+    opts.union_election = kind == Ballot::Union;
     opts.env = vec![("TURNOUT_LOG".into(), "warn".into())];
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
     let store = turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db")).await?;
-    let demo = turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let demo = turnout_core::domain::ElectionId::parse(kind.election()).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
-        "ballot-bench: {runs} runs of {secs} s, wrk -t{threads} -c{concurrency} (keepalive) through nginx, {} cores",
-        std::thread::available_parallelism()?
+        "ballot-bench: {runs} runs of {secs} s, wrk -t{threads} -c{concurrency} (keepalive) through nginx, {} cores, {} ballot",
+        std::thread::available_parallelism()?,
+        kind.election(),
     );
 
     let (mut health, mut ballots, mut p99s, mut ratios) = (vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
-        let file = sessions(&stack, &format!("r{run}"), per_run)?;
+        let file = sessions(&stack, kind, &format!("r{run}"), per_run)?;
 
         let h = WrkRun::run(
             Command::new("wrk")
@@ -54,7 +60,7 @@ async fn run() -> anyhow::Result<()> {
                 .arg(format!("{}/health/live", stack.base_url)),
         )?;
         let before = store.turnout(&demo).await?;
-        let b = vote(&stack, &file, threads, concurrency, secs)?;
+        let b = vote(&stack, kind, &file, threads, concurrency, secs)?;
         let after = store.turnout(&demo).await?;
         let stored = after.ballots - before.ballots;
         let ok = b.status(201);
@@ -85,7 +91,7 @@ async fn run() -> anyhow::Result<()> {
         p99s.push(b.p99_ms);
     }
     if let Some(out) = o.text("profile") {
-        profile(&stack, std::path::Path::new(out), threads, concurrency, secs, per_run)?;
+        profile(&stack, kind, std::path::Path::new(out), threads, concurrency, secs, per_run)?;
     }
     println!("\nmedians over {runs} runs:");
     println!("  /health/live through nginx   {:.0} req/s", median(&mut health));
@@ -94,9 +100,45 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which ballot the runs cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ballot {
+    /// The demo election: two single-choice contests.
+    Demo,
+    /// The union election: ranked, approval and a constituency's plurality contest.
+    Union,
+}
+
+impl Ballot {
+    fn parse(raw: &str) -> anyhow::Result<Self> {
+        match raw {
+            "demo" => Ok(Ballot::Demo),
+            "union" => Ok(Ballot::Union),
+            other => anyhow::bail!("--ballot is demo or union, not {other:?}"),
+        }
+    }
+
+    fn election(self) -> &'static str {
+        match self {
+            Ballot::Demo => "demo",
+            Ballot::Union => "union",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Ballot::Demo => r#"{"choices":{"president":"ben-carter","treasurer":"eli-novak"}}"#,
+            Ballot::Union => {
+                r#"{"choices":{"president":["sam-reyes","ron","kim-tanaka","lee-park"],"societies":["chess-club","film-society"],"general-rep":"dan-cohen"}}"#
+            }
+        }
+    }
+}
+
 /// One wrk run casting ballots with the sessions in `file`.
 fn vote(
     stack: &Stack,
+    kind: Ballot,
     file: &std::path::Path,
     threads: usize,
     concurrency: usize,
@@ -106,8 +148,8 @@ fn vote(
         Command::new("wrk")
             .args(wrk_args(threads, concurrency, secs))
             .args(["-s", &lua("vote.lua")])
-            .arg(format!("{}/e/demo/ballot", stack.base_url))
-            .args(["--", &file.display().to_string(), &threads.to_string()]),
+            .arg(format!("{}/e/{}/ballot", stack.base_url, kind.election()))
+            .args(["--", &file.display().to_string(), &threads.to_string(), kind.body()]),
     )
 }
 
@@ -127,12 +169,17 @@ fn lua(name: &str) -> String {
 }
 
 /// Verified sessions for `count` distinct voters named `{prefix}v000000`...
-fn sessions(stack: &Stack, prefix: &str, count: usize) -> anyhow::Result<std::path::PathBuf> {
+fn sessions(stack: &Stack, kind: Ballot, prefix: &str, count: usize) -> anyhow::Result<std::path::PathBuf> {
     let file = stack.dir.join(format!("sessions-{prefix}.tsv"));
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
     for n in 0..count {
         let uid = format!("{prefix}v{n:06}");
-        writeln!(out, "{uid}\t{}", stack.verified_session_cookie(&uid, &format!("{uid}@students.turnout.test"))?)?;
+        let email = format!("{uid}@students.turnout.test");
+        let cookie = match kind {
+            Ballot::Demo => stack.verified_session_cookie(&uid, &email)?,
+            Ballot::Union => stack.verified_session_cookie_in("union", &["general-rep"], &uid, &email)?,
+        };
+        writeln!(out, "{uid}\t{cookie}")?;
     }
     out.flush()?;
     Ok(file)
@@ -142,6 +189,7 @@ fn sessions(stack: &Stack, prefix: &str, count: usize) -> anyhow::Result<std::pa
 /// ballot service's hottest functions; the raw profile stays in `out` for flamegraphs.
 fn profile(
     stack: &Stack,
+    kind: Ballot,
     out: &std::path::Path,
     threads: usize,
     concurrency: usize,
@@ -151,7 +199,7 @@ fn profile(
     turnout_devstack::process::require("/usr/bin/perf", "linux-perf")?;
     std::fs::create_dir_all(out)?;
     let data = out.join("perf.data");
-    let file = sessions(stack, "prof", per_run)?;
+    let file = sessions(stack, kind, "prof", per_run)?;
     let mut perf = Command::new("perf")
         .args(["record", "-a", "-g", "-F", "499", "-o", &data.display().to_string(), "--", "sleep"])
         .arg((secs + 1).to_string())
@@ -159,7 +207,7 @@ fn profile(
         .stderr(std::process::Stdio::null())
         .spawn()?;
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let b = vote(stack, &file, threads, concurrency, secs)?;
+    let b = vote(stack, kind, &file, threads, concurrency, secs)?;
     perf.wait()?;
     println!(
         "\nprofile run (perf record -a): ballots {:.0}/s, p99 {:.1} ms; raw data {}",

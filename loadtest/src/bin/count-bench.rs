@@ -71,6 +71,7 @@ fn profile(ballots: usize, candidates: usize, seats: usize) -> Profile {
         seats,
         withdrawn: Default::default(),
         tie_order: None,
+        never_excluded: None,
         ballots: out,
     }
 }

@@ -15,6 +15,9 @@ use turnout_core::domain::{CandidateId, ContestId, Username};
 use turnout_core::session::Session;
 use turnout_core::store::{ABSTAIN, Candidate, Choices, Contest, ContestKind, Election, Vote};
 
+/// The highest rank number read (a contest has at most 200 options).
+const MAX_RANK: u32 = 200;
+
 /// Most fields a ballot form may carry (200 options × 50 contests is far past any ballot).
 pub const MAX_FIELDS: usize = 2_000;
 
@@ -56,6 +59,21 @@ pub struct ReadBallot {
     /// A mistake names a contest or an option the election does not have (for the API's
     /// error code: `unknown_candidate` rather than `invalid_field`).
     pub unknown: bool,
+    /// What was typed or ticked in each contest, as sent (option id, value), so a page
+    /// showing a mistake shows the voter's own marks back, not an emptied contest.
+    pub typed: BTreeMap<ContestId, Vec<(String, String)>>,
+}
+
+impl ReadBallot {
+    /// The rank typed for `option` in `contest`, if any.
+    pub fn typed_rank(&self, contest: &ContestId, option: &str) -> Option<&str> {
+        self.typed.get(contest)?.iter().find(|(o, v)| o == option && !v.is_empty() && v != "!").map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `option` was ticked in `contest`.
+    pub fn ticked(&self, contest: &ContestId, option: &str) -> bool {
+        self.typed.get(contest).is_some_and(|t| t.iter().any(|(o, v)| o == option && v == "!"))
+    }
 }
 
 impl ReadBallot {
@@ -88,6 +106,13 @@ pub fn read_form(pairs: &[(String, String)]) -> Result<ReadBallot, String> {
         }
     }
     let mut read = ReadBallot::default();
+    for (contest, given) in &ranks {
+        read.typed.entry(contest.clone()).or_default().extend(given.iter().cloned());
+    }
+    for (contest, values) in &marks {
+        // A ticked box is kept as (option, "!"): no rank is ever "!".
+        read.typed.entry(contest.clone()).or_default().extend(values.iter().map(|v| (v.clone(), "!".to_owned())));
+    }
     for (contest, values) in marks {
         let abstains = values.iter().any(|v| v == ABSTAIN);
         let has_ranks = ranks.get(&contest).is_some_and(|r| r.iter().any(|(_, v)| !v.is_empty()));
@@ -131,11 +156,13 @@ fn ranking(given: &[(String, String)]) -> Result<Option<Vec<CandidateId>>, Strin
     let mut numbered: Vec<(u32, CandidateId)> = Vec::new();
     for (option, raw) in given.iter().filter(|(_, v)| !v.is_empty()) {
         let id = CandidateId::parse(option).map_err(|_| "A ranked option is not one of this contest's.".to_owned())?;
+        // Any whole number from 1 (a contest has at most 200 options, each ranked once);
+        // one past the ranks given is a gap, said as such below.
         let rank = raw
             .parse::<u32>()
             .ok()
-            .filter(|&r| r >= 1 && r as usize <= given.len())
-            .ok_or_else(|| format!("{raw:?} is not a rank: use whole numbers from 1 to {}.", given.len()))?;
+            .filter(|&r| (1..=MAX_RANK).contains(&r))
+            .ok_or_else(|| format!("{raw:?} is not a rank: number your choices 1, 2, 3 and so on."))?;
         if numbered.iter().any(|(r, _)| *r == rank) {
             return Err(format!("You gave rank {rank} to more than one candidate: each number once."));
         }

@@ -5,7 +5,7 @@ use turnout_core::Settings;
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
        turnout-ballot create-election FILE.json
        turnout-ballot verify-audit            check the audit log's hash chain (exit 1 if broken)
-       turnout-ballot count --method irv|scottish [--seats N] [--json] FILE.blt
+       turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--json] FILE.blt
                                               recount a BLT file: who is elected, one a line";
 
 #[tokio::main]

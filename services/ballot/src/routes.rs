@@ -7,11 +7,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
-
-use serde::Serialize;
 use turnout_core::domain::{ContestId, ElectionId, Receipt};
 use turnout_core::http::{Authenticated, Body, Nav, html, wants_json};
 use turnout_core::schedule::WindowState;
@@ -105,18 +102,16 @@ struct ContestView {
     error: Option<String>,
 }
 
-fn contest_views(
-    election: &Election,
-    session: Option<&Session>,
-    marked: &Choices,
-    errors: &BTreeMap<ContestId, String>,
-) -> Vec<ContestView> {
+/// The ballot's contests with what the voter marked: their votes, or where a contest has a
+/// mistake, exactly what they typed and ticked there.
+fn contest_views(election: &Election, session: Option<&Session>, read: &ReadBallot) -> Vec<ContestView> {
     ballot_form::visible_contests(election, session)
         .into_iter()
         .map(|contest| {
             let options = ballot_form::ordered_options(election, contest, session.map(|s| &s.sub));
-            let vote = marked.get(&contest.id);
+            let vote = read.choices.get(&contest.id);
             let marks = vote.map(Vote::marks).unwrap_or_default();
+            let mistaken = read.errors.contains_key(&contest.id);
             let input = match contest.rules.kind {
                 ContestKind::Ranked => "ranked",
                 _ if contest.rules.most_marks(options.len()) > 1 => "many",
@@ -127,13 +122,17 @@ fn contest_views(
                 title: contest.title.clone(),
                 instruction: contest.rules.instruction(options.len()),
                 input,
-                abstained: vote == Some(&Vote::Abstain),
-                error: errors.get(&contest.id).cloned(),
+                abstained: vote == Some(&Vote::Abstain) || (mistaken && read.ticked(&contest.id, ABSTAIN)),
+                error: read.errors.get(&contest.id).cloned(),
                 options: options
                     .into_iter()
                     .map(|o| OptionView {
-                        checked: marks.contains(&o.id),
-                        rank: marks.iter().position(|m| m == &o.id).map(|p| (p + 1).to_string()).unwrap_or_default(),
+                        checked: if mistaken { read.ticked(&contest.id, o.id.as_str()) } else { marks.contains(&o.id) },
+                        rank: if mistaken {
+                            read.typed_rank(&contest.id, o.id.as_str()).unwrap_or_default().chars().take(3).collect()
+                        } else {
+                            marks.iter().position(|m| m == &o.id).map(|p| (p + 1).to_string()).unwrap_or_default()
+                        },
                         id: o.id.to_string(),
                         name: o.name,
                         statement: o.statement,
@@ -227,7 +226,7 @@ pub async fn ballot(
             "verified": session.as_ref().is_some_and(|s| s.verified_at(&election.id).is_some()),
         })));
     }
-    let contests = contest_views(&election, session.as_ref(), &Choices::new(), &BTreeMap::new());
+    let contests = contest_views(&election, session.as_ref(), &ReadBallot::default());
     Ok(html(StatusCode::OK, &BallotPage::new(&election, session.as_ref(), contests)))
 }
 
@@ -316,7 +315,7 @@ pub async fn review(
     let read = read_ballot(&body, &election, &session)?;
     let change = body.field("action").as_deref() == Some("change");
     if change || !read.is_ok() {
-        let contests = contest_views(&election, Some(&session), &read.choices, &read.errors);
+        let contests = contest_views(&election, Some(&session), &read);
         let status = if read.is_ok() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         return Ok(html(status, &BallotPage::new(&election, Some(&session), contests)));
     }
@@ -372,7 +371,7 @@ pub async fn cast(
         if wants_json(&req) {
             return Err(first_mistake(&read));
         }
-        let contests = contest_views(&election, Some(&session.0), &read.choices, &read.errors);
+        let contests = contest_views(&election, Some(&session.0), &read);
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &BallotPage::new(&election, Some(&session.0), contests)));
     }
     let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, read.choices, now).await?;

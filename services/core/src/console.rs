@@ -8,11 +8,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::domain::ElectionId;
+use crate::domain::{ContestId, ElectionId};
 use crate::error::ApiError;
 use crate::store::{
-    Activity, ActivityCount, ActivityLog, AuditEntry, BallotBox, Codes, Election, Elections, Outbox, OutboxSummary,
-    Roll, SenderHealth, Senders, ServiceStatus,
+    Activity, ActivityCount, ActivityLog, AuditEntry, BallotBox, Codes, Constituency, Election, Elections, Outbox,
+    OutboxSummary, Roll, SenderHealth, Senders, ServiceStatus,
 };
 
 /// The most extra code acceptance an officer can add in one go.
@@ -166,6 +166,8 @@ pub struct Dashboard {
     pub quorum: Quorum,
     pub code_extra_minutes: u64,
     pub minutes: Vec<Minute>,
+    /// Turnout per contest with a constituency, small counts hidden.
+    pub constituencies: Vec<ConstituencyTurnout>,
     pub outbox: OutboxSummary,
     pub senders: Vec<SenderHealth>,
     pub services: Vec<ServiceStatus>,
@@ -209,15 +211,74 @@ pub async fn dashboard(
         quorum: Quorum::of(election.quorum_pct, turnout.participation, roll),
         code_extra_minutes: election.otp_extra.as_secs() / 60,
         minutes,
+        constituencies: constituency_turnout(store, election).await?,
         outbox: store.outbox_summary(&election.id, now).await?,
         senders: store.sender_health().await?,
         services: store.service_status().await?,
     })
 }
 
+/// The smallest count shown as itself: below it a constituency's count could point at
+/// the few people in it, so it reads "< 10".
+pub const SMALLEST_SHOWN: u64 = 10;
+
+/// A count as the dashboard may show it: the number from `SMALLEST_SHOWN` up, else "< 10".
+pub fn shown(n: u64) -> String {
+    if n < SMALLEST_SHOWN { format!("< {SMALLEST_SHOWN}") } else { n.to_string() }
+}
+
+/// One constituency's turnout: its voters who cast a ballot, and for a roll column how many
+/// the roll lists in it. Counts under 10 are never shown, in the page or the JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConstituencyTurnout {
+    pub contest: ContestId,
+    pub title: String,
+    pub voted: String,
+    /// Voters the roll lists in this constituency (roll columns only).
+    pub eligible: Option<String>,
+    /// voted ÷ eligible, as a percentage, when both are shown.
+    pub turnout_pct: Option<String>,
+}
+
+async fn constituency_turnout(
+    store: &(impl BallotBox + Roll + ?Sized),
+    election: &Election,
+) -> Result<Vec<ConstituencyTurnout>, ApiError> {
+    let counted = store.constituency_turnout(&election.id).await?;
+    let mut out = Vec::new();
+    for contest in election.contests.iter().filter(|c| !c.rules.voters.is_everyone()) {
+        let voted = counted.iter().find(|(id, _)| id == &contest.id).map_or(0, |(_, n)| *n);
+        let eligible = match &contest.rules.voters {
+            Constituency::RollColumn { column, value } => {
+                Some(store.roll_count_where(&election.id, column, value).await?)
+            }
+            _ => None,
+        };
+        let turnout_pct = eligible
+            .filter(|&e| e >= SMALLEST_SHOWN && voted >= SMALLEST_SHOWN)
+            .map(|e| format!("{:.1}%", voted as f64 * 100.0 / e as f64));
+        out.push(ConstituencyTurnout {
+            contest: contest.id.clone(),
+            title: contest.title.clone(),
+            voted: shown(voted),
+            eligible: eligible.map(shown),
+            turnout_pct,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_counts_are_never_shown() {
+        assert_eq!(shown(0), "< 10");
+        assert_eq!(shown(9), "< 10");
+        assert_eq!(shown(10), "10");
+        assert_eq!(shown(4321), "4321");
+    }
 
     #[test]
     fn reasons_are_required_and_bounded() {

@@ -144,6 +144,8 @@ pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]
         seats: contest.rules.seats as usize,
         withdrawn: Default::default(),
         tie_order: None,
+        // The bye-law choice: RON (an option of its own) is never excluded.
+        never_excluded: options.iter().position(|o| o.id.as_str() == RON).filter(|_| contest.rules.ron_never_excluded),
         ballots: groups
             .into_iter()
             .filter(|(ranking, _)| !ranking.is_empty())
@@ -285,3 +287,66 @@ fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
+
+/// Writes each draw by lot of these results to the audit log, once: the contest, the seed
+/// (the export's SHA-256) and what the lot decided, as the count sheet says it. The count
+/// is deterministic (a canonical export, so the same seed), so a later view draws the same
+/// and finds its entry already there. Returns how many entries were written.
+pub async fn record_lot_draws(
+    store: &(impl crate::store::Audit + ?Sized),
+    r: &Results,
+    actor: &str,
+    now: Timestamp,
+) -> Result<usize, ApiError> {
+    let draws: Vec<(&ContestResult, Vec<&str>)> = r
+        .contests
+        .iter()
+        .map(|c| {
+            (
+                c,
+                c.sheet
+                    .stages
+                    .iter()
+                    .flat_map(|s| s.ties.iter())
+                    .map(String::as_str)
+                    .filter(|t| t.contains("lot"))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, ties)| !ties.is_empty())
+        .collect();
+    if draws.is_empty() {
+        return Ok(0);
+    }
+    // The log is the console's actions (hundreds of entries, not ballots): read it whole.
+    let mut recorded: Vec<String> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.list_audit(after, crate::store::MAX_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        recorded.extend(
+            page.iter()
+                .filter(|e| e.action == LOT_DRAWN && e.election.as_deref() == Some(r.election.as_str()))
+                .filter_map(|e| e.detail.get("contest").and_then(|c| c.as_str()).map(str::to_owned)),
+        );
+    }
+    let mut written = 0;
+    for (c, ties) in draws {
+        if recorded.iter().any(|id| id == c.id.as_str()) {
+            continue;
+        }
+        let entry = crate::store::AuditEntry {
+            actor: actor.to_owned(),
+            action: LOT_DRAWN.to_owned(),
+            election: Some(r.election.clone()),
+            detail: serde_json::json!({ "contest": c.id, "method": c.method, "seed_sha256": c.export_sha256, "draws": ties }),
+        };
+        store.append_audit(&entry, now).await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// The audit action of a tie the count broke by lot.
+pub const LOT_DRAWN: &str = "count.lot_drawn";

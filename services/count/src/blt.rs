@@ -332,7 +332,7 @@ pub fn read(text: &str) -> Result<Profile, BltError> {
         }
         None => String::new(),
     };
-    Ok(Profile { title, candidates, seats, withdrawn, tie_order, ballots })
+    Ok(Profile { title, candidates, seats, withdrawn, tie_order, never_excluded: None, ballots })
 }
 
 /// Writes `profile` as a plain BLT file that every reader above accepts.
@@ -445,6 +445,7 @@ mod tests {
             seats: 1,
             withdrawn: [2].into_iter().collect(),
             tie_order: None,
+            never_excluded: None,
             ballots: vec![
                 Ballot { weight: 1, ranks: vec![vec![0], vec![1]] },
                 Ballot { weight: 5, ranks: vec![vec![1, 0]] },

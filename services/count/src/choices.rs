@@ -79,6 +79,7 @@ mod tests {
             seats,
             withdrawn: [3].into_iter().collect(),
             tie_order: None,
+            never_excluded: None,
             ballots: ballots
                 .iter()
                 .map(|(w, r)| Ballot { weight: *w, ranks: r.iter().map(|&c| vec![c]).collect() })

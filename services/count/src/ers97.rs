@@ -51,7 +51,7 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
         let deferred = e.surplus();
         let continuing = e.continuing();
         let places = profile.seats - e.count.elected.len();
-        let losers = sure_losers(&e.votes, &continuing, deferred, places, true);
+        let losers = sure_losers(&e.votes, &e.excludable(), deferred, places, true);
         if deferred > 0 && losers.is_empty() {
             e.transfer_surplus();
             continue;
@@ -117,6 +117,12 @@ impl<'a> Ers97<'a> {
 
     fn continuing(&self) -> Vec<usize> {
         (0..self.votes.len()).filter(|&c| self.states[c] == State::Continuing).collect()
+    }
+
+    /// The continuing candidates a rule may exclude: all but the protected one (RON, by
+    /// bye-law), who is never a loser.
+    fn excludable(&self) -> Vec<usize> {
+        self.profile.excludable(&self.continuing())
     }
 
     /// All surpluses not yet transferred.
@@ -274,15 +280,15 @@ impl<'a> Ers97<'a> {
             && deferred == 0
             && losers.iter().all(|&c| self.votes[c] == 0)
         {
-            let rest: Vec<usize> = self.continuing().into_iter().filter(|c| !losers.contains(c)).collect();
+            let rest: Vec<usize> = self.excludable().into_iter().filter(|c| !losers.contains(c)).collect();
             if rest.len() > places && !losers.is_empty() {
                 let low = self.lowest(&rest);
                 losers.push(low);
             }
         }
         if losers.is_empty() {
-            let continuing = self.continuing();
-            losers.push(self.lowest(&continuing));
+            let excludable = self.excludable();
+            losers.push(self.lowest(&excludable));
         }
         losers.sort_unstable();
         losers
@@ -389,6 +395,7 @@ mod tests {
             seats,
             withdrawn: Default::default(),
             tie_order: None,
+            never_excluded: None,
             ballots: ballots
                 .iter()
                 .map(|(w, r)| Ballot {

@@ -48,12 +48,14 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
         if winner.is_some() || continuing.is_empty() {
             break;
         }
-        let zero: Vec<usize> = continuing.iter().copied().filter(|&c| votes[c] == 0).collect();
+        // The protected candidate (RON, by bye-law) is never among those excluded.
+        let excludable = profile.excludable(&continuing);
+        let Some(low) = excludable.iter().map(|&c| votes[c]).min() else { break };
+        let zero: Vec<usize> = excludable.iter().copied().filter(|&c| votes[c] == 0).collect();
         let excluded = if count.stages.len() == 1 && !zero.is_empty() && zero.len() < continuing.len() {
             zero
         } else {
-            let low = continuing.iter().map(|&c| votes[c]).min().expect("continuing");
-            let tied: Vec<usize> = continuing.iter().copied().filter(|&c| votes[c] == low).collect();
+            let tied: Vec<usize> = excludable.iter().copied().filter(|&c| votes[c] == low).collect();
             let (c, note) = break_tie(&tied, false, &count.history, lot, &profile.candidates, "fewest votes");
             ties.extend(note);
             vec![c]
@@ -82,6 +84,7 @@ mod tests {
             seats: 1,
             withdrawn: Default::default(),
             tie_order: None,
+            never_excluded: None,
             ballots: ballots
                 .iter()
                 .map(|(w, r)| Ballot { weight: *w, ranks: r.iter().map(|&c| vec![c]).collect() })

@@ -42,15 +42,14 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
     m.record(Action::FirstCount, newly);
     while !m.count.complete(&m.states) {
         let stable = m.previous_keep.as_ref() == Some(&m.keep);
-        let continuing = m.continuing();
         let places = profile.seats - m.count.elected.len();
-        let losers = sure_losers(&m.votes, &continuing, m.surplus, places, false);
+        let losers = sure_losers(&m.votes, &m.excludable(), m.surplus, places, false);
         if m.surplus >= 1 && losers.is_empty() && !stable {
             m.iterate();
             continue;
         }
         m.end_iterations();
-        let excluded = if stable { vec![m.lowest(&continuing)] } else { m.choose_exclusion(losers) };
+        let excluded = if stable { vec![m.lowest(&m.excludable())] } else { m.choose_exclusion(losers) };
         m.exclude(excluded);
     }
     m.end_iterations();
@@ -183,6 +182,12 @@ impl<'a> Meek<'a> {
         (0..self.votes.len()).filter(|&c| self.states[c] == State::Continuing).collect()
     }
 
+    /// The continuing candidates a rule may exclude: all but the protected one (RON, by
+    /// bye-law), who is never a loser.
+    fn excludable(&self) -> Vec<usize> {
+        self.profile.excludable(&self.continuing())
+    }
+
     fn record(&mut self, action: Action, newly: Vec<usize>) {
         self.count.quota = Some(self.quota);
         self.count.record(action, &self.votes, &self.states, newly, self.non_transferable, &mut self.ties);
@@ -259,15 +264,15 @@ impl<'a> Meek<'a> {
             && !losers.is_empty()
             && losers.iter().all(|&c| self.votes[c] == 0)
         {
-            let rest: Vec<usize> = self.continuing().into_iter().filter(|c| !losers.contains(c)).collect();
+            let rest: Vec<usize> = self.excludable().into_iter().filter(|c| !losers.contains(c)).collect();
             if rest.len() > places {
                 let low = self.lowest(&rest);
                 losers.push(low);
             }
         }
         if losers.is_empty() {
-            let continuing = self.continuing();
-            losers.push(self.lowest(&continuing));
+            let excludable = self.excludable();
+            losers.push(self.lowest(&excludable));
         }
         losers.sort_unstable();
         losers
@@ -336,6 +341,7 @@ mod tests {
             seats,
             withdrawn: Default::default(),
             tie_order: None,
+            never_excluded: None,
             ballots: ballots
                 .iter()
                 .map(|(w, r)| Ballot { weight: *w, ranks: r.iter().map(|&c| vec![c]).collect() })

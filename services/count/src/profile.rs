@@ -24,6 +24,9 @@ pub struct Profile {
     pub withdrawn: BTreeSet<usize>,
     /// An order to break ties "by lot" in, when the file gives one (`[tie …]`).
     pub tie_order: Option<Vec<usize>>,
+    /// A candidate no rule excludes (the bye-law "RON is never excluded"): it stays in the
+    /// count until elected or the seats are filled.
+    pub never_excluded: Option<usize>,
     pub ballots: Vec<Ballot>,
 }
 
@@ -79,6 +82,11 @@ impl Profile {
         Ok(())
     }
 
+    /// Of `continuing`, those a rule may exclude (all but `never_excluded`).
+    pub fn excludable(&self, continuing: &[usize]) -> Vec<usize> {
+        continuing.iter().copied().filter(|&c| Some(c) != self.never_excluded).collect()
+    }
+
     /// Candidates still standing (not withdrawn), by number.
     pub fn standing(&self) -> Vec<usize> {
         (0..self.candidates.len()).filter(|c| !self.withdrawn.contains(c)).collect()
@@ -96,6 +104,7 @@ mod tests {
             seats: 1,
             withdrawn: [3].into_iter().collect(),
             tie_order: None,
+            never_excluded: None,
             ballots,
         }
     }

@@ -81,9 +81,11 @@ pub fn count(profile: &Profile, lot: &Lot) -> Sheet {
             continue;
         }
         // Exclude the fewest (50, 51).
+        // The protected candidate (RON, by bye-law) is never excluded.
         let continuing: Vec<usize> = (0..n).filter(|&c| states[c] == State::Continuing).collect();
-        let Some(low) = continuing.iter().map(|&c| votes[c]).min() else { break };
-        let tied: Vec<usize> = continuing.iter().copied().filter(|&c| votes[c] == low).collect();
+        let excludable = profile.excludable(&continuing);
+        let Some(low) = excludable.iter().map(|&c| votes[c]).min() else { break };
+        let tied: Vec<usize> = excludable.iter().copied().filter(|&c| votes[c] == low).collect();
         let (c, note) = break_tie(&tied, false, &count.history, lot, &profile.candidates, "fewest votes");
         ties.extend(note);
         states[c] = State::Excluded;

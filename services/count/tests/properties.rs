@@ -25,6 +25,7 @@ fn profiles() -> impl Strategy<Value = Profile> {
                 seats: 1,
                 withdrawn: if withdrawn.len() < n { withdrawn } else { Default::default() },
                 tie_order: None,
+                never_excluded: None,
                 ballots,
             })
     })

@@ -10,6 +10,8 @@ async fn main() -> anyhow::Result<()> {
     opts.students = env_or("TURNOUT_DEV_STUDENTS", 5000);
     opts.port = Some(u16::try_from(env_or("TURNOUT_DEV_PORT", 8080))?);
     opts.demo_minutes = env_or("TURNOUT_DEV_MINUTES", 120) as i64;
+    // The union election beside the demo one: ranked, multi-seat, approval, faculty reps.
+    opts.union_election = true;
     // HTTPS beside HTTP, with a certificate from a private CA made for this run (0: off).
     let tls_port = env_or("TURNOUT_DEV_TLS_PORT", 8443);
     opts.tls = (tls_port != 0).then(|| Some(u16::try_from(tls_port).unwrap_or(8443)));

@@ -32,6 +32,9 @@ pub struct StackOptions {
     pub tls: Option<Option<u16>>,
     /// Who may vote in the demo election (an `eligibility` object); everyone when `None`.
     pub demo_eligibility: Option<serde_json::Value>,
+    /// Also create the `union` election (`union_election`): ranked, multi-seat, approval
+    /// and constituency contests, open as long as the demo one.
+    pub union_election: bool,
 }
 
 impl StackOptions {
@@ -46,6 +49,7 @@ impl StackOptions {
             login_rate: 50,
             tls: None,
             demo_eligibility: None,
+            union_election: false,
         }
     }
 }
@@ -133,6 +137,15 @@ impl Stack {
         let demo_file = dir.join("demo-election.json");
         std::fs::write(&demo_file, demo.to_string())?;
         run_cli(&bin_dir, &env, &["create-election", &demo_file.display().to_string()])?;
+        if opts.union_election {
+            let union = union_election(
+                now - jiff::SignedDuration::from_mins(1),
+                now + jiff::SignedDuration::from_mins(opts.demo_minutes),
+            );
+            let union_file = dir.join("union-election.json");
+            std::fs::write(&union_file, union.to_string())?;
+            run_cli(&bin_dir, &env, &["create-election", &union_file.display().to_string()])?;
+        }
 
         let mut services = Vec::new();
         for name in ["auth", "otp", "ballot"] {
@@ -231,8 +244,36 @@ impl Stack {
         self.mint(username, email, true)
     }
 
+    /// A session verified for `election` whose sign-in found the voter in the contests
+    /// `constituencies` of it (as the auth service decides from the directory).
+    pub fn verified_session_cookie_in(
+        &self,
+        election: &str,
+        constituencies: &[&str],
+        username: &str,
+        email: &str,
+    ) -> anyhow::Result<String> {
+        let id = turnout_core::domain::ElectionId::parse(election).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut found = Vec::new();
+        for c in constituencies {
+            found.push((id.clone(), turnout_core::domain::ContestId::parse(c).map_err(|e| anyhow::anyhow!("{e}"))?));
+        }
+        self.mint_for(&id, found, username, email, true)
+    }
+
     fn mint(&self, username: &str, email: &str, verified: bool) -> anyhow::Result<String> {
         let demo = turnout_core::domain::ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.mint_for(&demo, Vec::new(), username, email, verified)
+    }
+
+    fn mint_for(
+        &self,
+        demo: &turnout_core::domain::ElectionId,
+        constituencies: Vec<(turnout_core::domain::ElectionId, turnout_core::domain::ContestId)>,
+        username: &str,
+        email: &str,
+        verified: bool,
+    ) -> anyhow::Result<String> {
         let now = jiff::Timestamp::now();
         let session = turnout_core::session::Session::new(
             turnout_core::domain::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -241,8 +282,9 @@ impl Stack {
             now,
             self.session_ttl,
         )
-        .with_eligible(vec![demo.clone()]);
-        let session = if verified { session.verified_for(&demo, now, self.session_ttl) } else { session };
+        .with_eligible(vec![demo.clone()])
+        .with_constituencies(constituencies);
+        let session = if verified { session.verified_for(demo, now, self.session_ttl) } else { session };
         let token = self.session_keys.sign(&session);
         Ok(format!("{}={token}", turnout_core::session::COOKIE_NAME))
     }
@@ -284,6 +326,48 @@ pub fn demo_election(opens: jiff::Timestamp, closes: jiff::Timestamp) -> serde_j
                 {"id": "eli-novak", "name": "Eli Novak", "statement": "Publish every budget line.", "status": "approved"},
                 {"id": "fatima-haddad", "name": "Fatima Haddad", "statement": "Fund the societies fairly.", "status": "approved"}
             ]}
+        ]
+    })
+}
+
+/// An election as a UK student union runs it: the president by instant-runoff with RON
+/// (eight options), a council of three by ERS97 STV with RON, a representative for each
+/// faculty (physics by the directory's group, everyone else by an LDAP filter), and an
+/// approval referendum; each voter sees the candidates in an order of their own.
+pub fn union_election(opens: jiff::Timestamp, closes: jiff::Timestamp) -> serde_json::Value {
+    let people = |names: &[&str]| -> Vec<serde_json::Value> {
+        names
+            .iter()
+            .map(|n| {
+                let id = n.to_lowercase().replace([' ', '\''], "-");
+                serde_json::json!({"id": id, "name": n, "statement": format!("{n} for a better union."), "status": "approved"})
+            })
+            .collect()
+    };
+    serde_json::json!({
+        "id": "union",
+        "title": "Union Council Elections 2026",
+        "opens_at": opens.to_string(),
+        "closes_at": closes.to_string(),
+        "time_zone": "Europe/London",
+        "grace_secs": 10,
+        "shuffle_candidates": true,
+        "contests": [
+            {"id": "president", "title": "President",
+             "rules": {"kind": "ranked", "ron": true},
+             "candidates": people(&["Pat O'Brien", "Sam Reyes", "Kim Tanaka", "Alex Novak", "Jo Mensah", "Lee Park", "Ria Shah"])},
+            {"id": "council", "title": "Union Council (3 seats)",
+             "rules": {"kind": "ranked", "seats": 3, "rule": "ers97", "ron": true},
+             "candidates": people(&["Ola Berg", "Ines Costa", "Tom Hale", "Yu Lin", "Max Weber"])},
+            {"id": "physics-rep", "title": "Physics Faculty Representative",
+             "rules": {"voters": {"kind": "ldap_group", "group_dn": crate::slapd::PHYSICS_GROUP}},
+             "candidates": people(&["Nia Evans", "Raj Patel"])},
+            {"id": "general-rep", "title": "General Faculty Representative",
+             "rules": {"voters": {"kind": "ldap_filter", "filter": "(departmentNumber=GEN)"}},
+             "candidates": people(&["Eva Horvat", "Dan Cohen"])},
+            {"id": "societies", "title": "Which societies should get new funding?",
+             "rules": {"kind": "approval", "seats": 2},
+             "candidates": people(&["Chess Club", "Film Society", "Hiking Club", "Robotics Society"])}
         ]
     })
 }

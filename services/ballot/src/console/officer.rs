@@ -250,6 +250,7 @@ pub async fn results(
     let store = store.as_ref().as_ref();
     let election = election_or_404(store, &path).await?;
     let r = results::results(store, &election, Timestamp::now()).await?;
+    results::record_lot_draws(store, &r, officer.0.name(), Timestamp::now()).await?;
     if let Some(wanted) = query.export.as_deref() {
         let c = r.contests.iter().find(|c| c.id.as_str() == wanted).ok_or_else(|| ApiError::not_found("contest"))?;
         return Ok(HttpResponse::Ok()

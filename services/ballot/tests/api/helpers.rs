@@ -49,6 +49,40 @@ impl TestApp {
         turnout_ballot::seed::create_election(self.store.as_ref(), &e.to_string(), "test").await.unwrap();
     }
 
+    /// Creates the union election (`turnout_devstack::stack::union_election`) as `id`.
+    pub async fn union(&self, id: &str, opens: SignedDuration, closes: SignedDuration, grace_secs: u64) {
+        let now = Timestamp::now();
+        let mut e = turnout_devstack::stack::union_election(now + opens, now + closes);
+        e["id"] = id.into();
+        e["grace_secs"] = grace_secs.into();
+        turnout_ballot::seed::create_election(self.store.as_ref(), &e.to_string(), "test").await.unwrap();
+    }
+
+    /// A voter verified for `election` now whose sign-in found them in `constituencies`
+    /// (contest ids of that election), and whether the client asks for JSON.
+    pub fn voter_in(&self, n: u32, election: &str, constituencies: &[&str], json: bool) -> reqwest::Client {
+        let now = Timestamp::now();
+        let id = ElectionId::parse(election).unwrap();
+        let session = Session::new(
+            Username::parse(&format!("student{n:05}")).unwrap(),
+            VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap(),
+            vec![],
+            now,
+            Duration::from_secs(3600),
+        )
+        .with_constituencies(
+            constituencies.iter().map(|c| (id.clone(), turnout_core::domain::ContestId::parse(c).unwrap())).collect(),
+        )
+        .verified_for(&id, now, Duration::from_secs(3600));
+        let token = SessionKeys::from_settings(&self.settings).sign(&session);
+        let mut headers = reqwest::header::HeaderMap::new();
+        if json {
+            headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+        }
+        headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={token}").parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
+    }
+
     /// A JSON client whose session was verified for `election` at `verified_at`.
     pub fn voter(&self, n: u32, election: Option<&str>, verified_at: Timestamp) -> reqwest::Client {
         let mut session = Session::new(

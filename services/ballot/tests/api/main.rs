@@ -3,4 +3,5 @@
 
 mod ballot;
 mod console;
+mod contests;
 mod helpers;
