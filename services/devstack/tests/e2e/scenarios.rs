@@ -154,12 +154,23 @@ pub async fn html_flow_without_javascript(s: &TestStack) {
     assert_eq!(res.headers()["location"], "/e/demo/ballot");
 
     let page = browser.get(s.url("/e/demo/ballot")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Cast my vote") && page.contains("name=\"president\" value=\"amara-okafor\""));
+    assert!(page.contains("Review my choices") && page.contains("name=\"c.president\" value=\"amara-okafor\""));
     assert!(!page.contains("dana-pending"), "pending candidates are not on the ballot");
 
+    // The review step: the choices in words, cast from its own form (hidden fields).
+    let review = browser
+        .post(s.url("/e/demo/ballot/review"))
+        .form(&[("c.president", "chen-wei"), ("c.treasurer", "fatima-haddad")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(review.status(), StatusCode::OK);
+    let review = review.text().await.unwrap();
+    assert!(review.contains("Check your choices") && review.contains("Chen Wei") && review.contains("Fatima Haddad"));
+    assert!(review.contains(r#"<input type="hidden" name="c.president" value="chen-wei">"#), "{review}");
     let res = browser
         .post(s.url("/e/demo/ballot"))
-        .form(&[("president", "chen-wei"), ("treasurer", "fatima-haddad")])
+        .form(&[("c.president", "chen-wei"), ("c.treasurer", "fatima-haddad")])
         .send()
         .await
         .unwrap();
