@@ -239,7 +239,9 @@ struct BallotJson {
 /// mistake in words for the page.
 fn read_ballot(body: &Body, election: &Election, session: &Session) -> Result<ReadBallot, ApiError> {
     let mut read = match body {
-        Body::Json(_) => ReadBallot { choices: body.parse::<BallotJson>()?.choices, ..Default::default() },
+        // A JSON ballot is checked once, by `voting::cast` and then the store, which answer
+        // the same 422s: there is no page to put each contest's mistake on.
+        Body::Json(_) => return Ok(ReadBallot { choices: body.parse::<BallotJson>()?.choices, ..Default::default() }),
         Body::Form(_) => {
             let pairs: Vec<(String, String)> = body.form_pairs()?.into_iter().filter(|(k, _)| k != "action").collect();
             ballot_form::read_form(&pairs).map_err(|e| ApiError::invalid("choices", e))?

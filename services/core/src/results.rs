@@ -250,34 +250,47 @@ fn csv_export(
     Export { file_name: format!("{}-{}.csv", election.id, contest.id), content_type: "text/csv; charset=utf-8", body }
 }
 
-/// Results as CSV: per contest each option's votes at the first and the last stage and
-/// whether elected, then the contest's abstentions and blanks, then the checks.
+/// Results as CSV, the count sheets in long form: per contest, stage and option its votes
+/// (in the rule's decimals) and state, with each stage's non-transferable and rounding
+/// rows, then each contest's abstentions and blanks, then the checks.
 pub fn results_csv(r: &Results) -> String {
-    let mut out = String::from("contest,method,candidate,name,first_stage,final_stage,elected\n");
+    let mut out = String::from("contest,method,stage,action,candidate,name,votes,state\n");
     for c in &r.contests {
-        let first = c.sheet.stages.first();
-        let last = c.sheet.stages.last();
-        for (i, o) in c.options.iter().enumerate() {
-            let at = |s: Option<&turnout_count::Stage>| s.map(|s| c.sheet.show(s.votes[i])).unwrap_or_default();
-            let elected = c.sheet.elected.contains(&i);
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{}",
-                c.id,
-                c.method,
-                o.id,
-                csv_field(&o.name),
-                at(first),
-                at(last),
-                elected
-            );
+        let s = &c.sheet;
+        for st in &s.stages {
+            let action = match &st.action {
+                turnout_count::Action::FirstCount => "first_count",
+                turnout_count::Action::Surplus { .. } => "surplus",
+                turnout_count::Action::Exclusion { .. } => "exclusion",
+                turnout_count::Action::Iterate { .. } => "iterate",
+                turnout_count::Action::ElectRemaining => "elect_remaining",
+            };
+            let row = |out: &mut String, id: &str, name: &str, votes: String, state: &str| {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{action},{id},{},{votes},{state}",
+                    c.id,
+                    c.method,
+                    st.number,
+                    csv_field(name)
+                );
+            };
+            for (i, o) in c.options.iter().enumerate() {
+                let state = serde_json::to_value(st.states[i]).ok().and_then(|v| v.as_str().map(str::to_owned));
+                row(&mut out, o.id.as_str(), &o.name, s.show(st.votes[i]), state.as_deref().unwrap_or(""));
+            }
+            row(&mut out, "(non-transferable)", "", s.show(st.non_transferable), "");
+            row(&mut out, "(rounding)", "", s.show(st.residual), "");
         }
-        let _ = writeln!(out, "{},{},(abstained),,{},,", c.id, c.method, c.abstained);
-        let _ = writeln!(out, "{},{},(blank),,{},,", c.id, c.method, c.blank);
+        let _ = writeln!(out, "{},{},,,(abstained),,{},", c.id, c.method, c.abstained);
+        let _ = writeln!(out, "{},{},,,(blank),,{},", c.id, c.method, c.blank);
+        for (n, o) in c.elected.iter().enumerate() {
+            let _ = writeln!(out, "{},{},,,(elected {}),{},{},", c.id, c.method, n + 1, o.id, csv_field(&o.name));
+        }
     }
-    let _ = writeln!(out, "(turnout),,(participation),,{},,", r.participation);
-    let _ = writeln!(out, "(turnout),,(ballots),,{},,", r.ballots);
-    let _ = writeln!(out, "(turnout),,(roll),,{},,", r.roll);
+    let _ = writeln!(out, "(turnout),,,,(participation),,{},", r.participation);
+    let _ = writeln!(out, "(turnout),,,,(ballots),,{},", r.ballots);
+    let _ = writeln!(out, "(turnout),,,,(roll),,{},", r.roll);
     out
 }
 

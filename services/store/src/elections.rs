@@ -198,14 +198,25 @@ pub struct Contest {
     pub candidates: Vec<Candidate>,
 }
 
+/// RON's id, made once.
+static RON_ID: std::sync::LazyLock<CandidateId> =
+    std::sync::LazyLock::new(|| CandidateId::parse(RON).expect("ron is an id"));
+
 impl Contest {
+    /// The ids a vote in this contest may mark: the approved candidates, then RON where the
+    /// contest has it (what `options` lists, without copying names and statements).
+    pub fn option_ids(&self) -> Vec<&CandidateId> {
+        let approved = self.candidates.iter().filter(|c| c.status == CandidateStatus::Approved).map(|c| &c.id);
+        approved.chain(self.rules.ron.then_some(&*RON_ID)).collect()
+    }
+
     /// What the ballot offers: the approved candidates, then RON where the contest has it.
     pub fn options(&self) -> Vec<Candidate> {
         let mut options: Vec<Candidate> =
             self.candidates.iter().filter(|c| c.status == CandidateStatus::Approved).cloned().collect();
         if self.rules.ron {
             options.push(Candidate {
-                id: CandidateId::parse(RON).expect("ron is an id"),
+                id: RON_ID.clone(),
                 name: RON_NAME.to_owned(),
                 statement: String::new(),
                 status: CandidateStatus::Approved,
@@ -247,9 +258,7 @@ impl Election {
                 .iter()
                 .find(|c| &c.id == contest_id)
                 .ok_or_else(|| ChoiceError::UnknownContest(contest_id.to_string()))?;
-            let options = contest.options();
-            let ids: Vec<&CandidateId> = options.iter().map(|c| &c.id).collect();
-            check_vote(&contest.rules, &ids, vote)
+            check_vote(&contest.rules, &contest.option_ids(), vote)
                 .map_err(|reason| ChoiceError::Vote { contest: contest_id.clone(), reason })?;
         }
         Ok(())

@@ -356,3 +356,55 @@ async fn a_tie_broken_by_lot_is_on_the_sheet_and_in_the_audit_log_once() {
     assert_eq!(draws[0].detail["contest"], "societies");
     assert_eq!(draws[0].detail["seed_sha256"], a["export_sha256"]);
 }
+
+#[tokio::test]
+async fn an_admin_sets_up_the_union_election_in_the_console_form() {
+    let app = spawn_app().await;
+    let (cookie, csrf) = app.staff_cookie("admin1", vec![Role::Admin]);
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let lines = "president | President | ranked ron ron-never-excluded\n\
+                 council | Council | ranked seats=3 rule=meek ron\n\
+                 sci-rep | Science rep | plurality voters column faculty=Science\n\
+                 eng-rep | Engineering rep | plurality voters group cn=eng,ou=groups,dc=uni\n\
+                 referendum | Referendum | approval max=1";
+    let form = |lines: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("id", "council26".into()),
+            ("title", "Council 2026".into()),
+            ("time_zone", "Europe/London".into()),
+            ("opens_at", "2036-03-01T09:00".into()),
+            ("closes_at", "2036-03-01T17:00".into()),
+            ("contests", lines.to_owned()),
+            ("shuffle_candidates", "yes".into()),
+        ]
+    };
+    let post = |lines: &str| {
+        browser.post(format!("{}/admin/elections", app.url)).header("cookie", &cookie).form(&form(lines)).send()
+    };
+    // A mistake is named, with the contest, and nothing is saved.
+    let bad = post("council | Council | ranked seats=3").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("several seats need an STV rule"));
+    let res = post(lines).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let e = app.store.election(&ElectionId::parse("council26").unwrap()).await.unwrap().unwrap();
+    assert!(e.shuffle_candidates);
+    let rules: Vec<Value> = e.contests.iter().map(|c| serde_json::to_value(&c.rules).unwrap()).collect();
+    assert_eq!(rules[0]["ron_never_excluded"], true);
+    assert_eq!((rules[1]["seats"].as_u64(), rules[1]["rule"].as_str()), (Some(3), Some("meek")));
+    assert_eq!(rules[2]["voters"], json!({ "kind": "roll_column", "column": "faculty", "value": "Science" }));
+    assert_eq!(rules[4]["max_choices"], 1);
+    // The edit form shows the same lines back.
+    let page = browser
+        .get(format!("{}/admin/elections/council26", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("council | Council | ranked seats=3 rule=meek ron"), "{page}");
+    assert!(page.contains("sci-rep | Science rep | plurality voters column faculty=Science"));
+}
