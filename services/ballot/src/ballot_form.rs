@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
 use turnout_core::domain::{CandidateId, ContestId, Username};
 use turnout_core::session::Session;
 use turnout_core::store::{ABSTAIN, Candidate, Choices, Contest, ContestKind, Election, Vote};
@@ -32,19 +31,32 @@ pub fn visible_contests<'e>(election: &'e Election, session: Option<&Session>) -
         .collect()
 }
 
+/// The key of the per-voter candidate order, derived from the server secret: without it
+/// nobody can work out the order a voter saw (which, with a published export, could
+/// point at who cast a ballot that ranks in the order shown).
+#[derive(Clone)]
+pub struct CandidateOrder([u8; 32]);
+
+impl CandidateOrder {
+    pub fn from_settings(settings: &turnout_core::Settings) -> Self {
+        Self(settings.derive_key("candidate-order-v1", &[]))
+    }
+}
+
 /// The contest's options in the order this voter sees them: as the admin listed them, or,
-/// when the election shuffles, in an order of the voter's own (the same on every visit,
-/// so a reload does not reshuffle a half-filled ballot).
-pub fn ordered_options(election: &Election, contest: &Contest, voter: Option<&Username>) -> Vec<Candidate> {
+/// when the election shuffles, in an order of the voter's own: keyed by the server secret,
+/// and the same on every visit, so a reload does not reshuffle a half-filled ballot.
+pub fn ordered_options(
+    election: &Election,
+    contest: &Contest,
+    voter: Option<&Username>,
+    order: &CandidateOrder,
+) -> Vec<Candidate> {
     let mut options = contest.options();
     if let (true, Some(voter)) = (election.shuffle_candidates, voter) {
         options.sort_by_cached_key(|o| {
-            let mut h = Sha256::new();
-            for part in [voter.as_str(), election.id.as_str(), contest.id.as_str(), o.id.as_str()] {
-                h.update(part.as_bytes());
-                h.update([0]);
-            }
-            h.finalize()
+            let parts = [voter.as_str(), election.id.as_str(), contest.id.as_str(), o.id.as_str()].map(str::as_bytes);
+            turnout_core::keys::derive_with(&order.0, "candidate-order", &parts)
         });
     }
     options

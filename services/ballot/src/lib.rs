@@ -49,11 +49,13 @@ impl Application {
         let sweeper = importer.clone();
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
+        let order = web::Data::new(ballot_form::CandidateOrder::from_settings(settings));
         metrics::register(store.clone());
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store_data.clone())
                 .app_data(importer.clone())
                 .app_data(elections.clone())
+                .app_data(order.clone())
                 .configure(console::routes)
                 .route("/", web::get().to(routes::home))
                 .route("/openapi.json", web::get().to(routes::openapi))

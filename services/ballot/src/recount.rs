@@ -5,19 +5,23 @@
 
 use turnout_count::{Lot, Method, blt};
 
-pub const USAGE: &str = "turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--json] FILE.blt";
+pub const USAGE: &str =
+    "turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--never-exclude NAME] [--json] FILE.blt";
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Args {
     pub method: Method,
     pub seats: Option<usize>,
+    /// A candidate (by name, as the file writes it) the rule never excludes: the bye-law
+    /// "RON is never excluded", as the election counted it.
+    pub never_exclude: Option<String>,
     pub json: bool,
     pub file: String,
 }
 
 /// The command line after `count`.
 pub fn parse(args: &[&str]) -> Result<Args, String> {
-    let (mut method, mut seats, mut json, mut file) = (None, None, false, None);
+    let (mut method, mut seats, mut json, mut file, mut never_exclude) = (None, None, false, None, None);
     let mut it = args.iter();
     while let Some(&arg) = it.next() {
         match arg {
@@ -38,13 +42,22 @@ pub fn parse(args: &[&str]) -> Result<Args, String> {
                         .ok_or_else(|| format!("--seats {n:?}: a whole number, 1 or more"))?,
                 );
             }
+            "--never-exclude" => {
+                never_exclude = Some(it.next().ok_or("--never-exclude needs a candidate's name")?.to_string());
+            }
             "--json" => json = true,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path if file.is_none() => file = Some(path.to_owned()),
             extra => return Err(format!("one file only ({extra:?} is a second)")),
         }
     }
-    Ok(Args { method: method.ok_or("--method is required")?, seats, json, file: file.ok_or("which BLT file?")? })
+    Ok(Args {
+        method: method.ok_or("--method is required")?,
+        seats,
+        never_exclude,
+        json,
+        file: file.ok_or("which BLT file?")?,
+    })
 }
 
 /// The whole command: prints the outcome and returns the exit status (0; 1 for a file
@@ -93,6 +106,11 @@ pub fn run(args: &Args, bytes: &[u8]) -> Result<String, String> {
         }
         profile.seats = seats;
     }
+    if let Some(name) = &args.never_exclude {
+        let at = profile.candidates.iter().position(|c| c == name);
+        profile.never_excluded =
+            Some(at.ok_or_else(|| format!("--never-exclude {name:?}: no candidate of that name"))?);
+    }
     let sheet = args.method.count(&profile, &Lot::for_file(&profile, bytes))?;
     if args.json {
         return serde_json::to_string_pretty(&sheet).map(|s| s + "\n").map_err(|e| e.to_string());
@@ -124,6 +142,19 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&run(&args, FILE.as_bytes()).unwrap()).unwrap();
         assert_eq!((json["method"].as_str(), json["decimals"].as_u64()), (Some("meek"), Some(6)));
         assert_eq!(json["elected"], serde_json::json!([0, 1]));
+    }
+
+    #[test]
+    fn a_candidate_never_excluded_stays_in_the_count() {
+        // Cy has the fewest and goes first; protected, Bo goes and Cy takes Bo's papers.
+        let file = "3 1\n4 1 0\n3 2 3 0\n2 3 0\n0\n\"Ada\"\n\"Bo\"\n\"Cy\"\n\"T\"\n";
+        let plain = parse(&["--method", "irv", "--json", "f"]).unwrap();
+        let sheet: serde_json::Value = serde_json::from_str(&run(&plain, file.as_bytes()).unwrap()).unwrap();
+        assert_eq!(sheet["stages"][1]["action"]["excluded"], serde_json::json!([2]));
+        let kept = parse(&["--method", "irv", "--never-exclude", "Cy", "f"]).unwrap();
+        assert_eq!(run(&kept, file.as_bytes()).unwrap(), "Cy\n");
+        let nobody = parse(&["--method", "irv", "--never-exclude", "Zed", "f"]).unwrap();
+        assert!(run(&nobody, file.as_bytes()).unwrap_err().contains("no candidate of that name"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use turnout_core::store::{
 };
 use turnout_core::{ApiError, ErrorCode};
 
-use crate::ballot_form::{self, ReadBallot};
+use crate::ballot_form::{self, CandidateOrder, ReadBallot};
 use crate::voting;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
@@ -104,11 +104,16 @@ struct ContestView {
 
 /// The ballot's contests with what the voter marked: their votes, or where a contest has a
 /// mistake, exactly what they typed and ticked there.
-fn contest_views(election: &Election, session: Option<&Session>, read: &ReadBallot) -> Vec<ContestView> {
+fn contest_views(
+    election: &Election,
+    session: Option<&Session>,
+    read: &ReadBallot,
+    order: &CandidateOrder,
+) -> Vec<ContestView> {
     ballot_form::visible_contests(election, session)
         .into_iter()
         .map(|contest| {
-            let options = ballot_form::ordered_options(election, contest, session.map(|s| &s.sub));
+            let options = ballot_form::ordered_options(election, contest, session.map(|s| &s.sub), order);
             let vote = read.choices.get(&contest.id);
             let marks = vote.map(Vote::marks).unwrap_or_default();
             let mistaken = read.errors.contains_key(&contest.id);
@@ -194,6 +199,7 @@ pub async fn ballot(
     session: Option<Authenticated>,
     store: StoreData,
     elections: web::Data<ElectionCache>,
+    order: web::Data<CandidateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let election = elections.get(store.as_ref().as_ref(), &path).await?;
     let session = session.map(|s| s.0);
@@ -202,7 +208,7 @@ pub async fn ballot(
         let contests: Vec<ContestJson> = ballot_form::visible_contests(&election, session.as_ref())
             .into_iter()
             .map(|c| {
-                let candidates = ballot_form::ordered_options(&election, c, session.as_ref().map(|s| &s.sub));
+                let candidates = ballot_form::ordered_options(&election, c, session.as_ref().map(|s| &s.sub), &order);
                 ContestJson {
                     id: &c.id,
                     title: &c.title,
@@ -226,7 +232,7 @@ pub async fn ballot(
             "verified": session.as_ref().is_some_and(|s| s.verified_at(&election.id).is_some()),
         })));
     }
-    let contests = contest_views(&election, session.as_ref(), &ReadBallot::default());
+    let contests = contest_views(&election, session.as_ref(), &ReadBallot::default(), &order);
     Ok(html(StatusCode::OK, &BallotPage::new(&election, session.as_ref(), contests)))
 }
 
@@ -311,13 +317,14 @@ pub async fn review(
     body: Body,
     store: StoreData,
     elections: web::Data<ElectionCache>,
+    order: web::Data<CandidateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let election = elections.get(store.as_ref().as_ref(), &path).await?;
     let session = session.0;
     let read = read_ballot(&body, &election, &session)?;
     let change = body.field("action").as_deref() == Some("change");
     if change || !read.is_ok() {
-        let contests = contest_views(&election, Some(&session), &read);
+        let contests = contest_views(&election, Some(&session), &read, &order);
         let status = if read.is_ok() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         return Ok(html(status, &BallotPage::new(&election, Some(&session), contests)));
     }
@@ -365,6 +372,7 @@ pub async fn cast(
     body: Body,
     store: StoreData,
     elections: web::Data<ElectionCache>,
+    order: web::Data<CandidateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::now();
     let election = elections.get(store.as_ref().as_ref(), &path).await?;
@@ -373,7 +381,7 @@ pub async fn cast(
         if wants_json(&req) {
             return Err(first_mistake(&read));
         }
-        let contests = contest_views(&election, Some(&session.0), &read);
+        let contests = contest_views(&election, Some(&session.0), &read, &order);
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &BallotPage::new(&election, Some(&session.0), contests)));
     }
     let receipt = voting::cast(store.as_ref().as_ref(), &election, &session.0, read.choices, now).await?;

@@ -9,6 +9,10 @@ pub async fn create_election(store: &dyn Elections, json: &str, actor: &str) -> 
         serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the election file is not valid: {e}"))?;
     election.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::eligibility::check(&election.eligibility).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    for contest in &election.contests {
+        crate::eligibility::check_constituency(&contest.rules.voters)
+            .map_err(|e| anyhow::anyhow!("contest {}: {}", contest.id, e.message))?;
+    }
     let now = Timestamp::now();
     let entry = AuditEntry {
         actor: actor.to_owned(),

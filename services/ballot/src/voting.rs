@@ -22,11 +22,18 @@ pub async fn cast(
     })?;
     election.schedule.check_ballot(now, verified_at)?;
     election.check_choices(&choices).map_err(refused_choice)?;
+    // The constituencies sign-in found this voter in; the store checks again, in the cast.
+    let theirs = session.constituencies_in(&election.id);
+    for contest in election.contests.iter().filter(|c| choices.contains_key(&c.id)) {
+        if !contest.rules.voters.is_everyone() && !theirs.contains(&contest.id) {
+            return Err(refused_choice(ChoiceError::NotInConstituency(contest.id.clone())));
+        }
+    }
     let cast = CastBallot {
         election: election.id.clone(),
         voter: session.sub.clone(),
-        choices,
-        constituencies: session.constituencies_in(&election.id),
+        choices: election.canonical(choices),
+        constituencies: theirs,
         verified_at,
         now,
     };

@@ -240,6 +240,37 @@ pub struct ConstituencyTurnout {
     pub turnout_pct: Option<String>,
 }
 
+/// How long the dashboard reuses a constituency's roll count (a scan of the roll): the
+/// page refreshes every few seconds, and a roll changes by imports, not by the minute.
+const ROLL_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most roll counts kept (one per constituency contest of the elections being watched).
+const MAX_ROLL_COUNTS: usize = 1024;
+
+type RollCounts = std::collections::HashMap<(ElectionId, ContestId), (std::time::Instant, u64)>;
+static ROLL_COUNTS: std::sync::LazyLock<std::sync::Mutex<RollCounts>> = std::sync::LazyLock::new(Default::default);
+
+async fn roll_count(
+    store: &(impl Roll + ?Sized),
+    election: &ElectionId,
+    contest: &ContestId,
+    column: &str,
+    value: &str,
+) -> Result<u64, ApiError> {
+    let key = (election.clone(), contest.clone());
+    if let Some((at, n)) = ROLL_COUNTS.lock().expect("not poisoned").get(&key)
+        && at.elapsed() < ROLL_COUNT_TTL
+    {
+        return Ok(*n);
+    }
+    let n = store.roll_count_where(election, column, value).await?;
+    let mut counts = ROLL_COUNTS.lock().expect("not poisoned");
+    if counts.len() >= MAX_ROLL_COUNTS {
+        counts.clear();
+    }
+    counts.insert(key, (std::time::Instant::now(), n));
+    Ok(n)
+}
+
 async fn constituency_turnout(
     store: &(impl BallotBox + Roll + ?Sized),
     election: &Election,
@@ -250,7 +281,7 @@ async fn constituency_turnout(
         let voted = counted.iter().find(|(id, _)| id == &contest.id).map_or(0, |(_, n)| *n);
         let eligible = match &contest.rules.voters {
             Constituency::RollColumn { column, value } => {
-                Some(store.roll_count_where(&election.id, column, value).await?)
+                Some(roll_count(store, &election.id, &contest.id, column, value).await?)
             }
             _ => None,
         };

@@ -64,6 +64,8 @@ pub struct ContestResult {
     pub ron_elected: bool,
     /// SHA-256 of the export: the seed of any draw by lot.
     pub export_sha256: String,
+    /// The command that recounts the export of a ranked contest the same way.
+    pub recount: Option<String>,
     pub sheet: Sheet,
     #[serde(skip)]
     pub export: Export,
@@ -141,7 +143,9 @@ pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]
     let profile = Profile {
         title: format!("{} — {}", election.title, contest.title),
         candidates: options.iter().map(|o| o.name.clone()).collect(),
-        seats: contest.rules.seats as usize,
+        // As many seats as there are options at most, so the export is a file every
+        // reader counts (a BLT file with more seats than candidates is refused).
+        seats: (contest.rules.seats as usize).min(options.len().max(1)),
         withdrawn: Default::default(),
         tie_order: None,
         // The bye-law choice: RON (an option of its own) is never excluded.
@@ -182,6 +186,19 @@ pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]
         abstained,
         blank,
         export_sha256: crate::keys::hex(&Sha256::digest(export.body.as_bytes())),
+        recount: contest.rules.ranked_rule().map(|rule| {
+            let protect = if profile.never_excluded.is_some() {
+                format!(" --never-exclude \"{}\"", crate::store::RON_NAME)
+            } else {
+                String::new()
+            };
+            format!(
+                "turnout-ballot count --method {} --seats {}{protect} {}",
+                rule.as_str(),
+                profile.seats,
+                export.file_name
+            )
+        }),
         sheet,
         export,
     })
@@ -285,7 +302,7 @@ pub fn results_csv(r: &Results) -> String {
         let _ = writeln!(out, "{},{},,,(abstained),,{},", c.id, c.method, c.abstained);
         let _ = writeln!(out, "{},{},,,(blank),,{},", c.id, c.method, c.blank);
         for (n, o) in c.elected.iter().enumerate() {
-            let _ = writeln!(out, "{},{},,,(elected {}),{},{},", c.id, c.method, n + 1, o.id, csv_field(&o.name));
+            let _ = writeln!(out, "{},{},,elected_{},{},{},,elected", c.id, c.method, n + 1, o.id, csv_field(&o.name));
         }
     }
     let _ = writeln!(out, "(turnout),,,,(participation),,{},", r.participation);
@@ -294,10 +311,12 @@ pub fn results_csv(r: &Results) -> String {
     out
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break; one starting with
-/// a formula character is prefixed with `'` so a spreadsheet shows it as text.
+/// A CSV field, quoted when it holds a comma, a quote or a line break; one a spreadsheet
+/// could take for a formula (starting, after any spaces, with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return) is prefixed with `'` so it shows as text.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    let formula = s.starts_with(['\t', '\r']) || s.trim_start().starts_with(['=', '+', '-', '@']);
+    let s = if formula { format!("'{s}") } else { s.to_owned() };
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
@@ -363,3 +382,18 @@ pub async fn record_lot_draws(
 
 /// The audit action of a tie the count broke by lot.
 pub const LOT_DRAWN: &str = "count.lot_drawn";
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("Ada"), "Ada");
+        assert_eq!(csv_field("O'Brien, Pat"), "\"O'Brien, Pat\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        for risky in ["=1+1", "+1", "-1", "@SUM(A1)", "  =cmd", "\t=1", "\r=1"] {
+            assert!(csv_field(risky).trim_start_matches('"').starts_with('\''), "{risky:?}");
+        }
+    }
+}

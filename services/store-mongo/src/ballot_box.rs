@@ -1,7 +1,8 @@
 //! The ballot box in MongoDB: `participation` `{_id: {e, v}}` (who voted) and `ballots`
 //! `{_id: {e, r}, choices}` (what was chosen, with no voter and no time: see `docs`),
-//! written together in one transaction with the window and constituency checks and each
-//! constituency's count; turnout and the box's contents read from one snapshot.
+//! written together in one transaction with the window and constituency checks (each
+//! constituency's voter count is bumped after, like the activity counts); turnout and the
+//! box's contents read from one snapshot.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -84,24 +85,27 @@ impl BallotBox for MongoStore {
                         .insert_one(docs::ballot(&cast.election, &receipt, &cast.choices))
                         .session(&mut *session)
                         .await?;
-                    for contest in voters_contests {
-                        store
-                            .coll::<Document>("contest_turnout")
-                            .update_one(
-                                doc! { "_id": { "e": cast.election.as_str(), "c": contest.as_str() } },
-                                doc! { "$inc": { "n": 1_i64 } },
-                            )
-                            .upsert(true)
-                            .session(&mut *session)
-                            .await?;
-                    }
-                    Ok(Ok(receipt))
+                    Ok(Ok((receipt, voters_contests)))
                 })
             })
             .await;
-        let receipt = outcome.map_err(CastError::Store)??;
-        // Counted once the ballot is durable (see `activity.rs` on activity counts).
+        let (receipt, voters_contests) = outcome.map_err(CastError::Store)??;
+        // Counted once the ballot is durable (see `activity.rs` on activity counts): a
+        // counter every constituency voter bumps would make every cast's transaction
+        // conflict with every other. A crash between the two undercounts the dashboard by
+        // one; the ballot box itself is exact.
         self.bump_activity(cast.election.as_str(), Activity::Ballot, 1, cast.now.as_second().div_euclid(60)).await?;
+        for contest in voters_contests {
+            self.timed(
+                self.coll::<Document>("contest_turnout")
+                    .update_one(
+                        doc! { "_id": { "e": cast.election.as_str(), "c": contest.as_str() } },
+                        doc! { "$inc": { "n": 1_i64 } },
+                    )
+                    .upsert(true),
+            )
+            .await?;
+        }
         Ok(receipt)
     }
 

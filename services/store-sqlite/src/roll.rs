@@ -55,15 +55,22 @@ impl Roll for SqliteStore {
     }
 
     async fn roll_count_where(&self, election: &ElectionId, column: &str, value: &str) -> Result<u64, StoreError> {
-        let (election, column, value) = (election.clone(), column.to_owned(), value.trim().to_lowercase());
+        // Compared in Rust, as the cast compares (SQLite's lower() folds ASCII only).
+        let wanted = turnout_store::Constituency::RollColumn { column: column.to_owned(), value: value.to_owned() };
+        let (election, column) = (election.clone(), column.to_owned());
         self.run(move |conn| {
-            conn.query_row(
-                "SELECT COUNT(*) FROM voter_roll
-                 WHERE election_id = ?1 AND lower(trim(json_extract(columns, '$.' || ?2))) = ?3",
-                params![election.as_str(), column, value],
-                |r| r.get::<_, i64>(0).map(|n| n.max(0) as u64),
-            )
-            .sql()
+            let mut stmt = conn
+                .prepare(
+                    "SELECT columns FROM voter_roll
+                     WHERE election_id = ?1 AND json_extract(columns, '$.' || ?2) IS NOT NULL",
+                )
+                .sql()?;
+            let rows = stmt.query_map(params![election.as_str(), column], |r| columns(0, r.get(0)?)).sql()?;
+            let mut n = 0;
+            for row in rows {
+                n += u64::from(wanted.admits_roll_row(&row.sql()?));
+            }
+            Ok(n)
         })
         .await
     }

@@ -109,11 +109,12 @@ impl Constituency {
     }
 
     /// Does a roll row with these columns belong to this constituency? Values compare
-    /// trimmed and case-insensitively, as a spreadsheet's author would expect.
+    /// trimmed and in any case (Unicode lower case: "ÉCOLE" is "école"), as a
+    /// spreadsheet's author would expect. Both stores count with this very function.
     pub fn admits_roll_row(&self, columns: &std::collections::BTreeMap<String, String>) -> bool {
         match self {
             Constituency::RollColumn { column, value } => {
-                columns.get(column).is_some_and(|v| v.trim().eq_ignore_ascii_case(value.trim()))
+                columns.get(column).is_some_and(|v| v.trim().to_lowercase() == value.trim().to_lowercase())
             }
             _ => false,
         }

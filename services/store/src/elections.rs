@@ -91,6 +91,7 @@ impl NewElection {
         if self.contests.is_empty() || self.contests.len() > 50 {
             return bad("contests", "1-50 contests");
         }
+        valid_constituency_count(self.contests.iter().map(|c| &c.rules))?;
         let mut contest_ids = std::collections::HashSet::new();
         for contest in &self.contests {
             if !contest_ids.insert(&contest.id) {
@@ -249,6 +250,19 @@ impl Election {
         self.otp_validity.unwrap_or(configured) + self.otp_extra
     }
 
+    /// The choices as a ballot stores them: a ranked contest's marks in the voter's order
+    /// of preference, any other contest's sorted by id, so a ballot keeps no trace of the
+    /// order its boxes stood on the voter's page or were ticked in.
+    pub fn canonical(&self, mut choices: Choices) -> Choices {
+        for (id, vote) in choices.iter_mut() {
+            let ranked = self.contests.iter().any(|c| &c.id == id && c.rules.kind == crate::ContestKind::Ranked);
+            if let (false, crate::Vote::Marks(marks)) = (ranked, vote) {
+                marks.sort();
+            }
+        }
+        choices
+    }
+
     /// Each vote by its contest's rules, among the contest's options (approved candidates
     /// and RON where offered); unknown contests are refused.
     pub fn check_choices(&self, choices: &Choices) -> Result<(), ChoiceError> {
@@ -334,6 +348,7 @@ impl ElectionEdit {
             if contests.is_empty() || contests.len() > 50 {
                 return Err(InvalidField::new("contests", "1-50 contests"));
             }
+            valid_constituency_count(contests.iter().filter_map(|c| c.rules.as_ref()))?;
             let mut ids = std::collections::HashSet::new();
             for c in contests {
                 if !ids.insert(&c.id) {
@@ -359,6 +374,17 @@ pub struct ContestEdit {
     /// New rules; left out, an existing contest keeps its own and a new one is plurality.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<ContestRules>,
+}
+
+/// Most contests with a constituency in one election: the voter's session carries the
+/// ones they are in, and a session token has a size limit.
+pub const MAX_CONSTITUENCIES: usize = 20;
+
+fn valid_constituency_count<'a>(rules: impl Iterator<Item = &'a ContestRules>) -> Result<(), InvalidField> {
+    if rules.filter(|r| !r.voters.is_everyone()).count() > MAX_CONSTITUENCIES {
+        return Err(InvalidField::new("contests.voters", "at most 20 contests with a constituency in one election"));
+    }
+    Ok(())
 }
 
 pub fn valid_quorum(q: f64) -> Result<(), InvalidField> {

@@ -48,6 +48,7 @@ pub struct ContestSheet {
     pub bar_max: i64,
     pub export_sha256: String,
     pub export_name: String,
+    pub recount: Option<String>,
 }
 
 pub fn sheets(r: &Results) -> Vec<ContestSheet> {
@@ -129,5 +130,6 @@ fn sheet(c: &ContestResult) -> ContestSheet {
         bars,
         export_sha256: c.export_sha256.clone(),
         export_name: c.export.file_name.clone(),
+        recount: c.recount.clone(),
     }
 }

@@ -45,12 +45,18 @@ async fn every_kind_of_vote_is_cast_as_json_and_the_ballot_says_how_to_vote() {
             "president": ["sam-reyes", "ron"],
             "council": ["yu-lin", "tom-hale", "ola-berg"],
             "physics-rep": "abstain",
-            "societies": ["chess-club", "film-society", "robotics-society"],
+            "societies": ["robotics-society", "chess-club", "film-society"],
         }),
     )
     .await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
     assert_eq!(turnout(&app, "union").await, Turnout { participation: 1, ballots: 1 });
+    // Stored canonically: a ranking in the voter's order of preference, a set sorted (no
+    // trace of the order the boxes stood in on this voter's page, or were ticked in).
+    let contents = app.store.box_contents(&ElectionId::parse("union").unwrap()).await.unwrap();
+    let stored = serde_json::to_value(&contents.ballots[0]).unwrap();
+    assert_eq!(stored["societies"], json!(["chess-club", "film-society", "robotics-society"]));
+    assert_eq!(stored["council"], json!(["yu-lin", "tom-hale", "ola-berg"]));
 }
 
 #[tokio::test]

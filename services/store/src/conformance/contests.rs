@@ -175,8 +175,13 @@ pub async fn roll_columns_are_kept_updated_and_counted(store: Arc<dyn Store>) {
     let now = Timestamp::now();
     let e = union_election("columns", now + 1.hour());
     store.create_election(&e, now).await.unwrap();
-    let first = store.import_roll(&e.id, &[roll_entry(1, Some("Science")), roll_entry(2, None)]).await.unwrap();
-    assert_eq!(first.added, 2);
+    let first = store
+        .import_roll(&e.id, &[roll_entry(1, Some("Science")), roll_entry(2, None), roll_entry(3, Some(" Économie "))])
+        .await
+        .unwrap();
+    assert_eq!(first.added, 3);
+    // Any case, beyond ASCII too, as the cast compares.
+    assert_eq!(store.roll_count_where(&e.id, "faculty", "ÉCONOMIE").await.unwrap(), 1);
     let again = store.import_roll(&e.id, &[roll_entry(1, Some("Science")), roll_entry(2, Some("Arts"))]).await.unwrap();
     assert_eq!((again.unchanged, again.updated), (1, 1), "a changed column is an update");
     let cols = store.roll_columns(&voter(2), std::slice::from_ref(&e.id)).await.unwrap();
