@@ -306,26 +306,9 @@ impl<'a> Meek<'a> {
     /// The continuing candidates elected when they fit the seats left, most votes first,
     /// else (every seat filled) excluded.
     fn finish(&mut self) {
-        let continuing = self.continuing();
-        if continuing.is_empty() {
-            return;
+        if let Some(newly) = self.count.finish(&mut self.states, &self.votes) {
+            self.record(Action::ElectRemaining, newly);
         }
-        let mut newly = Vec::new();
-        if continuing.len() <= self.profile.seats - self.count.elected.len() {
-            let mut by_votes = continuing.clone();
-            by_votes.sort_by_key(|&c| std::cmp::Reverse(self.votes[c]));
-            for c in by_votes {
-                self.states[c] = State::Elected;
-                self.count.elected.push(c);
-                newly.push(c);
-            }
-        }
-        for c in continuing {
-            if self.states[c] == State::Continuing {
-                self.states[c] = State::Excluded;
-            }
-        }
-        self.record(Action::ElectRemaining, newly);
     }
 }
 

@@ -187,6 +187,32 @@ impl<'a> Count<'a> {
     }
 
     /// Every seat filled, or no more continuing candidates than seats left.
+    /// The end of a count: the continuing candidates elected when they fit the seats left,
+    /// most votes first, else (every seat filled) excluded. Those elected here, or `None`
+    /// when nobody was continuing (no stage to record).
+    pub fn finish(&mut self, states: &mut [State], votes: &[i64]) -> Option<Vec<usize>> {
+        let continuing: Vec<usize> = (0..states.len()).filter(|&c| states[c] == State::Continuing).collect();
+        if continuing.is_empty() {
+            return None;
+        }
+        let mut newly = Vec::new();
+        if continuing.len() <= self.profile.seats - self.elected.len() {
+            let mut by_votes = continuing.clone();
+            by_votes.sort_by_key(|&c| std::cmp::Reverse(votes[c]));
+            for c in by_votes {
+                states[c] = State::Elected;
+                self.elected.push(c);
+                newly.push(c);
+            }
+        }
+        for c in continuing {
+            if states[c] == State::Continuing {
+                states[c] = State::Excluded;
+            }
+        }
+        Some(newly)
+    }
+
     pub fn complete(&self, states: &[State]) -> bool {
         let left = self.profile.seats - self.elected.len();
         left == 0 || states.iter().filter(|s| **s == State::Continuing).count() <= left
