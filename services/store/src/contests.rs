@@ -408,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn an_election_has_at_most_twenty_constituency_contests() {
+        let contests: Vec<serde_json::Value> = (0..=crate::MAX_CONSTITUENCIES)
+            .map(|i| {
+                serde_json::json!({"id": format!("rep{i}"), "title": "Rep", "candidates": [],
+                    "rules": {"voters": {"kind": "ldap_group", "group_dn": format!("cn=g{i}")}}})
+            })
+            .collect();
+        let election = |contests: &[serde_json::Value]| -> crate::NewElection {
+            serde_json::from_value(serde_json::json!({
+                "id": "e", "title": "E", "opens_at": "2036-01-01T00:00:00Z", "closes_at": "2036-01-02T00:00:00Z",
+                "time_zone": "UTC", "contests": contests,
+            }))
+            .unwrap()
+        };
+        assert!(election(&contests[..crate::MAX_CONSTITUENCIES]).validate().is_ok());
+        assert_eq!(election(&contests).validate().unwrap_err().field, "contests.voters");
+    }
+
+    #[test]
     fn votes_are_checked_against_their_contest() {
         let (a, b, c, ron) = (id("a"), id("b"), id("c"), id("ron"));
         let options = [&a, &b, &c, &ron];
