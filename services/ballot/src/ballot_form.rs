@@ -282,6 +282,62 @@ mod tests {
     }
 
     #[test]
+    fn the_shuffled_order_is_the_voters_own_and_needs_the_server_key() {
+        let options: Vec<serde_json::Value> = (0..12)
+            .map(|i| serde_json::json!({"id": format!("c{i}"), "name": format!("C{i}"), "status": "approved"}))
+            .collect();
+        let new: turnout_core::store::NewElection = serde_json::from_value(serde_json::json!({
+            "id": "e", "title": "E", "opens_at": "2036-01-01T00:00:00Z", "closes_at": "2036-01-02T00:00:00Z",
+            "time_zone": "UTC", "shuffle_candidates": true,
+            "contests": [{"id": "pres", "title": "P", "candidates": options}],
+        }))
+        .unwrap();
+        let contest = Contest {
+            id: new.contests[0].id.clone(),
+            title: "P".into(),
+            rules: Default::default(),
+            candidates: new.contests[0]
+                .candidates
+                .iter()
+                .map(|c| Candidate {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    statement: String::new(),
+                    status: c.status,
+                })
+                .collect(),
+        };
+        let election = Election {
+            id: new.id.clone(),
+            title: "E".into(),
+            schedule: turnout_core::schedule::Schedule {
+                opens_at: new.opens_at,
+                closes_at: new.closes_at,
+                grace: std::time::Duration::ZERO,
+                time_zone: "UTC".into(),
+            },
+            contests: vec![contest],
+            otp_extra: std::time::Duration::ZERO,
+            eligibility: Default::default(),
+            quorum_pct: 0.0,
+            otp_validity: None,
+            shuffle_candidates: true,
+        };
+        let order = |key: u8, voter: &str| -> Vec<String> {
+            let voter = Username::parse(voter).unwrap();
+            ordered_options(&election, &election.contests[0], Some(&voter), &CandidateOrder([key; 32]))
+                .into_iter()
+                .map(|o| o.id.to_string())
+                .collect()
+        };
+        assert_eq!(order(1, "ada"), order(1, "ada"), "the same on every visit");
+        assert_ne!(order(1, "ada"), order(1, "bo"), "each voter their own");
+        assert_ne!(order(1, "ada"), order(2, "ada"), "without the server's key the order can't be recomputed");
+        let listed: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        assert_ne!(order(1, "ada"), listed);
+    }
+
+    #[test]
     fn ordinals_read_as_english() {
         let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].into_iter().map(ordinal).collect();
         assert_eq!(got, ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]);

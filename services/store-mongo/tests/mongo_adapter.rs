@@ -11,10 +11,8 @@ use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_domain::schedule::WindowRefusal;
-use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
-use turnout_store::{
-    BallotBox, CastBallot, CastError, Choices, Codes, Elections, NewElection, Outbox, Roll, RollEntry, Vote,
-};
+use turnout_domain::{ElectionId, Receipt, Username, VoterEmail};
+use turnout_store::{BallotBox, CastBallot, CastError, Codes, Elections, NewElection, Outbox, Roll, RollEntry};
 use turnout_store_mongo::{MongoSettings, MongoStore, uri_with_database};
 
 #[path = "support/mongo.rs"]
@@ -49,18 +47,9 @@ fn voter(n: u32) -> Username {
     Username::parse(&format!("student{n:05}")).unwrap()
 }
 
+/// A cast of Ada for president, by a voter verified just now (the conformance suite's).
 fn cast(election: &ElectionId, voter: &Username) -> CastBallot {
-    let now = Timestamp::now();
-    let choices: Choices =
-        [(ContestId::parse("pres").unwrap(), Vote::one(CandidateId::parse("ada").unwrap()))].into_iter().collect();
-    CastBallot {
-        election: election.clone(),
-        voter: voter.clone(),
-        choices,
-        constituencies: Vec::new(),
-        verified_at: now,
-        now,
-    }
+    turnout_store::conformance::ballot(election, voter, turnout_store::conformance::choices("pres", "ada"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
