@@ -41,7 +41,7 @@ async fn run() -> anyhow::Result<()> {
     opts.union_election = kind == Ballot::Union;
     opts.env = vec![("TURNOUT_LOG".into(), "warn".into())];
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await??;
-    let store = turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db")).await?;
+    let store = turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db"), stack.store_keys()).await?;
     let demo = turnout_core::domain::ElectionId::parse(kind.election()).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "ballot-bench: {runs} runs of {secs} s, wrk -t{threads} -c{concurrency} (keepalive) through nginx, {} cores, {} ballot",

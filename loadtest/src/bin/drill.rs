@@ -251,8 +251,9 @@ async fn run() -> anyhow::Result<()> {
             election["id"] = json!("drill");
             election["title"] = json!("Election drill");
             stack.create_election(&election)?;
-            let store: Arc<dyn Store> =
-                Arc::new(turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db")).await?);
+            let store: Arc<dyn Store> = Arc::new(
+                turnout_core::store::SqliteStore::open(&stack.dir.join("turnout.db"), stack.store_keys()).await?,
+            );
             let local = turnout_loadtest::options_from(["--election".to_owned(), "drill".to_owned()], &["election"])?;
             let target = Target::from_options(&stack.base_url, &local, http.clone())?;
             let sink = stack.sink.api_url();

@@ -165,7 +165,7 @@ fn wrk_logins(stack: &Stack, concurrency: usize, for_how_long: Duration) -> anyh
 async fn roll_with_addresses(stack: &Stack) -> anyhow::Result<()> {
     use turnout_core::domain::{ElectionId, Username, VoterEmail};
     use turnout_core::store::{Roll, RollEntry, SqliteStore};
-    let store = SqliteStore::open(&stack.dir.join("turnout.db")).await?;
+    let store = SqliteStore::open(&stack.dir.join("turnout.db"), stack.store_keys()).await?;
     let demo = ElectionId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
     let entries: Vec<RollEntry> = (1..=STUDENTS)
         .map(|n| RollEntry {

@@ -4,7 +4,9 @@ use turnout_core::Settings;
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
        turnout-ballot create-election FILE.json
-       turnout-ballot verify-audit            check the audit log's hash chain (exit 1 if broken)
+       turnout-ballot verify-audit [--head SEQ:HASH]
+                                              check the audit log's keyed hash chain, and that it
+                                              still reaches an anchored head (exit 1 if not)
        turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--json] FILE.blt
                                               recount a BLT file: who is elected, one a line";
 
@@ -25,11 +27,26 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(event = "listening", port = app.port());
             app.run_until_stopped().await.context("ballot server")
         }
-        ["verify-audit"] => {
-            let v = store.verify_audit().await.context("reading the audit log")?;
+        ["verify-audit", rest @ ..] => {
+            let anchor = match rest {
+                [] => None,
+                ["--head", head] => Some(head.parse::<turnout_core::store::AuditHead>().map_err(|e| {
+                    eprintln!("--head: {e}");
+                    std::process::exit(2)
+                })?),
+                _ => {
+                    eprintln!("{USAGE}");
+                    std::process::exit(2)
+                }
+            };
+            let v = store.verify_audit(anchor.as_ref()).await.context("reading the audit log")?;
             match (v.broken_at, v.problem) {
                 (None, _) => {
-                    println!("audit log intact: {} entries, none edited or removed", v.entries);
+                    let head = v.head.map(|h| h.to_string()).unwrap_or_else(|| "none (empty)".into());
+                    println!("audit log intact: {} entries, none edited or removed; head {head}", v.entries);
+                    if let Some(anchor) = anchor {
+                        println!("it reaches the anchored head {anchor}");
+                    }
                     Ok(())
                 }
                 (Some(seq), problem) => {

@@ -68,6 +68,9 @@ pub struct Stack {
     /// The services' session keys and lifetime, for minting sessions as auth would.
     session_keys: turnout_core::session::SessionKeys,
     session_ttl: Duration,
+    /// The store's keys, as the services derive them (tests that open the store or play
+    /// the insider need them).
+    store_keys: turnout_core::store::StoreKeys,
     // Stopped in reverse order of start by Drop: nginx first, slapd last.
     _nginx: Nginx,
     pub services: Vec<(String, u16, Supervised)>,
@@ -186,6 +189,7 @@ impl Stack {
             env,
             bin_dir,
             session_keys: turnout_core::session::SessionKeys::from_settings(&settings),
+            store_keys: turnout_core::store::store_keys(&settings),
             session_ttl: settings.session_ttl,
             _nginx: nginx,
             services,
@@ -230,6 +234,11 @@ impl Stack {
         run_cli(&self.bin_dir, &self.env, &["create-election", &file.display().to_string()])?;
         std::thread::sleep(Duration::from_millis(1100));
         Ok(())
+    }
+
+    /// The store's keys, derived from the stack's secret as every service derives them.
+    pub fn store_keys(&self) -> turnout_core::store::StoreKeys {
+        self.store_keys.clone()
     }
 
     /// A signed-in session cookie for `username`, minted with the stack's secret exactly

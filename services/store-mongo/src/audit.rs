@@ -1,15 +1,18 @@
 //! The audit chain in MongoDB: `audit` `{_id: seq, at, actor, action, e, detail,
-//! prev_hash, hash}` and one `audit_head` `{_id: "head", seq, hash}`. An append reads the
-//! head and moves it in the same transaction, so appends are serialized (two at once
-//! conflict and one is run again) and sequence numbers never skip; `verify` compares the
-//! last entry with the head, so a removed tail is found too.
+//! prev_hash, hash}` (the hash keyed: `StoreKeys::audit_hash`) and one `audit_head`
+//! `{_id: "head", seq, hash}`. An append reads the head and moves it in the same
+//! transaction, so appends are serialized (two at once conflict and one is run again) and
+//! sequence numbers never skip; `verify` (the port's `ChainWalk`) compares the last entry
+//! with the head and with an anchored head, so a removed tail is found too.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use mongodb::ClientSession;
 use mongodb::bson::{Document, doc};
-use turnout_store::{Audit, AuditEntry, AuditRecord, AuditVerification, MAX_PAGE, StoreError, rules};
+use turnout_store::{
+    Audit, AuditEntry, AuditHead, AuditRecord, AuditVerification, ChainWalk, MAX_PAGE, StoreError, StoredEntry,
+};
 
 use crate::MongoStore;
 use crate::decode::{self, bad, int};
@@ -29,7 +32,7 @@ pub(crate) async fn append_audit_in(
     };
     let detail = entry.detail.to_string();
     let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
-    let hash = rules::audit_hash(
+    let hash = store.keys.audit_hash(
         &prev,
         now.as_second(),
         &entry.actor,
@@ -94,41 +97,43 @@ impl Audit for MongoStore {
             .collect()
     }
 
-    /// Walks the whole chain in order (each link and each hash), then checks the last
-    /// entry is the head's: an edit, an insertion or a removal anywhere is found.
-    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        let last = self
+            .timed(
+                self.coll::<Document>("audit")
+                    .find_one(doc! {})
+                    .sort(doc! { "_id": -1 })
+                    .projection(doc! { "hash": 1 }),
+            )
+            .await?;
+        last.map(|d| Ok(AuditHead { seq: int(&d, "_id")?, hash: d.get_str("hash").map_err(bad)?.to_owned() }))
+            .transpose()
+    }
+
+    /// Walks the whole chain in order (each link and each keyed hash), then checks the
+    /// last entry is the head's and reaches `anchor`: an edit, an insertion or a removal
+    /// anywhere is found.
+    async fn verify_audit(&self, anchor: Option<&AuditHead>) -> Result<AuditVerification, StoreError> {
         let mut cursor = self.timed(self.coll::<Document>("audit").find(doc! {}).sort(doc! { "_id": 1 })).await?;
-        let (mut entries, mut prev, mut last_seq) = (0u64, String::new(), 0i64);
-        let broken = |seq: i64, entries: u64, why: &str| AuditVerification {
-            entries,
-            broken_at: Some(seq),
-            problem: Some(why.to_owned()),
-        };
+        let mut walk = ChainWalk::new(&self.keys, anchor);
         while let Some(d) = self.timed(cursor.try_next()).await? {
-            let seq = int(&d, "_id")?;
-            let text = |k: &str| d.get_str(k).map(str::to_owned).map_err(bad);
-            let (actor, action, detail) = (text("actor")?, text("action")?, text("detail")?);
-            let (prev_hash, hash) = (text("prev_hash")?, text("hash")?);
-            let election = d.get_str("e").unwrap_or("").to_owned();
-            if seq != last_seq + 1 {
-                return Ok(broken(seq, entries, &format!("entries {} to {} are missing", last_seq + 1, seq - 1)));
+            let text = |k: &str| d.get_str(k).map_err(bad);
+            let entry = StoredEntry {
+                seq: int(&d, "_id")?,
+                at: int(&d, "at")?,
+                actor: text("actor")?,
+                action: text("action")?,
+                election: d.get_str("e").unwrap_or(""),
+                detail: text("detail")?,
+                prev_hash: text("prev_hash")?,
+                hash: text("hash")?,
+            };
+            if !walk.step(&entry) {
+                break;
             }
-            if prev_hash != prev {
-                return Ok(broken(seq, entries, "does not link to the entry before it"));
-            }
-            let at = int(&d, "at")?;
-            if rules::audit_hash(&prev, at, &actor, &action, &election, &detail) != hash {
-                return Ok(broken(seq, entries, "its content does not match its hash (edited)"));
-            }
-            entries += 1;
-            prev = hash;
-            last_seq = seq;
         }
         let head = self.timed(self.coll::<Document>("audit_head").find_one(doc! { "_id": "head" })).await?;
         let highest = head.as_ref().map(|h| int(h, "seq")).transpose()?.unwrap_or(0);
-        if highest > last_seq {
-            return Ok(broken(last_seq + 1, entries, &format!("entries {} to {highest} are missing", last_seq + 1)));
-        }
-        Ok(AuditVerification { entries, broken_at: None, problem: None })
+        Ok(walk.finish(highest, anchor))
     }
 }

@@ -1,5 +1,6 @@
-//! The ballot box in MongoDB: `participation` `{_id: {e, v}}` (who voted) and `ballots`
-//! `{_id: {e, r}, choices}` (what was chosen, with no voter and no time: see `docs`),
+//! The ballot box in MongoDB: `participation` `{_id: {e, v}}` (who voted) and
+//! `sealed_ballots` `{_id: {e, r}, s}` (what was chosen, sealed, with no voter and no
+//! time: see `docs`),
 //! written together in one transaction with the window and constituency checks (each
 //! constituency's voter count is bumped after, like the activity counts); turnout and the
 //! box's contents read from one snapshot.
@@ -10,7 +11,7 @@ use mongodb::ClientSession;
 use mongodb::bson::{Document, doc};
 use turnout_domain::{ContestId, ElectionId, Receipt};
 use turnout_store::rules::{constituencies_at_cast, reads_roll_columns};
-use turnout_store::{Activity, BallotBox, BoxContents, CastBallot, CastError, StoreError, Turnout};
+use turnout_store::{Activity, BallotBox, BoxContents, BoxReader, CastBallot, CastError, StoreError, Turnout};
 
 use crate::decode::{self, int};
 use crate::{MongoStore, docs, errors};
@@ -28,9 +29,12 @@ impl BallotBox for MongoStore {
         if voted.is_some() {
             return Err(CastError::AlreadyVoted);
         }
+        // Sealed once, before the transaction (which may run more than once).
+        let receipt = Receipt::generate();
+        let sealed = self.keys.seal(&cast.election, &receipt, &cast.choices);
         let outcome = self
             .in_transaction(|store, session| {
-                let cast = cast.clone();
+                let (cast, receipt, sealed) = (cast.clone(), receipt.clone(), sealed.clone());
                 Box::pin(async move {
                     let found = store
                         .coll::<Document>("elections")
@@ -79,10 +83,9 @@ impl BallotBox for MongoStore {
                         Err(e) if errors::is_duplicate_key(&e) => return Ok(Err(CastError::AlreadyVoted)),
                         other => other?,
                     };
-                    let receipt = Receipt::generate();
                     store
-                        .coll::<Document>("ballots")
-                        .insert_one(docs::ballot(&cast.election, &receipt, &cast.choices))
+                        .coll::<Document>(docs::SEALED_BALLOTS)
+                        .insert_one(docs::ballot(&cast.election, &receipt, sealed))
                         .session(&mut *session)
                         .await?;
                     Ok(Ok((receipt, voters_contests)))
@@ -110,7 +113,9 @@ impl BallotBox for MongoStore {
     }
 
     async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError> {
-        let found = self.timed(self.coll::<Document>("ballots").find_one(docs::ballot_id(election, receipt))).await?;
+        let found = self
+            .timed(self.coll::<Document>(docs::SEALED_BALLOTS).find_one(docs::ballot_id(election, receipt)))
+            .await?;
         Ok(found.is_some())
     }
 
@@ -128,7 +133,7 @@ impl BallotBox for MongoStore {
         .await?
     }
 
-    /// Every ballot's choices and the participation count from one snapshot.
+    /// Every ballot opened, every receipt and the participation count, from one snapshot.
     async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError> {
         let election = election.clone();
         self.in_transaction(|store, session| {
@@ -136,19 +141,18 @@ impl BallotBox for MongoStore {
             Box::pin(async move {
                 let (participation, _) = counts_in(store, session, &election).await?;
                 let mut cursor = store
-                    .coll::<Document>("ballots")
+                    .coll::<Document>(docs::SEALED_BALLOTS)
                     .find(docs::of_election(&election))
-                    .projection(doc! { "choices": 1, "_id": 0 })
                     .session(&mut *session)
                     .await?;
-                let mut ballots = Vec::new();
+                let mut reader = BoxReader::new(&store.keys, &election);
                 while let Some(d) = cursor.next(&mut *session).await.transpose()? {
-                    match decode::choices(&d) {
-                        Ok(c) => ballots.push(c),
+                    match decode::sealed_ballot(&d) {
+                        Ok((receipt, sealed)) => reader.push(receipt, sealed),
                         Err(e) => return Ok(Err(e)),
                     }
                 }
-                Ok(Ok(BoxContents { participation, ballots }))
+                Ok(Ok(reader.finish(participation)))
             })
         })
         .await?
@@ -181,7 +185,10 @@ async fn counts_in(
         .count_documents(docs::of_election(election))
         .session(&mut *session)
         .await?;
-    let ballots =
-        store.coll::<Document>("ballots").count_documents(docs::of_election(election)).session(&mut *session).await?;
+    let ballots = store
+        .coll::<Document>(docs::SEALED_BALLOTS)
+        .count_documents(docs::of_election(election))
+        .session(&mut *session)
+        .await?;
     Ok((participation, ballots))
 }

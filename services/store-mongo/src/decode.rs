@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mongodb::bson::{Bson, Document};
 use turnout_domain::schedule::Schedule;
-use turnout_domain::{CandidateId, ContestId, ElectionId};
+use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt};
 use turnout_store::{
     Candidate, CandidateStatus, Choices, Constituency, Contest, ContestRules, Election, ElectionSummary, Eligibility,
     StoreError,
@@ -115,9 +115,21 @@ pub fn constituencies(d: &Document) -> Result<Vec<(ContestId, Constituency)>, St
     Ok(out)
 }
 
-/// A ballot's choices, as the port writes them in JSON.
-pub fn choices(d: &Document) -> Result<Choices, StoreError> {
-    mongodb::bson::from_bson(d.get("choices").cloned().unwrap_or(Bson::Document(Document::new()))).map_err(bad)
+/// A ballot's receipt and sealed choices.
+pub fn sealed_ballot(d: &Document) -> Result<(Receipt, &[u8]), StoreError> {
+    let receipt = d.get_document("_id").and_then(|id| id.get_str("r")).map_err(bad)?;
+    Ok((Receipt::parse(receipt).map_err(bad)?, d.get_binary_generic("s").map_err(bad)?))
+}
+
+/// A ballot cast before sealing: its receipt and plaintext choices (read only by the
+/// migration that seals it).
+pub fn plaintext_ballot(d: &Document) -> Result<(ElectionId, Receipt, Choices), StoreError> {
+    let id = d.get_document("_id").map_err(bad)?;
+    let election = ElectionId::parse(id.get_str("e").map_err(bad)?).map_err(bad)?;
+    let receipt = Receipt::parse(id.get_str("r").map_err(bad)?).map_err(bad)?;
+    let choices =
+        mongodb::bson::from_bson(d.get("choices").cloned().unwrap_or(Bson::Document(Document::new()))).map_err(bad)?;
+    Ok((election, receipt, choices))
 }
 
 /// A roll entry's named columns.

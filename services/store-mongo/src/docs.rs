@@ -8,19 +8,22 @@
 //!   reason}]}]}`: an election is read whole, so its contests live inside it;
 //! - `participation`: `{_id: {e, v}}`: who voted, nothing else; the `_id` is the
 //!   one-ballot rule (a second insert fails with 11000);
-//! - `ballots`: `{_id: {e, r}, choices: {contest: vote}}`: no voter and no time. The `_id` is the
+//! - `sealed_ballots`: `{_id: {e, r}, s: sealed choices}`: no voter, no time, and nothing
+//!   readable without the server's key (`turnout_store::seal`). The `_id` is the
 //!   (election, receipt) pair on purpose: a default ObjectId `_id` embeds its creation
 //!   second and a counter, which would order ballots by time and line them up with
-//!   participation;
+//!   participation; and the collection is clustered by it, so its natural order is the
+//!   receipts' too;
 //! - `voter_roll`: `{_id: {e, u}, email, name, columns}`, with an index on `_id.u`;
 //! - `contest_turnout`: `{_id: {e, c}, n}`: per contest with a constituency, how many of
 //!   its voters cast a ballot;
 //! - `login_failures` and `login_address_failures`: the sign-in throttle (see
 //!   `sign_in`), TTL on `expires_at`.
 
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{Binary, Bson, Document, doc};
 use turnout_domain::{ElectionId, Receipt, Username};
-use turnout_store::{ABSTAIN, Choices, ContestRules, Eligibility, NewElection, RollEntry, Vote};
+use turnout_store::{ContestRules, Eligibility, NewElection, RollEntry};
 
 pub fn election(e: &NewElection, now_s: i64) -> Result<Document, mongodb::bson::ser::Error> {
     let contests: Vec<Document> = e
@@ -80,18 +83,15 @@ pub fn participation(election: &ElectionId, voter: &Username) -> Document {
     doc! { "_id": { "e": election.as_str(), "v": voter.as_str() } }
 }
 
-/// A ballot: the box it goes in, its receipt and the choices; nothing about the voter.
-pub fn ballot(election: &ElectionId, receipt: &Receipt, choices: &Choices) -> Document {
-    let choices: Document = choices.iter().map(|(contest, vote)| (contest.to_string(), vote_bson(vote))).collect();
-    doc! { "_id": { "e": election.as_str(), "r": receipt.as_str() }, "choices": choices }
-}
+/// The ballot box: a clustered collection (see `MongoStore::create_ballot_box`).
+pub const SEALED_BALLOTS: &str = "sealed_ballots";
 
-/// A vote as the port writes it in JSON: `"abstain"`, an id, or an array of ids.
-fn vote_bson(vote: &Vote) -> Bson {
-    match vote {
-        Vote::Abstain => Bson::from(ABSTAIN),
-        Vote::Marks(m) if m.len() == 1 => Bson::from(m[0].as_str()),
-        Vote::Marks(m) => Bson::Array(m.iter().map(|c| Bson::from(c.as_str())).collect()),
+/// A ballot: the box it goes in, its receipt and its sealed choices (`turnout_store::seal`);
+/// nothing about the voter, nothing readable without the server's key.
+pub fn ballot(election: &ElectionId, receipt: &Receipt, sealed: Vec<u8>) -> Document {
+    doc! {
+        "_id": { "e": election.as_str(), "r": receipt.as_str() },
+        "s": Binary { subtype: BinarySubtype::Generic, bytes: sealed },
     }
 }
 
@@ -136,23 +136,18 @@ mod tests {
     }
 
     #[test]
-    fn a_ballot_document_holds_the_box_the_receipt_and_the_choices_only() {
+    fn a_ballot_document_holds_the_box_the_receipt_and_the_sealed_choices_only() {
         let mut choices = Choices::new();
         choices.insert(ContestId::parse("pres").unwrap(), Vote::one(CandidateId::parse("ada").unwrap()));
-        choices.insert(
-            ContestId::parse("council").unwrap(),
-            Vote::Marks(vec![CandidateId::parse("bo").unwrap(), CandidateId::parse("ron").unwrap()]),
-        );
-        choices.insert(ContestId::parse("referendum").unwrap(), Vote::Abstain);
         let receipt = Receipt::generate();
-        let d = ballot(&id("council"), &receipt, &choices);
-        let keys: Vec<&String> = d.keys().collect();
-        assert_eq!(keys, ["_id", "choices"], "review for voter linkage: {d}");
+        let keys = turnout_store::StoreKeys::for_tests();
+        let sealed = keys.seal(&id("council"), &receipt, &choices);
+        let d = ballot(&id("council"), &receipt, sealed.clone());
+        let fields: Vec<&String> = d.keys().collect();
+        assert_eq!(fields, ["_id", "s"], "review for voter linkage: {d}");
         assert_eq!(d.get_document("_id").unwrap(), &doc! { "e": "council", "r": receipt.as_str() });
-        assert_eq!(
-            d.get_document("choices").unwrap(),
-            &doc! { "council": ["bo", "ron"], "pres": "ada", "referendum": "abstain" }
-        );
+        assert_eq!(d.get_binary_generic("s").unwrap(), &sealed);
+        assert!(!d.to_string().contains("ada"), "a choice in the clear: {d}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ use mongodb::error::{Error, ErrorKind, TRANSIENT_TRANSACTION_ERROR, WriteFailure
 use turnout_store::StoreError;
 
 pub const DUPLICATE_KEY: i32 = 11000;
+/// "A collection of this name already exists" (a `create` run twice).
+pub const NAMESPACE_EXISTS: i32 = 48;
 /// Server codes for "the write concern was not satisfied in time" and friends.
 const WRITE_CONCERN_CODES: [i32; 3] = [64, 79, 100];
 /// Server codes for "not primary" / "shutting down" / "interrupted" during an election.

@@ -50,9 +50,12 @@ mod sign_in;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
+use mongodb::options::ClusteredIndex;
 use mongodb::options::{ClientOptions, IndexOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
-use turnout_store::StoreError;
+use std::future::IntoFuture;
+
+use turnout_store::{StoreError, StoreKeys};
 
 use crate::errors::{Class, classify};
 
@@ -94,6 +97,8 @@ pub struct MongoStore {
     client: Client,
     db: Database,
     op_timeout: Duration,
+    /// The server's keys: ballots are sealed and the audit chain hashed with them.
+    keys: StoreKeys,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -101,9 +106,9 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl MongoStore {
-    /// Connects and creates the collections' indexes (idempotent: safe on every start,
-    /// from every process).
-    pub async fn open(settings: &MongoSettings) -> Result<Self, StoreError> {
+    /// Connects, creates the sealed ballot box and the collections' indexes, and runs the
+    /// one-time migrations (all idempotent: safe on every start, from every process).
+    pub async fn open(settings: &MongoSettings, keys: StoreKeys) -> Result<Self, StoreError> {
         if settings.uri.starts_with("mongodb+srv://") {
             return Err(StoreError::Other(anyhow::anyhow!(
                 "mongodb+srv:// URIs need DNS SRV lookups, which this build leaves out: use a mongodb:// URI listing the hosts"
@@ -122,15 +127,35 @@ impl MongoStore {
         options.read_concern = Some(ReadConcern::majority());
         let db_name = options.default_database.clone().unwrap_or_else(|| "turnout".into());
         let client = Client::with_options(options).map_err(|e| StoreError::Other(anyhow::anyhow!("mongodb: {e}")))?;
-        let store = Self { db: client.database(&db_name), client, op_timeout: settings.op_timeout };
+        let store = Self { db: client.database(&db_name), client, op_timeout: settings.op_timeout, keys };
+        store.create_ballot_box().await?;
         store.create_indexes().await?;
         store.migrate().await?;
         Ok(store)
     }
 
+    /// The client (tests read the oplog through it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The database this store uses (tests drop it).
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// `sealed_ballots` is a clustered collection keyed by `_id` `{e, r}` (the random
+    /// receipt): its natural order, like its `_id` order, is the receipts' order, never
+    /// the order of casting. A clustered collection can only be made so at creation.
+    async fn create_ballot_box(&self) -> Result<(), StoreError> {
+        let create = self.db.create_collection(docs::SEALED_BALLOTS).clustered_index(ClusteredIndex::default());
+        match tokio::time::timeout(self.op_timeout, create.into_future()).await {
+            Ok(Ok(())) => Ok(()),
+            // NamespaceExists: made on an earlier start, or by another process now.
+            Ok(Err(e)) if errors::Facts::of(&e).code == Some(errors::NAMESPACE_EXISTS) => Ok(()),
+            Ok(Err(e)) => Err(errors::store_error(&e)),
+            Err(_) => Err(unavailable(format!("creating the ballot box took over {:?}", self.op_timeout))),
+        }
     }
 
     async fn create_indexes(&self) -> Result<(), StoreError> {

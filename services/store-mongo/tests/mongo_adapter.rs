@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_domain::schedule::WindowRefusal;
 use turnout_domain::{ElectionId, Receipt, Username, VoterEmail};
-use turnout_store::{BallotBox, CastBallot, CastError, Codes, Elections, NewElection, Outbox, Roll, RollEntry};
+use turnout_store::{
+    BallotBox, CastBallot, CastError, Codes, Elections, NewElection, Outbox, Roll, RollEntry, StoreKeys,
+};
 use turnout_store_mongo::{MongoSettings, MongoStore, uri_with_database};
 
 #[path = "support/mongo.rs"]
@@ -84,12 +86,20 @@ async fn the_window_is_checked_as_the_ballot_is_recorded_and_ballots_hold_no_vot
 
     store.cast_ballot(cast(&ElectionId::parse("open").unwrap(), &voter(7))).await.unwrap();
     let ballots: Vec<Document> = {
-        store.database().collection::<Document>("ballots").find(doc! {}).await.unwrap().try_collect().await.unwrap()
+        store
+            .database()
+            .collection::<Document>("sealed_ballots")
+            .find(doc! {})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
     };
     assert_eq!(ballots.len(), 1);
     let text = ballots[0].to_string();
     assert!(!text.contains("student00007"), "a ballot names its voter: {text}");
-    assert_eq!(ballots[0].keys().collect::<Vec<_>>(), ["_id", "choices"], "review for voter linkage: {text}");
+    assert_eq!(ballots[0].keys().collect::<Vec<_>>(), ["_id", "s"], "review for voter linkage: {text}");
     drop_db(&store).await;
 }
 
@@ -159,7 +169,10 @@ async fn indexes_are_created_at_start_idempotently_from_every_process() {
     // Two more processes starting at once on the same database.
     let same = uri_with_database(&std::env::var(support::VAR).unwrap(), store.database().name()).unwrap();
     let settings = MongoSettings::new(same);
-    let (a, b) = tokio::join!(MongoStore::open(&settings), MongoStore::open(&settings));
+    let (a, b) = tokio::join!(
+        MongoStore::open(&settings, StoreKeys::for_tests()),
+        MongoStore::open(&settings, StoreKeys::for_tests())
+    );
     a.unwrap();
     b.unwrap();
     let names = |c: &'static str| {
@@ -190,7 +203,7 @@ async fn a_server_that_never_answers_is_unavailable_within_the_deadline() {
     let mut settings = MongoSettings::new(format!("mongodb://127.0.0.1:{port}/turnout"));
     settings.op_timeout = Duration::from_millis(500);
     let started = std::time::Instant::now();
-    let opened = MongoStore::open(&settings).await;
+    let opened = MongoStore::open(&settings, StoreKeys::for_tests()).await;
     let waited = started.elapsed();
     assert!(matches!(opened, Err(turnout_store::StoreError::Unavailable(_))), "{:?}", opened.err());
     assert!(waited < Duration::from_secs(5), "waited {waited:?} for a silent server");
@@ -221,7 +234,7 @@ async fn voters_stored_under_other_spellings_are_folded_once_at_start() {
     db.collection::<Document>("outbox").insert_one(doc! { "_id": "m1", "e": "demo", "v": " ST000001" }).await.unwrap();
 
     let same = uri_with_database(&std::env::var(support::VAR).unwrap(), db.name()).unwrap();
-    let reopened = MongoStore::open(&MongoSettings::new(same)).await.unwrap();
+    let reopened = MongoStore::open(&MongoSettings::new(same), StoreKeys::for_tests()).await.unwrap();
 
     let mut voters: Vec<String> = participation
         .find(doc! {})

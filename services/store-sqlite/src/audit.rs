@@ -1,11 +1,15 @@
-//! The audit log on SQLite: `audit_log`, append-only, each row hashing the previous one.
+//! The audit log on SQLite: `audit_log`, append-only, each row's keyed hash covering the
+//! previous one; the walk and its verdict are the port's (`ChainWalk`).
 
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
 
-use turnout_store::rules::{audit_hash, ts};
-use turnout_store::{Audit, AuditEntry, AuditRecord, AuditVerification, MAX_PAGE, StoreError};
+use turnout_store::rules::ts;
+use turnout_store::{
+    Audit, AuditEntry, AuditHead, AuditRecord, AuditVerification, ChainWalk, MAX_PAGE, StoreError, StoreKeys,
+    StoredEntry,
+};
 
 use crate::SqliteStore;
 use crate::error::SqlResult;
@@ -13,10 +17,10 @@ use crate::error::SqlResult;
 #[async_trait]
 impl Audit for SqliteStore {
     async fn append_audit(&self, entry: &AuditEntry, now: Timestamp) -> Result<(), StoreError> {
-        let entry = entry.clone();
+        let (entry, keys) = (entry.clone(), self.keys.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
-            append_audit_in(&tx, &entry, now)?;
+            append_audit_in(&tx, &keys, &entry, now)?;
             tx.commit().sql()?;
             Ok(())
         })
@@ -27,8 +31,19 @@ impl Audit for SqliteStore {
         self.run(move |c| list_audit(c, after, limit)).await
     }
 
-    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        self.run(verify_audit).await
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.read_here(|c| {
+            c.prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .sql()?
+                .query_row([], |r| Ok(AuditHead { seq: r.get(0)?, hash: r.get(1)? }))
+                .optional()
+                .sql()
+        })
+    }
+
+    async fn verify_audit(&self, anchor: Option<&AuditHead>) -> Result<AuditVerification, StoreError> {
+        let (keys, anchor) = (self.keys.clone(), anchor.cloned());
+        self.run(move |c| verify_audit(c, &keys, anchor.as_ref())).await
     }
 }
 
@@ -36,6 +51,7 @@ impl Audit for SqliteStore {
 /// change and its audit line commit together.
 pub(crate) fn append_audit_in(
     tx: &rusqlite::Transaction<'_>,
+    keys: &StoreKeys,
     entry: &AuditEntry,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -46,8 +62,14 @@ pub(crate) fn append_audit_in(
         .unwrap_or_default();
     let detail = entry.detail.to_string();
     let election = entry.election.as_ref().map(|e| e.as_str().to_owned());
-    let hash =
-        audit_hash(&prev, now.as_second(), &entry.actor, &entry.action, election.as_deref().unwrap_or(""), &detail);
+    let hash = keys.audit_hash(
+        &prev,
+        now.as_second(),
+        &entry.actor,
+        &entry.action,
+        election.as_deref().unwrap_or(""),
+        &detail,
+    );
     tx.execute(
         "INSERT INTO audit_log (at, actor, action, election_id, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -78,46 +100,41 @@ pub(crate) fn list_audit(conn: &mut Connection, after: i64, limit: u32) -> Resul
     rows.collect::<Result<_, _>>().sql()
 }
 
-/// Walks the chain in order: each entry's `prev_hash` must be the previous entry's hash,
-/// and its own hash must match its content. Sequence numbers must not skip (AUTOINCREMENT
-/// never reuses one, so a gap means a removed entry).
-pub(crate) fn verify_audit(conn: &mut Connection) -> Result<AuditVerification, StoreError> {
+/// Walks the chain in order (`ChainWalk`: no gap, each link, each keyed hash), then
+/// checks nothing is missing after the last entry: neither against the highest sequence
+/// number SQLite ever handed out (AUTOINCREMENT never reuses one) nor against `anchor`.
+pub(crate) fn verify_audit(
+    conn: &mut Connection,
+    keys: &StoreKeys,
+    anchor: Option<&AuditHead>,
+) -> Result<AuditVerification, StoreError> {
     let tx = conn.transaction().sql()?;
-    let mut stmt = tx
-        .prepare("SELECT seq, at, actor, action, election_id, detail, prev_hash, hash FROM audit_log ORDER BY seq")
-        .sql()?;
-    let mut rows = stmt.query([]).sql()?;
-    let (mut entries, mut prev, mut last_seq) = (0u64, String::new(), 0i64);
-    let broken = |seq: i64, entries: u64, why: &str| AuditVerification {
-        entries,
-        broken_at: Some(seq),
-        problem: Some(why.to_owned()),
-    };
-    while let Some(r) = rows.next().sql()? {
-        let seq: i64 = r.get(0).sql()?;
-        let (at, actor, action): (i64, String, String) = (r.get(1).sql()?, r.get(2).sql()?, r.get(3).sql()?);
-        let (election, detail): (Option<String>, String) = (r.get(4).sql()?, r.get(5).sql()?);
-        let (prev_hash, hash): (String, String) = (r.get(6).sql()?, r.get(7).sql()?);
-        if seq != last_seq + 1 {
-            return Ok(broken(seq, entries, &format!("entries {} to {} are missing", last_seq + 1, seq - 1)));
+    let mut walk = ChainWalk::new(keys, anchor);
+    {
+        let mut stmt = tx
+            .prepare("SELECT seq, at, actor, action, election_id, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+            .sql()?;
+        let mut rows = stmt.query([]).sql()?;
+        while let Some(r) = rows.next().sql()? {
+            let (actor, action): (String, String) = (r.get(2).sql()?, r.get(3).sql()?);
+            let (election, detail): (Option<String>, String) = (r.get(4).sql()?, r.get(5).sql()?);
+            let (prev_hash, hash): (String, String) = (r.get(6).sql()?, r.get(7).sql()?);
+            let entry = StoredEntry {
+                seq: r.get(0).sql()?,
+                at: r.get(1).sql()?,
+                actor: &actor,
+                action: &action,
+                election: election.as_deref().unwrap_or(""),
+                detail: &detail,
+                prev_hash: &prev_hash,
+                hash: &hash,
+            };
+            if !walk.step(&entry) {
+                break;
+            }
         }
-        if prev_hash != prev {
-            return Ok(broken(seq, entries, "does not link to the entry before it"));
-        }
-        if audit_hash(&prev, at, &actor, &action, election.as_deref().unwrap_or(""), &detail) != hash {
-            return Ok(broken(seq, entries, "its content does not match its hash (edited)"));
-        }
-        entries += 1;
-        prev = hash;
-        last_seq = seq;
     }
-    // A removed tail leaves a gap against the highest sequence ever handed out.
     let highest: Option<i64> =
         tx.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'", [], |r| r.get(0)).optional().sql()?;
-    if let Some(highest) = highest
-        && highest > last_seq
-    {
-        return Ok(broken(last_seq + 1, entries, &format!("entries {} to {highest} are missing", last_seq + 1)));
-    }
-    Ok(AuditVerification { entries, broken_at: None, problem: None })
+    Ok(walk.finish(highest.unwrap_or(0), anchor))
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 
 use turnout_domain::{ContestId, ElectionId, Receipt};
-use turnout_store::{BallotBox, BoxContents, CastBallot, CastError, Choices, StoreError, Turnout};
+use turnout_store::{BallotBox, BoxContents, BoxReader, CastBallot, CastError, StoreError, StoreKeys, Turnout};
 
 use crate::SqliteStore;
 use crate::error::{SqlResult, parsed};
@@ -14,7 +14,7 @@ use crate::error::{SqlResult, parsed};
 impl BallotBox for SqliteStore {
     #[tracing::instrument(skip_all, fields(election = %cast.election))]
     async fn cast_ballot(&self, cast: CastBallot) -> Result<Receipt, CastError> {
-        self.ballots.cast(cast).await
+        self.ballots.cast(&self.keys, cast).await
     }
 
     async fn receipt_in_box(&self, election: &ElectionId, receipt: &Receipt) -> Result<bool, StoreError> {
@@ -67,22 +67,31 @@ impl BallotBox for SqliteStore {
     }
 
     async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError> {
-        let election = election.clone();
-        self.run(move |conn| box_contents(conn, &election)).await
+        let (election, keys) = (election.clone(), self.keys.clone());
+        self.run(move |conn| box_contents(conn, &keys, &election)).await
     }
 }
 
-pub(crate) fn box_contents(conn: &mut Connection, election: &ElectionId) -> Result<BoxContents, StoreError> {
+pub(crate) fn box_contents(
+    conn: &mut Connection,
+    keys: &StoreKeys,
+    election: &ElectionId,
+) -> Result<BoxContents, StoreError> {
     let tx = conn.transaction().sql()?;
     let participation = tx
         .query_row("SELECT COUNT(*) FROM participation WHERE election_id = ?1", [election.as_str()], |r| {
             r.get::<_, i64>(0).map(|n| n.max(0) as u64)
         })
         .sql()?;
-    let mut stmt = tx.prepare("SELECT choices FROM ballots WHERE election_id = ?1").sql()?;
-    let rows = stmt
-        .query_map([election.as_str()], |r| parsed(0, r.get(0)?, |raw: &str| serde_json::from_str::<Choices>(raw)))
-        .sql()?;
-    let ballots = rows.collect::<Result<Vec<_>, _>>().sql()?;
-    Ok(BoxContents { participation, ballots })
+    let mut stmt = tx.prepare("SELECT receipt, sealed FROM ballots WHERE election_id = ?1").sql()?;
+    let mut rows = stmt.query([election.as_str()]).sql()?;
+    let mut reader = BoxReader::new(keys, election);
+    while let Some(r) = rows.next().sql()? {
+        let receipt = parsed(0, r.get(0).sql()?, Receipt::parse).sql()?;
+        // Whatever an edit left there (text, a number) is read as bytes: it does not
+        // open, and is reported with its receipt rather than failing the whole box.
+        let sealed = r.get_ref(1).sql()?;
+        reader.push(receipt, sealed.as_bytes().unwrap_or_default());
+    }
+    Ok(reader.finish(participation))
 }

@@ -6,7 +6,8 @@
 //! Per cast, inside that transaction: the window as the store has it now (so an officer's
 //! extension or early close counts from the moment it commits), the constituency rule
 //! (`rules::constituencies_at_cast`, with the roll as it is now), the one-ballot rule
-//! (participation's primary key), the ballot row (no voter, no time), the activity count
+//! (participation's primary key), the ballot row (no voter, no time; its choices sealed
+//! before the cast was queued, under the receipt made then), the activity count
 //! and the count of each constituency's voters. A refused cast writes nothing; the others
 //! in the batch are unaffected. A failed commit fails every cast in the batch, none of
 //! which were stored.
@@ -20,7 +21,7 @@ use jiff::Timestamp;
 use turnout_domain::schedule::Schedule;
 use turnout_domain::{ContestId, ElectionId, Receipt};
 use turnout_store::rules::{constituencies_at_cast, reads_roll_columns, ts};
-use turnout_store::{Activity, CastBallot, CastError, Constituency, ContestRules, StoreError};
+use turnout_store::{Activity, CastBallot, CastError, Constituency, ContestRules, StoreError, StoreKeys};
 
 use crate::activity::bump_activity;
 use crate::error::parsed;
@@ -29,10 +30,18 @@ use crate::group_commit::{self, Batch, Writer};
 /// Casting's batches: the window, the one-ballot rule, the ballot row, the count.
 pub(crate) struct Casts;
 
+/// A cast with its receipt and its sealed choices, made on the caller's thread (sealing
+/// is the costliest step and needs no lock).
+pub(crate) struct SealedCast {
+    cast: CastBallot,
+    receipt: Receipt,
+    sealed: Vec<u8>,
+}
+
 pub(crate) type BallotWriter = Writer<Casts>;
 
 impl Batch for Casts {
-    type Op = CastBallot;
+    type Op = SealedCast;
     type Out = Result<Receipt, CastError>;
     const THREAD: &'static str = "ballot-writer";
     const METRIC: &'static str = "cast_ballot";
@@ -43,7 +52,7 @@ impl Batch for Casts {
         group_commit::open(path)
     }
 
-    fn apply(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<Self::Out>> {
+    fn apply(conn: &mut Connection, casts: &[&SealedCast]) -> rusqlite::Result<Vec<Self::Out>> {
         record(conn, casts)
     }
 
@@ -57,19 +66,21 @@ impl Batch for Casts {
 }
 
 impl BallotWriter {
-    pub(crate) async fn cast(&self, cast: CastBallot) -> Result<Receipt, CastError> {
-        self.submit(cast).await?
+    pub(crate) async fn cast(&self, keys: &StoreKeys, cast: CastBallot) -> Result<Receipt, CastError> {
+        let receipt = Receipt::generate();
+        let sealed = keys.seal(&cast.election, &receipt, &cast.choices);
+        self.submit(SealedCast { cast, receipt, sealed }).await?
     }
 }
 
 /// One transaction for the whole batch; per cast an outcome, or the error that aborted
 /// the transaction (then nothing in it was stored).
-fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<Result<Receipt, CastError>>> {
+fn record(conn: &mut Connection, casts: &[&SealedCast]) -> rusqlite::Result<Vec<Result<Receipt, CastError>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut elections: HashMap<&ElectionId, Option<AtCast>> = HashMap::new();
     let mut counted: HashMap<&ElectionId, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(casts.len());
-    for cast in casts {
+    for SealedCast { cast, receipt, sealed } in casts.iter().copied() {
         if !elections.contains_key(&cast.election) {
             elections.insert(&cast.election, election(&tx, &cast.election)?);
         }
@@ -89,13 +100,6 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
                 continue;
             }
         };
-        let choices = match serde_json::to_string(&cast.choices) {
-            Ok(c) => c,
-            Err(e) => {
-                outcomes.push(Err(CastError::Store(StoreError::Other(e.into()))));
-                continue;
-            }
-        };
         let joined = tx
             .prepare_cached(
                 "INSERT INTO participation (election_id, voter) VALUES (?1, ?2)
@@ -106,9 +110,8 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
             outcomes.push(Err(CastError::AlreadyVoted));
             continue;
         }
-        let receipt = Receipt::generate();
-        tx.prepare_cached("INSERT INTO ballots (election_id, receipt, choices) VALUES (?1, ?2, ?3)")?
-            .execute(params![cast.election.as_str(), receipt.as_str(), choices])?;
+        tx.prepare_cached("INSERT INTO ballots (election_id, receipt, sealed) VALUES (?1, ?2, ?3)")?
+            .execute(params![cast.election.as_str(), receipt.as_str(), sealed])?;
         for contest in voters_contests {
             tx.prepare_cached(
                 "INSERT INTO contest_turnout (election_id, contest_id, n) VALUES (?1, ?2, 1)
@@ -117,7 +120,7 @@ fn record(conn: &mut Connection, casts: &[&CastBallot]) -> rusqlite::Result<Vec<
             .execute(params![cast.election.as_str(), contest.as_str()])?;
         }
         *counted.entry(&cast.election).or_default() += 1;
-        outcomes.push(Ok(receipt));
+        outcomes.push(Ok(receipt.clone()));
     }
     let now = Timestamp::now();
     for (election, n) in counted {

@@ -282,6 +282,7 @@ impl Codes for SqliteStore {
     ) -> Result<(), StoreError> {
         let election = election.clone();
         let audit = audit.clone();
+        let keys = self.keys.clone();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
             let changed = tx
@@ -293,7 +294,7 @@ impl Codes for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::Conflict(format!("no election {election}")));
             }
-            append_audit_in(&tx, &audit, now)?;
+            append_audit_in(&tx, &keys, &audit, now)?;
             tx.commit().sql()?;
             Ok(())
         })

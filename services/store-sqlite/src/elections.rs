@@ -13,7 +13,7 @@ use turnout_domain::{CandidateId, ContestId, ElectionId};
 use turnout_store::rules::ts;
 use turnout_store::{
     AuditEntry, Candidate, CandidateRow, CandidateStatus, ChangeError, Contest, ContestRules, Decision, Election,
-    ElectionEdit, ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, StoreError,
+    ElectionEdit, ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, StoreError, StoreKeys,
 };
 
 use crate::SqliteStore;
@@ -40,11 +40,11 @@ impl Elections for SqliteStore {
         entry: &AuditEntry,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (e, entry) = (election.clone(), entry.clone());
+        let (e, entry, keys) = (election.clone(), entry.clone(), self.keys.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
             insert_election(&tx, &e, now)?;
-            append_audit_in(&tx, &entry, now)?;
+            append_audit_in(&tx, &keys, &entry, now)?;
             tx.commit().sql()?;
             Ok(())
         })
@@ -207,7 +207,8 @@ impl Elections for SqliteStore {
         now: Timestamp,
     ) -> Result<(), ChangeError> {
         let (id, edit, audit) = (id.clone(), edit.clone(), audit.clone());
-        self.run(move |c| edit_election(c, &id, &edit, &audit, now)).await
+        let keys = self.keys.clone();
+        self.run(move |c| edit_election(c, &keys, &id, &edit, &audit, now)).await
     }
 
     async fn nominate_candidate(
@@ -221,7 +222,8 @@ impl Elections for SqliteStore {
         // The port's rule, whoever calls: no reserved id, no oversized name.
         candidate.validate().map_err(|e| ChangeError::Refused(e.to_string()))?;
         let (e, k, c, a) = (election.clone(), contest.clone(), candidate.clone(), audit.clone());
-        self.run(move |conn| nominate_candidate(conn, &e, &k, &c, &a, now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| nominate_candidate(conn, &keys, &e, &k, &c, &a, now)).await
     }
 
     async fn decide_candidate(
@@ -235,7 +237,8 @@ impl Elections for SqliteStore {
         now: Timestamp,
     ) -> Result<(), ChangeError> {
         let (e, k, c, r, a) = (election.clone(), contest.clone(), candidate.clone(), reason.to_owned(), audit.clone());
-        self.run(move |conn| decide_candidate(conn, &e, &k, &c, decision, &r, &a, now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| decide_candidate(conn, &keys, &e, &k, &c, decision, &r, &a, now)).await
     }
 
     async fn list_candidates(
@@ -257,7 +260,8 @@ impl Elections for SqliteStore {
         now: Timestamp,
     ) -> Result<(), ChangeError> {
         let (election, audit) = (election.clone(), audit.clone());
-        self.run(move |conn| extend_close(conn, &election, new_close, &audit, now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| extend_close(conn, &keys, &election, new_close, &audit, now)).await
     }
 
     async fn close_now(
@@ -267,7 +271,8 @@ impl Elections for SqliteStore {
         now: Timestamp,
     ) -> Result<Timestamp, ChangeError> {
         let (election, audit) = (election.clone(), audit.clone());
-        self.run(move |conn| close_now(conn, &election, &audit, now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| close_now(conn, &keys, &election, &audit, now)).await
     }
 }
 
@@ -354,6 +359,7 @@ fn before_opening(tx: &rusqlite::Transaction<'_>, election: &ElectionId, now: Ti
 
 pub(crate) fn edit_election(
     conn: &mut Connection,
+    keys: &StoreKeys,
     id: &ElectionId,
     edit: &ElectionEdit,
     audit: &AuditEntry,
@@ -421,13 +427,14 @@ pub(crate) fn edit_election(
             .sql()?;
         }
     }
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(())
 }
 
 pub(crate) fn nominate_candidate(
     conn: &mut Connection,
+    keys: &StoreKeys,
     election: &ElectionId,
     contest: &ContestId,
     candidate: &NewCandidate,
@@ -472,7 +479,7 @@ pub(crate) fn nominate_candidate(
         }
         other => other.sql()?,
     };
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(())
 }
@@ -480,6 +487,7 @@ pub(crate) fn nominate_candidate(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decide_candidate(
     conn: &mut Connection,
+    keys: &StoreKeys,
     election: &ElectionId,
     contest: &ContestId,
     candidate: &CandidateId,
@@ -499,7 +507,7 @@ pub(crate) fn decide_candidate(
     if changed == 0 {
         return Err(ChangeError::UnknownCandidate);
     }
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(())
 }
@@ -536,6 +544,7 @@ pub(crate) fn list_candidates(
 
 pub(crate) fn extend_close(
     conn: &mut Connection,
+    keys: &StoreKeys,
     election: &ElectionId,
     new_close: Timestamp,
     audit: &AuditEntry,
@@ -557,13 +566,14 @@ pub(crate) fn extend_close(
     }
     tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), new_close.as_second()])
         .sql()?;
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(())
 }
 
 pub(crate) fn close_now(
     conn: &mut Connection,
+    keys: &StoreKeys,
     election: &ElectionId,
     audit: &AuditEntry,
     now: Timestamp,
@@ -578,7 +588,7 @@ pub(crate) fn close_now(
     }
     tx.execute("UPDATE elections SET closes_at = ?2 WHERE id = ?1", params![election.as_str(), now.as_second()])
         .sql()?;
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(ts(now.as_second()))
 }

@@ -8,7 +8,7 @@ use turnout_domain::ElectionId;
 use turnout_store::rules::ts;
 use turnout_store::{
     AuditEntry, ImportChunk, ImportJob, ImportLease, ImportState, Imports, MAX_IMPORT_ERRORS, MAX_PAGE, RowError,
-    StoreError,
+    StoreError, StoreKeys,
 };
 
 use crate::SqliteStore;
@@ -26,7 +26,8 @@ impl Imports for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (job, lease, audit) = (job.clone(), lease.clone(), audit.clone());
-        self.run(move |conn| create_import(conn, &job, &lease, &audit, now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| create_import(conn, &keys, &job, &lease, &audit, now)).await
     }
 
     async fn claim_import(
@@ -59,7 +60,8 @@ impl Imports for SqliteStore {
         now: Timestamp,
     ) -> Result<ImportJob, StoreError> {
         let (job, owner, message) = (job.to_owned(), owner.to_owned(), message.map(str::to_owned));
-        self.run(move |conn| finish_import(conn, &job, &owner, state, message.as_deref(), now)).await
+        let keys = self.keys.clone();
+        self.run(move |conn| finish_import(conn, &keys, &job, &owner, state, message.as_deref(), now)).await
     }
 
     async fn import_job(&self, job: &str) -> Result<Option<ImportJob>, StoreError> {
@@ -107,6 +109,7 @@ fn job_in(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportJob>> {
 
 pub(crate) fn create_import(
     conn: &mut Connection,
+    keys: &StoreKeys,
     job: &ImportJob,
     lease: &ImportLease,
     audit: &AuditEntry,
@@ -129,7 +132,7 @@ pub(crate) fn create_import(
         ],
     )
     .sql()?;
-    append_audit_in(&tx, audit, now)?;
+    append_audit_in(&tx, keys, audit, now)?;
     tx.commit().sql()?;
     Ok(())
 }
@@ -212,6 +215,7 @@ pub(crate) fn import_chunk(
 
 pub(crate) fn finish_import(
     conn: &mut Connection,
+    keys: &StoreKeys,
     job: &str,
     owner: &str,
     state: ImportState,
@@ -235,7 +239,7 @@ pub(crate) fn finish_import(
             "updated": done.updated, "unchanged": done.unchanged, "rejected": done.rejected, "message": message,
         }),
     };
-    append_audit_in(&tx, &audit, now)?;
+    append_audit_in(&tx, keys, &audit, now)?;
     tx.commit().sql()?;
     Ok(done)
 }

@@ -8,7 +8,8 @@
 //! Layout: one module per aggregate, each implementing its port trait for `SqliteStore`
 //! (`elections`, `roll`, `sign_in`, `ballot_box`, `codes`, `outbox`, `senders`, `audit`,
 //! `imports`, `activity`); group commit (`group_commit`) and its two writers
-//! (`ballot_writer`, `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `error`
+//! (`ballot_writer`, `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `upgrade` (the one-time
+//! steps that need the keys: sealing old ballots, keying the audit chain); `error`
 //! (driver errors in the port's terms); `metrics` (operation latency).
 
 mod activity;
@@ -27,6 +28,7 @@ mod roll;
 mod senders;
 mod sign_in;
 mod sign_in_writer;
+mod upgrade;
 
 use std::path::Path;
 use std::time::Duration;
@@ -34,7 +36,7 @@ use std::time::Duration;
 use anyhow::Context;
 use deadpool_sqlite::rusqlite::{self, Connection};
 use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime};
-use turnout_store::StoreError;
+use turnout_store::{StoreError, StoreKeys};
 
 use ballot_writer::BallotWriter;
 use error::store_error;
@@ -53,6 +55,8 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 pub struct SqliteStore {
     pool: Pool,
+    /// The server's keys: ballots are sealed and the audit chain hashed with them.
+    keys: StoreKeys,
     /// Casts go through one group-committing writer (see `ballot_writer`).
     ballots: BallotWriter,
     /// Sign-in throttle writes, batched on their own connection (see `sign_in_writer`).
@@ -77,9 +81,10 @@ thread_local! {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    /// Safe to call from several processes at once.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database file, brings its schema up to date and
+    /// runs the upgrades that need the keys (`upgrade`). Safe to call from several
+    /// processes at once.
+    pub async fn open(path: &Path, keys: StoreKeys) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the database directory {}", dir.display()))?;
@@ -99,8 +104,10 @@ impl SqliteStore {
         let ballots = BallotWriter::start(path).context("starting the ballot writer")?;
         let throttle = ThrottleWriter::start(path).context("starting the throttle writer")?;
         let id = NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let store = Self { pool, ballots, throttle, path: path.to_path_buf(), id };
+        let store = Self { pool, keys, ballots, throttle, path: path.to_path_buf(), id };
         store.run(|conn| migrate::migrate(conn).map_err(store_error)).await?;
+        let keys = store.keys.clone();
+        store.run(move |conn| upgrade::upgrade(conn, &keys)).await?;
         Ok(store)
     }
 

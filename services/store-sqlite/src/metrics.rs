@@ -42,7 +42,9 @@ mod tests {
     async fn each_operation_is_timed_under_its_method_name() {
         use turnout_store::ActivityLog;
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::SqliteStore::open(&dir.path().join("turnout.db")).await.unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("turnout.db"), turnout_store::StoreKeys::for_tests())
+            .await
+            .unwrap();
         let before = super::OPERATION_SECONDS.with_label_values(&["ping"]).get_sample_count();
         store.ping().await.unwrap();
         assert_eq!(super::OPERATION_SECONDS.with_label_values(&["ping"]).get_sample_count(), before + 1);

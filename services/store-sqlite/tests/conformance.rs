@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use turnout_store::Store;
 use turnout_store::conformance::Harness;
+use turnout_store::{Store, StoreKeys};
 use turnout_store_sqlite::SqliteStore;
 
 /// A fresh store in its own temp dir, removed with the harness.
@@ -23,7 +23,7 @@ impl Harness for Fresh {
 
 async fn fresh(_test: &'static str) -> Option<Fresh> {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("turnout.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("turnout.db"), StoreKeys::for_tests()).await.unwrap();
     Some(Fresh { store: Arc::new(store), _dir: dir })
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use turnout_domain::schedule::WindowRefusal;
 use turnout_domain::{ContestId, ElectionId, Receipt, Username};
 
-use crate::{StoreError, Vote, VoteError};
+use crate::{SealError, StoreError, StoreKeys, Vote, VoteError};
 
 /// A voter's choices: a vote per contest; a contest left out is a blank.
 pub type Choices = BTreeMap<ContestId, Vote>;
@@ -65,13 +65,61 @@ pub struct Turnout {
     pub ballots: u64,
 }
 
-/// Everything in one election's box, read from one snapshot, for the count and the
-/// export: how many voted and every ballot's choices, in no meaningful order (no
-/// receipts: nothing here ties a ballot to anything else).
-#[derive(Debug, Clone)]
+/// Everything in one election's box, read from one snapshot and opened with the server's
+/// key, for the count, the export and `verify-box`: how many voted, every receipt (sorted)
+/// and every ballot's choices (sorted by their canonical form), so neither list's order
+/// says which receipt goes with which choices, nor anything about the order of casting.
+#[derive(Debug, Clone, Default)]
 pub struct BoxContents {
     pub participation: u64,
+    pub receipts: Vec<Receipt>,
     pub ballots: Vec<Choices>,
+    /// Ballots whose seal did not open (changed, copied or forged in the database, or
+    /// opened with another secret): never counted. Not empty means the box was tampered
+    /// with, or TURNOUT_SECRET is wrong.
+    pub unopened: Vec<(Receipt, SealError)>,
+}
+
+impl BoxContents {
+    /// True when every ballot opened and there is one per participation.
+    pub fn intact(&self) -> bool {
+        self.unopened.is_empty() && self.participation == (self.receipts.len() as u64)
+    }
+}
+
+/// Opens an election's sealed ballots as an adapter reads them, in any order: both
+/// adapters build `BoxContents` through this, so they open and order it the same way.
+pub struct BoxReader<'k> {
+    keys: &'k StoreKeys,
+    election: ElectionId,
+    contents: BoxContents,
+    /// Each opened ballot with its canonical form, for the sort.
+    opened: Vec<(String, Choices)>,
+}
+
+impl<'k> BoxReader<'k> {
+    pub fn new(keys: &'k StoreKeys, election: &ElectionId) -> Self {
+        Self { keys, election: election.clone(), contents: BoxContents::default(), opened: Vec::new() }
+    }
+
+    pub fn push(&mut self, receipt: Receipt, sealed: &[u8]) {
+        match self.keys.open(&self.election, &receipt, sealed) {
+            Ok(choices) => {
+                let canonical = serde_json::to_string(&choices).expect("choices serialize");
+                self.opened.push((canonical, choices));
+            }
+            Err(e) => self.contents.unopened.push((receipt.clone(), e)),
+        }
+        self.contents.receipts.push(receipt);
+    }
+
+    pub fn finish(mut self, participation: u64) -> BoxContents {
+        self.opened.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.contents.ballots = self.opened.into_iter().map(|(_, c)| c).collect();
+        self.contents.receipts.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.contents.participation = participation;
+        self.contents
+    }
 }
 
 /// The ballot box: one ballot per voter, receipts, and the counts.
@@ -88,7 +136,7 @@ pub trait BallotBox: Send + Sync {
     /// Per contest with a constituency: how many of its voters have cast a ballot.
     async fn constituency_turnout(&self, election: &ElectionId) -> Result<Vec<(ContestId, u64)>, StoreError>;
 
-    /// Every ballot's choices and the participation count, from one snapshot (read after
-    /// close, for the count and the export).
+    /// Every ballot opened, every receipt and the participation count, from one snapshot
+    /// (read after close, for the count, the export and `verify-box`).
     async fn box_contents(&self, election: &ElectionId) -> Result<BoxContents, StoreError>;
 }

@@ -12,11 +12,13 @@
 //! - `codes`: one-time code state (`Codes`);
 //! - `outbox`: the mail outbox (`Outbox`);
 //! - `senders`: the sender-account pool (`Senders`);
-//! - `audit`: the hash-chained audit log (`Audit`);
+//! - `audit`: the keyed hash-chained audit log and its head (`Audit`);
 //! - `imports`: resumable roll imports (`Imports`);
 //! - `activity`: the dashboard's counts, service status, ping (`ActivityLog`);
 //! - `error`: `StoreError` and `InvalidField`, which every aggregate shares;
-//! - `rules`: what both adapters compute the same way (times, audit hash, send plan);
+//! - `rules`: what both adapters compute the same way (times, the outbox cut, send plan);
+//! - `seal`: the keys only the server holds: ballots sealed at rest, the audit chain's
+//!   keyed hash (`StoreKeys`);
 //! - `conformance` (feature `conformance`): the suite every adapter runs.
 //!
 //! Adapters: `turnout-store-sqlite` (default) and `turnout-store-mongo`; core's
@@ -33,6 +35,7 @@ pub mod imports;
 pub mod outbox;
 pub mod roll;
 pub mod rules;
+pub mod seal;
 pub mod senders;
 pub mod sign_in;
 
@@ -49,6 +52,7 @@ pub use error::*;
 pub use imports::*;
 pub use outbox::*;
 pub use roll::*;
+pub use seal::{SealError, StoreKeys};
 pub use senders::*;
 pub use sign_in::{Admission, AttemptOutcome, SignIn, SignInKeys, ThrottleRules, ThrottledBy};
 

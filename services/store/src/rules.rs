@@ -1,12 +1,11 @@
 //! Rules and conversions both store adapters apply the same way, so they cannot drift:
-//! stored times, the audit hash, the outbox page cut, the delivery percentiles officers
+//! stored times, the outbox page cut, the delivery percentiles officers
 //! see, and the sender reservation plan (`SendPlanner`). The sign-in throttle's rule is
 //! in `sign_in`. Adapters call these; services never need them.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::AccountLimits;
 
@@ -17,16 +16,6 @@ pub fn ts(secs: i64) -> Timestamp {
 
 pub fn ts_ms(millis: i64) -> Timestamp {
     Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// An audit entry's hash: the previous hash and every field, NUL-separated.
-pub fn audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
-    let mut hasher = Sha256::new();
-    for part in [prev, &at.to_string(), actor, action, election, detail] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    turnout_domain::hex(&hasher.finalize())
 }
 
 /// How a fetch of up to `limit + 1` rows (newest first) becomes a page of the outbox list.

@@ -92,7 +92,12 @@ async fn not_on_any_open_election_is_a_clear_403() {
     let mut settings = template_settings(&slapd);
     settings.push(("TURNOUT_LDAP_ADMIN_GROUP", ADMIN_GROUP.to_owned()));
     // A store holding only a roll election with nobody on it.
-    let store = turnout_core::store::SqliteStore::open(std::path::Path::new(&db)).await.unwrap();
+    let store = turnout_core::store::SqliteStore::open(
+        std::path::Path::new(&db),
+        turnout_core::store::store_keys(&turnout_core::Settings::for_tests(&[])),
+    )
+    .await
+    .unwrap();
     let now = Timestamp::now();
     let mut e = turnout_devstack::stack::demo_election(
         now - jiff::SignedDuration::from_mins(1),

@@ -32,7 +32,8 @@ async fn spawn(overrides: &[(&str, &str)], with_demo: bool) -> TestApp {
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
     vars.extend_from_slice(overrides);
     let settings = Settings::for_tests(&vars);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.database, turnout_core::store::store_keys(&settings)).await.unwrap());
     let now = jiff::Timestamp::now();
     if !with_demo {
         let app = turnout_auth::Application::build(&settings, store.clone()).unwrap();

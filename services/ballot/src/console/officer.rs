@@ -12,7 +12,7 @@ use turnout_core::ApiError;
 use turnout_core::console::{self, Dashboard};
 use turnout_core::http::{Nav, Officer, html, wants_json};
 use turnout_core::results::{self, Results};
-use turnout_core::store::{AuditRecord, AuditVerification, OutboxRow, election_or_404};
+use turnout_core::store::{AuditHead, AuditRecord, AuditVerification, OutboxRow, election_or_404};
 
 use super::results_view::{self, ContestSheet};
 use super::{ConsoleElection, StoreData, changed, page_limit, parse_time};
@@ -359,9 +359,26 @@ pub async fn audit(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// Re-walks the whole chain; 200 when intact, 409 with the first broken entry otherwise.
-pub async fn verify_audit(req: HttpRequest, officer: Officer, store: StoreData) -> Result<HttpResponse, ApiError> {
-    let v = store.verify_audit().await?;
+#[derive(Deserialize)]
+pub struct VerifyQuery {
+    /// An anchored head (`SEQ:HASH`, from the dashboard, the log or the mail) the chain
+    /// must still reach.
+    head: Option<String>,
+}
+
+/// Re-walks the whole chain; 200 when intact (and reaching `?head=`, when given), 409
+/// with the first broken entry otherwise.
+pub async fn verify_audit(
+    req: HttpRequest,
+    officer: Officer,
+    store: StoreData,
+    query: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let anchor = match query.head.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        None => None,
+        Some(raw) => Some(raw.parse::<AuditHead>().map_err(|e| ApiError::invalid("head", e))?),
+    };
+    let v = store.verify_audit(anchor.as_ref()).await?;
     let status = if v.broken_at.is_none() { StatusCode::OK } else { StatusCode::CONFLICT };
     if v.broken_at.is_some() {
         tracing::error!(event = "audit_chain_broken", broken_at = v.broken_at, problem = v.problem.as_deref());

@@ -495,7 +495,9 @@ async fn the_verify_audit_command_finds_an_edited_entry() {
     use turnout_core::store::{Audit, AuditEntry, SqliteStore};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db");
-    let store = SqliteStore::open(&db).await.unwrap();
+    let secret = "7a3bfe706c37e4c1f1e8da1fd1a654acf057ef783a8d102119ad3f3644de4e43";
+    let keys = turnout_core::store::store_keys(&turnout_core::Settings::for_tests(&[("TURNOUT_SECRET", secret)]));
+    let store = SqliteStore::open(&db, keys).await.unwrap();
     for reason in ["queues", "mail slow", "power cut"] {
         let entry = AuditEntry {
             actor: "officer1".into(),
@@ -509,7 +511,7 @@ async fn the_verify_audit_command_finds_an_edited_entry() {
         std::process::Command::new(env!("CARGO_BIN_EXE_turnout-ballot"))
             .arg("verify-audit")
             // A process reads its own secret from the environment, where the test secret is refused.
-            .env("TURNOUT_SECRET", "7a3bfe706c37e4c1f1e8da1fd1a654acf057ef783a8d102119ad3f3644de4e43")
+            .env("TURNOUT_SECRET", secret)
             .env("TURNOUT_DATABASE", &db)
             .output()
             .unwrap()

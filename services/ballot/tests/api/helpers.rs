@@ -18,7 +18,8 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db").display().to_string();
     let settings = Settings::for_tests(&[("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())]);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.database, turnout_core::store::store_keys(&settings)).await.unwrap());
     let app = turnout_ballot::Application::build(&settings, store.clone()).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -32,7 +33,8 @@ pub async fn spawn_process_in(dir: &std::path::Path, extra: &[(&str, &str)]) -> 
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
     vars.extend_from_slice(extra);
     let settings = Settings::for_tests(&vars);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.database, turnout_core::store::store_keys(&settings)).await.unwrap());
     let app = turnout_ballot::Application::build(&settings, store.clone()).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

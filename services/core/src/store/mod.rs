@@ -25,21 +25,28 @@ use crate::error::{ApiError, ErrorCode};
 /// The store the settings choose (`TURNOUT_STORE`), opened and ready: SQLite by default,
 /// MongoDB when asked for. A store this binary was built without is refused by name.
 pub async fn open(settings: &crate::Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let keys = store_keys(settings);
     match &settings.store {
-        StoreChoice::Sqlite => open_sqlite(settings).await,
+        StoreChoice::Sqlite => open_sqlite(settings, keys).await,
         StoreChoice::MongoDb { uri, min_pool, max_pool, op_timeout } => {
-            open_mongodb(uri, *min_pool, *max_pool, *op_timeout).await
+            open_mongodb(uri, *min_pool, *max_pool, *op_timeout, keys).await
         }
     }
 }
 
+/// The store's keys, derived from the root secret: the ballot seal and the audit chain's
+/// hash. Every service derives the same ones; none is ever written to the database.
+pub fn store_keys(settings: &crate::Settings) -> StoreKeys {
+    StoreKeys::new(settings.derive_key("ballot-seal-v1", &[]), settings.derive_key("audit-chain-v1", &[]))
+}
+
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(settings: &crate::Settings) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SqliteStore::open(&settings.database).await?))
+async fn open_sqlite(settings: &crate::Settings, keys: StoreKeys) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open(&settings.database, keys).await?))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(_: &crate::Settings) -> Result<Arc<dyn Store>, StoreError> {
+async fn open_sqlite(_: &crate::Settings, _: StoreKeys) -> Result<Arc<dyn Store>, StoreError> {
     Err(not_built_in("sqlite"))
 }
 
@@ -49,11 +56,12 @@ async fn open_mongodb(
     min_pool: u32,
     max_pool: u32,
     op_timeout: std::time::Duration,
+    keys: StoreKeys,
 ) -> Result<Arc<dyn Store>, StoreError> {
     use secrecy::ExposeSecret;
     let mut m = mongo::MongoSettings::new(uri.expose_secret());
     (m.min_pool_size, m.max_pool_size, m.op_timeout) = (min_pool, max_pool, op_timeout);
-    Ok(Arc::new(mongo::MongoStore::open(&m).await?))
+    Ok(Arc::new(mongo::MongoStore::open(&m, keys).await?))
 }
 
 #[cfg(not(feature = "mongodb"))]
@@ -62,6 +70,7 @@ async fn open_mongodb(
     _: u32,
     _: u32,
     _: std::time::Duration,
+    _: StoreKeys,
 ) -> Result<Arc<dyn Store>, StoreError> {
     Err(not_built_in("mongodb"))
 }

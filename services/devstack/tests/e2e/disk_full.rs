@@ -119,7 +119,7 @@ pub async fn a_full_disk_refuses_votes_cleanly_and_recovers() {
         .unwrap()
     };
     assert_eq!(check, "ok");
-    let store = SqliteStore::open(&db).await.unwrap();
+    let store = SqliteStore::open(&db, stack.store_keys()).await.unwrap();
     let demo = ElectionId::parse("demo").unwrap();
     let turnout = store.turnout(&demo).await.unwrap();
     assert_eq!(turnout.participation, turnout.ballots);

@@ -45,7 +45,8 @@ pub async fn spawn_in(dir: Arc<tempfile::TempDir>, accounts: &str, overrides: &[
     let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str()), ("TURNOUT_SMTP_ACCOUNTS", accounts)];
     vars.extend_from_slice(overrides);
     let settings = Settings::for_tests(&vars);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.database).await.unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.database, turnout_core::store::store_keys(&settings)).await.unwrap());
     let app = turnout_otp::Application::build(&settings, store.clone()).unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -47,7 +47,9 @@ pub async fn fresh(test: &str) -> Option<Fresh> {
     // Few connections: the Python server does better serving 8 at once than 64.
     (settings.min_pool_size, settings.max_pool_size, settings.max_connecting) = (0, 8, 4);
     let turn = TURN.clone().lock_owned().await;
-    let store = Arc::new(MongoStore::open(&settings).await.expect("the MongoDB adapter opens"));
+    let store = Arc::new(
+        MongoStore::open(&settings, turnout_store::StoreKeys::for_tests()).await.expect("the MongoDB adapter opens"),
+    );
     Some(Fresh { store, _turn: turn })
 }
 

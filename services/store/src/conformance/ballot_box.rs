@@ -135,7 +135,7 @@ pub async fn the_box_gives_back_every_ballot_as_cast_and_matches_participation(s
     let e = demo_election(store.as_ref()).await;
     let ada = || CandidateId::parse("ada").unwrap();
     let pres = || ContestId::parse("pres").unwrap();
-    let mut cast = Vec::new();
+    let (mut cast, mut receipts) = (Vec::new(), Vec::new());
     for n in 0..7u32 {
         let c = match n {
             0..=3 => choices("pres", "ada"),
@@ -144,17 +144,21 @@ pub async fn the_box_gives_back_every_ballot_as_cast_and_matches_participation(s
             5 => [(pres(), Vote::Marks(vec![ada(), CandidateId::parse("bob").unwrap()]))].into_iter().collect(),
             _ => Choices::new(),
         };
-        store.cast_ballot(ballot(&e, &voter(n), c.clone())).await.unwrap();
+        receipts.push(store.cast_ballot(ballot(&e, &voter(n), c.clone())).await.unwrap());
         cast.push(c);
     }
     let contents = store.box_contents(&e).await.unwrap();
     assert_eq!((contents.participation, contents.ballots.len()), (7, 7));
+    assert!(contents.intact() && contents.unopened.is_empty());
     let key = |c: &Choices| serde_json::to_string(c).unwrap();
-    let mut got: Vec<String> = contents.ballots.iter().map(key).collect();
+    let got: Vec<String> = contents.ballots.iter().map(key).collect();
     let mut want: Vec<String> = cast.iter().map(key).collect();
-    got.sort();
     want.sort();
-    assert_eq!(got, want, "every ballot comes back exactly as cast");
+    // Every ballot exactly as cast, sorted by its canonical form: no order of casting.
+    assert_eq!(got, want, "every ballot comes back exactly as cast, sorted");
+    // Every receipt, sorted: nothing pairs the two lists.
+    receipts.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(contents.receipts, receipts);
     let other = store.box_contents(&ElectionId::parse("nope").unwrap()).await.unwrap();
     assert!(other.ballots.is_empty() && other.participation == 0);
 }

@@ -13,6 +13,7 @@ mod contests;
 mod elections;
 mod imports;
 mod outbox;
+pub mod secrecy;
 mod senders;
 mod sign_in;
 
@@ -84,6 +85,7 @@ macro_rules! conformance_tests {
             sign_in::a_burst_from_one_address_is_counted_once_each_and_refuses_nobody,
             sign_in::sign_outs_are_kept_per_account_read_in_time_order_and_purged,
             audit::the_audit_chain_verifies,
+            audit::the_chain_must_reach_an_anchored_head,
             imports::roll_imports_apply_chunks_keep_errors_and_are_idempotent,
             imports::an_import_is_held_by_one_run_and_taken_over_only_after_its_lease,
             activity::activity_is_counted_per_minute_with_the_events_themselves,
