@@ -4,6 +4,8 @@
 //! - `config`: typed settings from `TURNOUT_*` variables;
 //! - `console`: the officers' and admins' moves (extend, close, widen, dashboard);
 //! - `results`: each contest counted by its rule after close, with its sheet and export;
+//! - `merkle`: the RFC 6962 Merkle tree (root, audit path, its check) the published roots use;
+//! - `receipts_root`: the receipts root published at close, and a receipt's proof in it;
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body, its stable code table, and the store's and domain's
 //!   refusals turned into it;
@@ -21,7 +23,9 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod keys;
+pub mod merkle;
 pub mod metrics;
+pub mod receipts_root;
 pub mod results;
 pub mod session;
 pub mod sign_outs;
