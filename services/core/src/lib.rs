@@ -5,6 +5,8 @@
 //! - `console`: the officers' and admins' moves (extend, close, widen, dashboard);
 //! - `results`: each contest counted by its rule after close, with its sheet and export;
 //! - `merkle`: the RFC 6962 Merkle tree (root, audit path, its check) the published roots use;
+//! - `box_export`: the whole box as one canonical file, its ballots root, and its reader
+//!   (what `turnout-ballot verify-box` checks and recounts);
 //! - `receipts_root`: the receipts root published at close, and a receipt's proof in it;
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body, its stable code table, and the store's and domain's
@@ -19,6 +21,7 @@
 //! - `keys`: per-purpose keys derived from the root secret;
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
+pub mod box_export;
 pub mod config;
 pub mod console;
 pub mod error;
