@@ -9,6 +9,8 @@
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
 //! - `seed`: the `create-election` command; `recount`: the `count` command (a BLT file);
+//!   `verify_box`: the `verify-box` command (a box export checked against its roots and
+//!   recounted);
 //! - `metrics`: ballots cast, each election's window state.
 
 mod ballot_form;
@@ -19,6 +21,7 @@ pub mod recount;
 pub mod roll_import;
 mod routes;
 pub mod seed;
+pub mod verify_box;
 mod voting;
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use turnout_ballot::{Application, recount, seed};
+use turnout_ballot::{Application, recount, seed, verify_box};
 use turnout_core::Settings;
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
@@ -8,7 +8,10 @@ const USAGE: &str = "usage: turnout-ballot            serve the ballot service
                                               check the audit log's keyed hash chain, and that it
                                               still reaches an anchored head (exit 1 if not)
        turnout-ballot count --method irv|ers97|scottish|meek [--seats N] [--json] FILE.blt
-                                              recount a BLT file: who is elected, one a line";
+                                              recount a BLT file: who is elected, one a line
+       turnout-ballot verify-box EXPORT [--root HEX]
+                                              check a box export against its ballots root (and
+                                              the published one), then recount every contest";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,6 +20,11 @@ async fn main() -> anyhow::Result<()> {
         // A recount reads a file: no settings, no store.
         let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
         std::process::exit(recount::main(&rest));
+    }
+    if args.first().map(String::as_str) == Some("verify-box") {
+        // Like a recount: a file and, optionally, the published root; no settings, no store.
+        let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+        std::process::exit(verify_box::main(&rest));
     }
     let settings = Settings::from_env()?;
     let store = turnout_core::store::open(&settings).await.context("opening the store")?;

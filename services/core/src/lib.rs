@@ -4,6 +4,10 @@
 //! - `config`: typed settings from `TURNOUT_*` variables;
 //! - `console`: the officers' and admins' moves (extend, close, widen, dashboard);
 //! - `results`: each contest counted by its rule after close, with its sheet and export;
+//! - `merkle`: the RFC 6962 Merkle tree (root, audit path, its check) the published roots use;
+//! - `box_export`: the whole box as one canonical file, its ballots root, and its reader
+//!   (what `turnout-ballot verify-box` checks and recounts);
+//! - `receipts_root`: the receipts root published at close, and a receipt's proof in it;
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body, its stable code table, and the store's and domain's
 //!   refusals turned into it;
@@ -17,11 +21,14 @@
 //! - `keys`: per-purpose keys derived from the root secret;
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
+pub mod box_export;
 pub mod config;
 pub mod console;
 pub mod error;
 pub mod keys;
+pub mod merkle;
 pub mod metrics;
+pub mod receipts_root;
 pub mod results;
 pub mod session;
 pub mod sign_outs;

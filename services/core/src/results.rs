@@ -110,15 +110,23 @@ pub async fn results(
         contests: election
             .contests
             .iter()
-            .map(|c| count_contest(election, c, &contents.ballots))
+            .map(|c| count_contest(&election.id, &election.title, c, &contents.ballots))
             .collect::<Result<_, _>>()
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("The count could not run: {e}.")))?,
     })
 }
 
-/// Counts one contest from every ballot in the box. A count the rule refuses (a profile
-/// no checked ballot box can produce) is the error.
-pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]) -> Result<ContestResult, String> {
+/// Counts one contest of the election `election` (titled `election_title`) from every
+/// ballot in the box. It takes no more of the election than its id and title (they name
+/// the export and title its profile), so `turnout-ballot verify-box` recounts a box export
+/// with the very same function. A count the rule refuses (a profile no checked ballot box
+/// can produce) is the error.
+pub fn count_contest(
+    election: &ElectionId,
+    election_title: &str,
+    contest: &Contest,
+    ballots: &[Choices],
+) -> Result<ContestResult, String> {
     let options: Vec<OptionName> =
         contest.options().into_iter().map(|c| OptionName { id: c.id, name: c.name }).collect();
     let index: BTreeMap<&CandidateId, usize> = options.iter().enumerate().map(|(i, o)| (&o.id, i)).collect();
@@ -141,7 +149,7 @@ pub fn count_contest(election: &Election, contest: &Contest, ballots: &[Choices]
     }
     let voted: u64 = groups.values().sum();
     let profile = Profile {
-        title: format!("{} — {}", election.title, contest.title),
+        title: format!("{election_title} — {}", contest.title),
         candidates: options.iter().map(|o| o.name.clone()).collect(),
         // As many seats as there are options at most, so the export is a file every
         // reader counts (a BLT file with more seats than candidates is refused).
@@ -230,9 +238,9 @@ fn count(method: Method, profile: &Profile, lot: &Lot) -> Result<Sheet, String> 
     method.count(&profile, lot)
 }
 
-fn blt_export(election: &Election, contest: &Contest, profile: &Profile) -> Export {
+fn blt_export(election: &ElectionId, contest: &Contest, profile: &Profile) -> Export {
     Export {
-        file_name: format!("{}-{}.blt", election.id, contest.id),
+        file_name: format!("{election}-{}.blt", contest.id),
         content_type: "text/plain; charset=utf-8",
         body: turnout_count::blt::write(profile),
     }
@@ -241,7 +249,7 @@ fn blt_export(election: &Election, contest: &Contest, profile: &Profile) -> Expo
 /// One line per group of identical ballots: its count, then 1 or blank per option; the
 /// abstentions and blanks close the file.
 fn csv_export(
-    election: &Election,
+    election: &ElectionId,
     contest: &Contest,
     options: &[OptionName],
     profile: &Profile,
@@ -264,7 +272,7 @@ fn csv_export(
         let _ = writeln!(body, "{abstained}{},1", ",".repeat(options.len()));
     }
     let _ = writeln!(body, "# blank: {blank}");
-    Export { file_name: format!("{}-{}.csv", election.id, contest.id), content_type: "text/csv; charset=utf-8", body }
+    Export { file_name: format!("{election}-{}.csv", contest.id), content_type: "text/csv; charset=utf-8", body }
 }
 
 /// Results as CSV, the count sheets in long form: per contest, stage and option its votes
