@@ -11,9 +11,12 @@
 //! - `seed`: the `create-election` command; `recount`: the `count` command (a BLT file);
 //!   `verify_box`: the `verify-box` command (a box export checked against its roots and
 //!   recounted);
+//! - `box_watch`: the box's running counts and, at close + grace, its roots, written to
+//!   the audit log; the chain's head written to the service log as it moves;
 //! - `metrics`: ballots cast, each election's window state.
 
 mod ballot_form;
+pub mod box_watch;
 mod console;
 mod eligibility;
 mod metrics;
@@ -39,6 +42,7 @@ pub struct Application {
     port: u16,
     server: Server,
     importer: roll_import::Importer,
+    watch: box_watch::BoxWatch,
 }
 
 impl Application {
@@ -50,6 +54,7 @@ impl Application {
         let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone(), settings.import_lease)?;
         importer.resume_abandoned().await?;
         let sweeper = importer.clone();
+        let watch = box_watch::BoxWatch::new(store.clone(), settings.box_count_interval);
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         let order = web::Data::new(ballot_form::CandidateOrder::from_settings(settings));
@@ -68,7 +73,7 @@ impl Application {
                 .route("/e/{election}/receipt", web::get().to(routes::receipt_lookup))
                 .route("/e/{election}/receipt/{receipt}", web::get().to(routes::receipt));
         })?;
-        Ok(Self { port, server, importer: sweeper })
+        Ok(Self { port, server, importer: sweeper, watch })
     }
 
     pub fn port(&self) -> u16 {
@@ -77,8 +82,10 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(self.importer.sweep());
+        let watch = tokio::spawn(self.watch.run());
         let result = self.server.await;
         sweeper.abort();
+        watch.abort();
         result
     }
 }

@@ -11,7 +11,10 @@ const USAGE: &str = "usage: turnout-ballot            serve the ballot service
                                               recount a BLT file: who is elected, one a line
        turnout-ballot verify-box EXPORT [--root HEX]
                                               check a box export against its ballots root (and
-                                              the published one), then recount every contest";
+                                              the published one), then recount every contest
+       turnout-ballot verify-box --election ID [--head SEQ:HASH]
+                                              check the live box with this server's key: every
+                                              seal, the counts and roots the audit log recorded";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
         std::process::exit(recount::main(&rest));
     }
-    if args.first().map(String::as_str) == Some("verify-box") {
+    if args.first().map(String::as_str) == Some("verify-box") && args.get(1).map(String::as_str) != Some("--election") {
         // Like a recount: a file and, optionally, the published root; no settings, no store.
         let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
         std::process::exit(verify_box::main(&rest));
@@ -63,6 +66,29 @@ async fn main() -> anyhow::Result<()> {
                         problem.unwrap_or_default(),
                         v.entries
                     );
+                    std::process::exit(1)
+                }
+            }
+        }
+        ["verify-box", "--election", election, rest @ ..] => {
+            let anchor = match rest {
+                [] => None,
+                ["--head", head] => Some(head.parse::<turnout_core::store::AuditHead>().map_err(|e| {
+                    eprintln!("--head: {e}");
+                    std::process::exit(2)
+                })?),
+                _ => {
+                    eprintln!("{USAGE}");
+                    std::process::exit(2)
+                }
+            };
+            match verify_box::live(store.as_ref(), election, anchor.as_ref(), jiff::Timestamp::now()).await {
+                Ok(report) => {
+                    print!("{report}");
+                    Ok(())
+                }
+                Err(why) => {
+                    eprintln!("turnout-ballot verify-box: {why}");
                     std::process::exit(1)
                 }
             }

@@ -5,6 +5,7 @@
 //! function the results page counts with, and prints who is elected. Needs no store and
 //! no settings: anyone holding the file and the published root can run it.
 
+use sha2::Digest as _;
 use turnout_core::box_export::{self, MAX_BYTES};
 use turnout_core::domain::hex;
 use turnout_core::merkle::{self, Hash};
@@ -87,11 +88,12 @@ pub fn run(args: &Args, bytes: &[u8]) -> Result<String, String> {
         return Err(format!("{}: THE BOX DOES NOT MATCH:{list}", args.file));
     }
     let mut out = format!(
-        "box {} ({}): {} ballots, ballots root {}\n",
+        "box {} ({}): {} ballots, ballots root {}, file SHA-256 {}\n",
         parsed.election,
         parsed.title,
         parsed.ballots.len(),
-        hex(&parsed.root)
+        hex(&parsed.root),
+        hex(&sha2::Sha256::digest(bytes))
     );
     out.push_str(match args.root {
         Some(_) => "the root matches the header and the published root\n",
@@ -172,4 +174,56 @@ mod tests {
         assert_eq!(printable("Ada\nrep (plurality): elected Mallory"), "Ada\u{fffd}rep (plurality): elected Mallory");
         assert_eq!(printable("Zoë O'Brien, Jr."), "Zoë O'Brien, Jr.");
     }
+}
+
+/// `verify-box --election ID`: the live box, read with this server's key. Every seal must
+/// open, participation must equal ballots, the counts must not have fallen below a count
+/// the audit log recorded, and once sealed the box must still have the recorded roots;
+/// the audit chain itself must verify (up to `anchor`, when given), since the records are
+/// in it. After close + grace the box is exported and recounted exactly as
+/// `verify-box EXPORT --root` would; before it, nothing about the choices is printed.
+pub async fn live(
+    store: &dyn turnout_core::store::Store,
+    election: &str,
+    anchor: Option<&turnout_core::store::AuditHead>,
+    now: jiff::Timestamp,
+) -> Result<String, String> {
+    use turnout_core::box_record;
+    let id = turnout_core::domain::ElectionId::parse(election).map_err(|e| format!("--election: {e}"))?;
+    let store_error = |e: turnout_core::store::StoreError| format!("reading the store: {e}");
+    let election = store.election(&id).await.map_err(store_error)?.ok_or(format!("there is no election {id}"))?;
+    let audit = store.verify_audit(anchor).await.map_err(store_error)?;
+    let contents = store.box_contents(&id).await.map_err(store_error)?;
+    let recorded = box_record::recorded(store, &id).await.map_err(store_error)?;
+    let mut problems = box_record::check_box(&election, &contents, &recorded);
+    if let (Some(seq), Some(why)) = (audit.broken_at, &audit.problem) {
+        problems.push(format!("the audit log, which holds the box's records, is broken at entry {seq}: {why}"));
+    }
+    if !problems.is_empty() {
+        let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+        return Err(format!("box {id}: THE BOX DOES NOT MATCH:{list}"));
+    }
+    let seal = box_record::BoxSeal::of(&election, &contents);
+    let mut out = format!(
+        "box {id} ({}): {} ballots, every seal opens, participation {} = ballots\nreceipts root {}\nballots root {}\nbox export SHA-256 {}\n",
+        election.title, seal.ballots, contents.participation, seal.receipts_root, seal.ballots_root, seal.export_sha256
+    );
+    out.push_str(&match (&recorded.seal, recorded.most) {
+        (Some(_), _) => "the roots match those written to the audit log at close + grace\n".to_owned(),
+        (None, Some(most)) => {
+            format!("not sealed yet; the audit log last counted {} ballots, and none are missing\n", most.ballots)
+        }
+        (None, None) => "not sealed yet; the audit log has counted no ballots yet\n".to_owned(),
+    });
+    if now < turnout_core::console::results_from(&election) {
+        out.push_str("results are sealed until close + grace: no recount is shown\n");
+        return Ok(out);
+    }
+    let export = turnout_core::box_export::box_export(&election, &contents.ballots);
+    let args = Args {
+        file: export.file_name.clone(),
+        root: recorded.seal.as_ref().and_then(|s| merkle::hash_from_hex(&s.ballots_root)),
+    };
+    out.push_str(&run(&args, export.body.as_bytes())?);
+    Ok(out)
 }

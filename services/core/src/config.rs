@@ -39,6 +39,9 @@ pub struct Settings {
     /// How long a roll import's run holds it without committing a chunk before another
     /// process (a restarted one, another replica) may take it over.
     pub import_lease: Duration,
+    /// How often, at most, the ballot service writes an open box's running counts to the
+    /// audit log (`TURNOUT_BOX_COUNT_INTERVAL_SECS`, default 300).
+    pub box_count_interval: Duration,
     pub session_ttl: Duration,
     /// Mark cookies `Secure` (set when served over TLS).
     pub cookie_secure: bool,
@@ -536,6 +539,7 @@ impl Settings {
             store,
             import_dir,
             import_lease: r.secs("TURNOUT_IMPORT_LEASE_SECS", 30, 2..=600),
+            box_count_interval: r.secs("TURNOUT_BOX_COUNT_INTERVAL_SECS", 300, 1..=3600),
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),

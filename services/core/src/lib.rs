@@ -8,6 +8,8 @@
 //! - `box_export`: the whole box as one canonical file, its ballots root, and its reader
 //!   (what `turnout-ballot verify-box` checks and recounts);
 //! - `receipts_root`: the receipts root published at close, and a receipt's proof in it;
+//! - `box_record`: what the audit log records about a box (running counts while open, the
+//!   roots at close + grace) and the check of a box against it (`verify-box --election`);
 //! - `telemetry`: JSON logs via `tracing`;
 //! - `error`: the one error body, its stable code table, and the store's and domain's
 //!   refusals turned into it;
@@ -22,6 +24,7 @@
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
 pub mod box_export;
+pub mod box_record;
 pub mod config;
 pub mod console;
 pub mod error;

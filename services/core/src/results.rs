@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use turnout_count::{Lot, Method, Profile, Sheet};
 
+use crate::box_record::BoxSeal;
 use crate::console::{Quorum, results_from};
 use crate::domain::{CandidateId, ContestId, ElectionId};
 use crate::error::{ApiError, ErrorCode};
@@ -31,6 +32,9 @@ pub struct Results {
     pub ballots: u64,
     /// count(participation) == count(ballots): every recorded voter has exactly one ballot.
     pub consistent: bool,
+    /// The box's roots (the receipts root and the ballots root, with the box export's
+    /// SHA-256), as written to the audit log at close + grace.
+    pub seal: BoxSeal,
     pub contests: Vec<ContestResult>,
 }
 
@@ -96,8 +100,22 @@ pub async fn results(
         ));
     }
     let contents = store.box_contents(&election.id).await?;
+    if !contents.unopened.is_empty() {
+        // Never counted around: a ballot that does not open was changed, copied or forged
+        // in the database, or this service has another TURNOUT_SECRET.
+        tracing::error!(event = "box_unopened", election = %election.id, ballots = contents.unopened.len());
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "{} ballots in this box do not open with this server's key: the box was tampered with, or TURNOUT_SECRET is not the one it was cast under. Run `turnout-ballot verify-box --election {}`.",
+                contents.unopened.len(),
+                election.id
+            ),
+        ));
+    }
     let roll = store.roll_size(&election.id).await?;
     let ballots = contents.ballots.len() as u64;
+    let seal = BoxSeal::of(election, &contents);
     Ok(Results {
         election: election.id.clone(),
         title: election.title.clone(),
@@ -107,6 +125,7 @@ pub async fn results(
         participation: contents.participation,
         ballots,
         consistent: contents.participation == ballots,
+        seal,
         contests: election
             .contests
             .iter()

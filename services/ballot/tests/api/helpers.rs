@@ -14,10 +14,25 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+impl TestApp {
+    /// The database file.
+    pub fn database(&self) -> std::path::PathBuf {
+        self.settings.database.clone()
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A ballot service with `extra` settings (a secret of its own, say, so the command-line
+/// tools, which refuse the test secret, can open the same database).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("turnout.db").display().to_string();
-    let settings = Settings::for_tests(&[("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())]);
+    let mut vars = vec![("TURNOUT_PORT", "0"), ("TURNOUT_DATABASE", db.as_str())];
+    vars.extend_from_slice(extra);
+    let settings = Settings::for_tests(&vars);
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&settings.database, turnout_core::store::store_keys(&settings)).await.unwrap());
     let app = turnout_ballot::Application::build(&settings, store.clone()).await.unwrap();

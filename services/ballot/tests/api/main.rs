@@ -5,4 +5,5 @@ mod ballot;
 mod console;
 mod contests;
 mod helpers;
+mod insider;
 mod verify_box;
