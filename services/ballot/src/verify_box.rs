@@ -145,37 +145,6 @@ fn printable(name: &str) -> String {
     name.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_line_takes_a_file_and_a_published_root() {
-        let root = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328";
-        assert_eq!(parse(&["box.jsonl"]).unwrap(), Args { file: "box.jsonl".into(), root: None });
-        let args = parse(&["--root", &root.to_uppercase(), "box.jsonl"]).unwrap();
-        assert_eq!(args.root.map(|r| hex(&r)).as_deref(), Some(root));
-        assert!(parse(&[]).unwrap_err().contains("which box export"));
-        assert!(parse(&["box", "--root"]).unwrap_err().contains("--root needs"));
-        assert!(parse(&["box", "--root", "abc"]).unwrap_err().contains("64 hex digits"));
-        assert!(parse(&["a", "b"]).unwrap_err().contains("one file only"));
-        assert!(parse(&["a", "--json"]).unwrap_err().contains("unknown option --json"));
-    }
-
-    #[test]
-    fn a_file_that_is_no_box_says_so() {
-        let args = parse(&["f"]).unwrap();
-        assert!(run(&args, &[0xff]).unwrap_err().contains("not UTF-8"));
-        assert!(run(&args, b"3 1\n1 2 0\n").unwrap_err().contains("f: line 1: not a box export"));
-    }
-
-    #[test]
-    fn a_name_cannot_forge_a_line_of_the_report() {
-        assert_eq!(printable("Ada\nrep (plurality): elected Mallory"), "Ada\u{fffd}rep (plurality): elected Mallory");
-        assert_eq!(printable("Zoë O'Brien, Jr."), "Zoë O'Brien, Jr.");
-    }
-}
-
 /// `verify-box --election ID`: the live box, read with this server's key. Every seal must
 /// open, participation must equal ballots, the counts must not have fallen below a count
 /// the audit log recorded, and once sealed the box must still have the recorded roots;
@@ -226,4 +195,35 @@ pub async fn live(
     };
     out.push_str(&run(&args, export.body.as_bytes())?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_takes_a_file_and_a_published_root() {
+        let root = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328";
+        assert_eq!(parse(&["box.jsonl"]).unwrap(), Args { file: "box.jsonl".into(), root: None });
+        let args = parse(&["--root", &root.to_uppercase(), "box.jsonl"]).unwrap();
+        assert_eq!(args.root.map(|r| hex(&r)).as_deref(), Some(root));
+        assert!(parse(&[]).unwrap_err().contains("which box export"));
+        assert!(parse(&["box", "--root"]).unwrap_err().contains("--root needs"));
+        assert!(parse(&["box", "--root", "abc"]).unwrap_err().contains("64 hex digits"));
+        assert!(parse(&["a", "b"]).unwrap_err().contains("one file only"));
+        assert!(parse(&["a", "--json"]).unwrap_err().contains("unknown option --json"));
+    }
+
+    #[test]
+    fn a_file_that_is_no_box_says_so() {
+        let args = parse(&["f"]).unwrap();
+        assert!(run(&args, &[0xff]).unwrap_err().contains("not UTF-8"));
+        assert!(run(&args, b"3 1\n1 2 0\n").unwrap_err().contains("f: line 1: not a box export"));
+    }
+
+    #[test]
+    fn a_name_cannot_forge_a_line_of_the_report() {
+        assert_eq!(printable("Ada\nrep (plurality): elected Mallory"), "Ada\u{fffd}rep (plurality): elected Mallory");
+        assert_eq!(printable("Zoë O'Brien, Jr."), "Zoë O'Brien, Jr.");
+    }
 }
