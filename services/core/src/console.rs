@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::domain::{ContestId, ElectionId};
 use crate::error::ApiError;
 use crate::store::{
-    Activity, ActivityCount, ActivityLog, AuditEntry, BallotBox, Codes, Constituency, Election, Elections, Outbox,
-    OutboxSummary, Roll, SenderHealth, Senders, ServiceStatus,
+    Activity, ActivityCount, ActivityLog, Audit, AuditEntry, BallotBox, Codes, Constituency, Election, Elections,
+    Outbox, OutboxSummary, Roll, SenderHealth, Senders, ServiceStatus,
 };
 
 /// The most extra code acceptance an officer can add in one go.
@@ -171,12 +171,15 @@ pub struct Dashboard {
     pub outbox: OutboxSummary,
     pub senders: Vec<SenderHealth>,
     pub services: Vec<ServiceStatus>,
+    /// The audit chain's head (`SEQ:HASH`), to note down outside the database: any head
+    /// noted here is what `verify-audit --head` checks the chain still reaches.
+    pub audit_head: Option<String>,
 }
 
 /// Everything the live dashboard shows, from the store (so it is the same whichever
 /// instance serves it).
 pub async fn dashboard(
-    store: &(impl BallotBox + Roll + ActivityLog + Outbox + Senders + ?Sized),
+    store: &(impl BallotBox + Roll + ActivityLog + Outbox + Senders + Audit + ?Sized),
     election: &Election,
     now: Timestamp,
 ) -> Result<Dashboard, ApiError> {
@@ -215,6 +218,7 @@ pub async fn dashboard(
         outbox: store.outbox_summary(&election.id, now).await?,
         senders: store.sender_health().await?,
         services: store.service_status().await?,
+        audit_head: store.audit_head().await?.map(|h| h.to_string()),
     })
 }
 

@@ -228,6 +228,8 @@ pub struct ResultsQuery {
     format: Option<String>,
     /// A contest id: download that contest's ballots (BLT or CSV).
     export: Option<String>,
+    /// `box`: download the whole box export (every ballot whole, under the ballots root).
+    download: Option<String>,
 }
 
 #[derive(Template)]
@@ -251,6 +253,18 @@ pub async fn results(
     let election = election_or_404(store, &path).await?;
     let r = results::results(store, &election, Timestamp::now()).await?;
     results::record_lot_draws(store, &r, officer.0.name(), Timestamp::now()).await?;
+    match query.download.as_deref() {
+        None => {}
+        Some("box") => {
+            let contents = store.box_contents(&election.id).await?;
+            let export = turnout_core::box_export::box_export(&election, &contents.ballots);
+            return Ok(HttpResponse::Ok()
+                .content_type("application/x-ndjson; charset=utf-8")
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", export.file_name)))
+                .body(export.body));
+        }
+        Some(other) => return Err(ApiError::invalid("download", format!("box, not {other:?}"))),
+    }
     if let Some(wanted) = query.export.as_deref() {
         let c = r.contests.iter().find(|c| c.id.as_str() == wanted).ok_or_else(|| ApiError::not_found("contest"))?;
         return Ok(HttpResponse::Ok()
@@ -341,6 +355,10 @@ struct AuditPage {
     entries: Vec<AuditRecord>,
     next: Option<i64>,
     verification: Option<AuditVerification>,
+    /// The anchored head the officer asked about, as typed, and what is wrong with it.
+    head: String,
+    head_error: Option<String>,
+    anchored: bool,
 }
 
 pub async fn audit(
@@ -355,7 +373,15 @@ pub async fn audit(
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_after": next })));
     }
-    let page = AuditPage { nav: Nav { user: Some(officer.0.name().to_owned()) }, entries, next, verification: None };
+    let page = AuditPage {
+        nav: Nav { user: Some(officer.0.name().to_owned()) },
+        entries,
+        next,
+        verification: None,
+        head: String::new(),
+        head_error: None,
+        anchored: false,
+    };
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -374,9 +400,26 @@ pub async fn verify_audit(
     store: StoreData,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let anchor = match query.head.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
-        None => None,
-        Some(raw) => Some(raw.parse::<AuditHead>().map_err(|e| ApiError::invalid("head", e))?),
+    let typed = query.head.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let nav = Nav { user: Some(officer.0.name().to_owned()) };
+    let anchor = match typed.as_str() {
+        "" => None,
+        raw => match raw.parse::<AuditHead>() {
+            Ok(head) => Some(head),
+            Err(e) if wants_json(&req) => return Err(ApiError::invalid("head", e)),
+            Err(e) => {
+                let page = AuditPage {
+                    nav,
+                    entries: vec![],
+                    next: None,
+                    verification: None,
+                    head: typed.clone(),
+                    head_error: Some(e),
+                    anchored: false,
+                };
+                return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
+            }
+        },
     };
     let v = store.verify_audit(anchor.as_ref()).await?;
     let status = if v.broken_at.is_none() { StatusCode::OK } else { StatusCode::CONFLICT };
@@ -387,10 +430,13 @@ pub async fn verify_audit(
         return Ok(HttpResponse::build(status).json(json!({ "intact": v.broken_at.is_none(), "verification": v })));
     }
     let page = AuditPage {
-        nav: Nav { user: Some(officer.0.name().to_owned()) },
+        nav,
         entries: vec![],
         next: None,
         verification: Some(v),
+        anchored: anchor.is_some(),
+        head: typed,
+        head_error: None,
     };
     Ok(html(status, &page))
 }

@@ -155,7 +155,32 @@ async fn the_window_only_moves_later_with_a_reason_and_is_audited() {
     assert_eq!(entry["detail"]["reason"], "library queue");
     let verify = officer.get(format!("{}/officer/audit/verify", app.url)).send().await.unwrap();
     assert_eq!(verify.status(), StatusCode::OK);
-    assert_eq!(verify.json::<Value>().await.unwrap()["intact"], true);
+    let verified: Value = verify.json().await.unwrap();
+    assert_eq!(verified["intact"], true);
+    // The head the dashboard shows is one the chain reaches; a head past its end is not.
+    let head = verified["verification"]["head"].clone();
+    let head = format!("{}:{}", head["seq"], head["hash"].as_str().unwrap());
+    let dashboard = officer.get(format!("{}/officer/elections/demo", app.url)).send().await.unwrap();
+    assert_eq!(dashboard.json::<Value>().await.unwrap()["audit_head"], head.as_str());
+    let reaches = officer.get(format!("{}/officer/audit/verify?head={head}", app.url)).send().await.unwrap();
+    assert_eq!(reaches.status(), StatusCode::OK);
+    let (_, hash) = head.split_once(':').unwrap();
+    let beyond = officer.get(format!("{}/officer/audit/verify?head=999:{hash}", app.url)).send().await.unwrap();
+    assert_eq!(beyond.status(), StatusCode::CONFLICT);
+    let bad = officer.get(format!("{}/officer/audit/verify?head=nonsense", app.url)).send().await.unwrap();
+    assert_eq!(error_code(bad).await, (422, "invalid_field".into()));
+    // On the page, the mistake is shown next to the field.
+    let (cookie, _) = app.staff_cookie("officer1", vec![Role::Officer]);
+    let html = reqwest::Client::new()
+        .get(format!("{}/officer/audit/verify?head=nonsense", app.url))
+        .header("cookie", cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = html.text().await.unwrap();
+    assert!(html.contains(r#"aria-describedby="head-error""#) && html.contains("an audit head is SEQ:HASH"), "{html}");
 
     // The no-JavaScript form: the token as a field, then back to the dashboard.
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

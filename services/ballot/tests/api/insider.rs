@@ -147,6 +147,27 @@ async fn at_close_the_roots_are_recorded_shown_and_any_later_change_is_found() {
     assert_eq!(results["seal"]["receipts_root"], sealed.detail["receipts_root"], "{results}");
     assert_eq!(results["seal"]["ballots_root"], sealed.detail["ballots_root"], "{results}");
 
+    // The box export as downloaded checks against the published root; edited, it does not.
+    let export = officer
+        .get(format!("{}/officer/elections/demo/results?download=box", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo-box.jsonl");
+    std::fs::write(&file, &export).unwrap();
+    let file = file.display().to_string();
+    let root = sealed.detail["ballots_root"].as_str().unwrap();
+    let (code, out, err) = tool(&app, &["verify-box", &file, "--root", root]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("file SHA-256 {}", sealed.detail["export_sha256"].as_str().unwrap())), "{out}");
+    std::fs::write(&file, export.replace("amara-okafor", "ben-carter")).unwrap();
+    let (code, _, err) = tool(&app, &["verify-box", &file, "--root", root]);
+    assert_eq!(code, Some(1), "an edited export passes: {err}");
+
     let (code, out, err) = tool(&app, &["verify-box", "--election", "demo"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("the roots match those written to the audit log at close + grace"), "{out}");
