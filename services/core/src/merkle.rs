@@ -108,6 +108,74 @@ pub fn hash_from_hex(hex: &str) -> Option<Hash> {
     Some(hash)
 }
 
+/// A tree kept for many proofs (a receipt check per voter after close): every complete,
+/// aligned subtree's root is computed once, and RFC 6962 only ever takes those as left
+/// halves, so each root or path after that costs O(log² n) hashes instead of O(n).
+pub struct Tree {
+    /// `levels[l][i]`: the root of leaves `[i·2^l, (i+1)·2^l)`, for every complete block.
+    levels: Vec<Vec<Hash>>,
+    size: usize,
+}
+
+impl Tree {
+    pub fn new<L: AsRef<[u8]>>(leaves: &[L]) -> Self {
+        let mut levels = vec![leaves.iter().map(|l| leaf_hash(l.as_ref())).collect::<Vec<Hash>>()];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().expect("a level");
+            let up: Vec<Hash> = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            levels.push(up);
+        }
+        Self { levels, size: leaves.len() }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The same root as `root(leaves)`.
+    pub fn root(&self) -> Hash {
+        if self.size == 0 {
+            return Sha256::digest([]).into();
+        }
+        self.range(0, self.size)
+    }
+
+    /// The same path as `proof(leaves, index)`.
+    pub fn proof(&self, index: usize) -> Option<Vec<Hash>> {
+        if index >= self.size {
+            return None;
+        }
+        let mut path = Vec::new();
+        self.path(index, 0, self.size, &mut path);
+        Some(path)
+    }
+
+    /// MTH of leaves `[lo, hi)`, as RFC 6962's recursion reaches it (`lo` a multiple of
+    /// every left half's size, so each is a stored complete block).
+    fn range(&self, lo: usize, hi: usize) -> Hash {
+        let n = hi - lo;
+        if n.is_power_of_two() && lo % n == 0 {
+            return self.levels[n.trailing_zeros() as usize][lo / n];
+        }
+        let k = split(n);
+        node_hash(&self.range(lo, lo + k), &self.range(lo + k, hi))
+    }
+
+    fn path(&self, index: usize, lo: usize, hi: usize, path: &mut Vec<Hash>) {
+        if hi - lo <= 1 {
+            return;
+        }
+        let k = split(hi - lo);
+        if index < lo + k {
+            self.path(index, lo, lo + k, path);
+            path.push(self.range(lo + k, hi));
+        } else {
+            self.path(index, lo + k, hi, path);
+            path.push(self.range(lo, lo + k));
+        }
+    }
+}
+
 /// The largest power of two smaller than `n` (for `n > 1`): where RFC 6962 splits a list.
 fn split(n: usize) -> usize {
     debug_assert!(n > 1);
@@ -118,6 +186,18 @@ fn split(n: usize) -> usize {
 mod tests {
     use super::*;
     use turnout_domain::hex;
+
+    #[test]
+    fn a_kept_tree_gives_the_same_roots_and_paths() {
+        for n in 0..70usize {
+            let leaves: Vec<Vec<u8>> = (0..n).map(|i| format!("leaf {i}").into_bytes()).collect();
+            let tree = Tree::new(&leaves);
+            assert_eq!(tree.root(), root(&leaves), "size {n}");
+            for i in 0..=n {
+                assert_eq!(tree.proof(i), proof(&leaves, i), "size {n}, index {i}");
+            }
+        }
+    }
 
     /// The eight leaves of Certificate Transparency's tests (transparency-dev/merkle,
     /// `proof/verify_test.go`; google/certificate-transparency, `merkle_test.py`).
