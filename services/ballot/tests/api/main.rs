@@ -5,3 +5,4 @@ mod ballot;
 mod console;
 mod contests;
 mod helpers;
+mod receipt;
