@@ -161,7 +161,8 @@ impl Drill {
         }
         rec.voted_at = Some(self.started.elapsed().as_secs_f64());
         let receipt = a.body["receipt"].as_str().unwrap_or_default().to_owned();
-        let a = self.step(rec, "receipt", Method::GET, &format!("/e/{{e}}/receipt/{receipt}"), None, None).await?;
+        let check = format!("/e/{{e}}/receipt?receipt={receipt}");
+        let a = self.step(rec, "receipt", Method::GET, &check, None, None).await?;
         if a.status != 200 || a.body["in_ballot_box"] != json!(true) {
             return Err("lost_vote".into());
         }

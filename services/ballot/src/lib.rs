@@ -70,8 +70,7 @@ impl Application {
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))
                 .route("/e/{election}/ballot", web::post().to(routes::cast))
                 .route("/e/{election}/ballot/review", web::post().to(routes::review))
-                .route("/e/{election}/receipt", web::get().to(routes::receipt_lookup))
-                .route("/e/{election}/receipt/{receipt}", web::get().to(routes::receipt));
+                .route("/e/{election}/receipt", web::get().to(routes::receipt));
         })?;
         Ok(Self { port, server, importer: sweeper, watch })
     }

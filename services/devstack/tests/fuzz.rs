@@ -28,7 +28,7 @@ async fn schemathesis_finds_no_server_error_in_the_json_api() {
     // (A route that doesn't exist answers the catch-all "This page ... not found".)
     let http = reqwest::Client::new();
     for (path, methods) in doc["paths"].as_object().unwrap() {
-        let probe = path.replace("{election}", "demo").replace("{receipt}", "AAAA-AAAA-AAAA-AAAA-AAAA");
+        let probe = path.replace("{election}", "demo");
         for method in methods.as_object().unwrap().keys() {
             let method: reqwest::Method = method.to_uppercase().parse().unwrap();
             let res = http

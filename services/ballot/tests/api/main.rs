@@ -6,4 +6,5 @@ mod console;
 mod contests;
 mod helpers;
 mod insider;
+mod receipt;
 mod verify_box;

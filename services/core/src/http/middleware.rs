@@ -63,6 +63,9 @@ fn back_link(method: &actix_web::http::Method, path: &str) -> Option<String> {
     Some(page.to_owned())
 }
 
+/// `path` is the request's path without its query string, so neither the `next=` of a
+/// sign-in redirect nor a back link ever carries a query: a receipt check's receipt is
+/// in its query, and stays out of every link that nginx or a service could log as a path.
 fn render_error(
     err: &ApiError,
     request_id: &str,

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod https;
 mod identity;
+mod log_privacy;
 mod mongodb;
 mod observability;
 mod scenarios;
@@ -42,6 +43,12 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
     security::a_sign_out_ends_the_session_on_every_service_within_a_second(&stack).await;
     hostile::hostile_input_gets_a_4xx_and_slow_senders_are_cut_off(&stack).await;
     scenarios::no_secret_appears_in_any_log(&stack).await;
+}
+
+/// A stack of its own, so every log line after its start is this one vote's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_log_line_pairs_a_voter_with_their_ballot() {
+    log_privacy::one_vote_leaves_no_log_line_that_pairs_the_voter_with_the_ballot().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

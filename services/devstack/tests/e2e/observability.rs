@@ -158,7 +158,7 @@ pub async fn metrics_request_ids_logs_and_probes_hold(s: &TestStack) {
 
     // Every service answer is uncacheable: personal pages and JSON alike.
     let voter = s.verified_voter(355, "demo").await;
-    for path in ["/e/demo/ballot", "/e/demo/otp/status", "/", "/auth/login", "/e/demo/receipt/ABCD-EFGH-IJKL"] {
+    for path in ["/e/demo/ballot", "/e/demo/otp/status", "/", "/auth/login", "/e/demo/receipt?receipt=ABCD-EFGH-IJKL"] {
         let res = voter.get(s.url(path)).send().await.unwrap();
         let cache = res.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(cache.as_deref(), Some("no-store"), "{path}");

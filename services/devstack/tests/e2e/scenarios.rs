@@ -68,20 +68,22 @@ pub async fn json_flow_login_code_vote_receipt_and_second_vote_refused(s: &TestS
     assert_eq!(res.status(), StatusCode::OK);
     let res = s.vote(&client, DEMO, good_choices()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let receipt = res.json::<Value>().await.unwrap()["receipt"].as_str().unwrap().to_owned();
+    let cast = res.json::<Value>().await.unwrap();
+    let receipt = cast["receipt"].as_str().unwrap().to_owned();
+    assert_eq!(cast["check_url"], format!("/e/demo/receipt?receipt={receipt}"), "the receipt goes in the query");
 
     // Assert: a second vote is refused; the receipt is in the box, for anyone to check.
     expect_error(s.vote(&client, DEMO, good_choices()).await, 409, "already_voted", "second vote").await;
     let anyone = s.client();
-    let res = anyone.get(s.url(&format!("/e/demo/receipt/{receipt}"))).send().await.unwrap();
+    let res = anyone.get(s.url(cast["check_url"].as_str().unwrap())).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["in_ballot_box"], true);
     let lower = receipt.to_lowercase().replace('-', "");
-    let res = anyone.get(s.url(&format!("/e/demo/receipt/{lower}"))).send().await.unwrap();
+    let res = anyone.get(s.url("/e/demo/receipt")).query(&[("receipt", &lower)]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "receipts are forgiving about case and dashes");
-    let fake = turnout_core::domain::Receipt::generate();
+    let fake = turnout_core::domain::Receipt::generate().to_string();
     expect_error(
-        anyone.get(s.url(&format!("/e/demo/receipt/{fake}"))).send().await.unwrap(),
+        anyone.get(s.url("/e/demo/receipt")).query(&[("receipt", &fake)]).send().await.unwrap(),
         404,
         "not_found",
         "unknown receipt",
