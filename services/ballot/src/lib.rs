@@ -5,6 +5,7 @@
 //! - `ballot_form`: the ballot as a page and a form (contests a voter sees, option order,
 //!   rank numbers read back as votes, mistakes in words, the review step's wording);
 //! - `routes`: the election list, `/e/{election}/ballot` and its review, receipts;
+//! - `receipt_proofs`: after close, each receipt's path to the published receipts root;
 //! - `console`: the admin and officer console (pages and JSON);
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
@@ -20,6 +21,7 @@ pub mod box_watch;
 mod console;
 mod eligibility;
 mod metrics;
+mod receipt_proofs;
 pub mod recount;
 pub mod roll_import;
 mod routes;
@@ -58,12 +60,14 @@ impl Application {
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         let order = web::Data::new(ballot_form::CandidateOrder::from_settings(settings));
+        let proofs = web::Data::new(receipt_proofs::ReceiptProofs::default());
         metrics::register(store.clone());
         let (port, server) = serve(settings, store, move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store_data.clone())
                 .app_data(importer.clone())
                 .app_data(elections.clone())
                 .app_data(order.clone())
+                .app_data(proofs.clone())
                 .configure(console::routes)
                 .route("/", web::get().to(routes::home))
                 .route("/openapi.json", web::get().to(routes::openapi))

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use turnout_core::domain::{ContestId, ElectionId, Receipt};
 use turnout_core::http::{Authenticated, Body, Nav, html, wants_json};
+use turnout_core::receipts_root::ReceiptProof;
 use turnout_core::schedule::WindowState;
 use turnout_core::session::Session;
 use turnout_core::store::{
@@ -20,6 +21,7 @@ use turnout_core::store::{
 use turnout_core::{ApiError, ErrorCode};
 
 use crate::ballot_form::{self, CandidateOrder, ReadBallot};
+use crate::receipt_proofs::ReceiptProofs;
 use crate::voting;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;
@@ -365,6 +367,8 @@ struct ReceiptPage {
     check_url: String,
     just_cast: bool,
     found: bool,
+    /// After close + grace: the path from this receipt to the receipts root.
+    proof: Option<ReceiptProof>,
 }
 
 pub async fn cast(
@@ -403,6 +407,7 @@ pub async fn cast(
         receipt: receipt.to_string(),
         just_cast: true,
         found: true,
+        proof: None,
     };
     Ok(html(StatusCode::CREATED, &page))
 }
@@ -423,17 +428,23 @@ fn check_url(election: &ElectionId, receipt: &Receipt) -> String {
     format!("/e/{election}/receipt?receipt={receipt}")
 }
 
-/// Is this receipt in the box: yes or no, never what the ballot says.
+/// Is this receipt in the box: yes or no, never what the ballot says; after close +
+/// grace, with the path from it to the published receipts root.
 pub async fn receipt(
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<ReceiptQuery>,
     session: Option<Authenticated>,
     store: StoreData,
+    proofs: web::Data<ReceiptProofs>,
 ) -> Result<HttpResponse, ApiError> {
     let election = election_or_404(store.as_ref().as_ref(), &path).await?;
     let receipt = Receipt::parse(&query.receipt).map_err(|e| ApiError::invalid("receipt", e))?;
     let found = store.receipt_in_box(&election.id, &receipt).await?;
+    let proof = match found {
+        true => proofs.proof(store.as_ref().as_ref(), &election, &receipt, Timestamp::now()).await?,
+        false => None,
+    };
     if wants_json(&req) {
         if !found {
             return Err(ApiError::new(
@@ -441,9 +452,11 @@ pub async fn receipt(
                 "No ballot with this receipt is in this election's ballot box.",
             ));
         }
-        return Ok(
-            HttpResponse::Ok().json(json!({ "receipt": receipt, "election": election.id, "in_ballot_box": true }))
-        );
+        let mut body = json!({ "receipt": receipt, "election": election.id, "in_ballot_box": true });
+        if let Some(p) = &proof {
+            body["receipts_root_proof"] = json!(p);
+        }
+        return Ok(HttpResponse::Ok().json(body));
     }
     let page = ReceiptPage {
         nav: Nav { user: session.map(|s| s.0.sub.to_string()) },
@@ -453,6 +466,7 @@ pub async fn receipt(
         receipt: receipt.to_string(),
         just_cast: false,
         found,
+        proof,
     };
     Ok(html(if found { StatusCode::OK } else { StatusCode::NOT_FOUND }, &page))
 }

@@ -147,6 +147,34 @@ async fn at_close_the_roots_are_recorded_shown_and_any_later_change_is_found() {
     assert_eq!(results["seal"]["receipts_root"], sealed.detail["receipts_root"], "{results}");
     assert_eq!(results["seal"]["ballots_root"], sealed.detail["ballots_root"], "{results}");
 
+    // Each voter's receipt check now proves their receipt is under the published root.
+    let published = sealed.detail["receipts_root"].as_str().unwrap();
+    for receipt in &receipts {
+        let check: Value = reqwest::Client::new()
+            .get(format!("{}/e/demo/receipt?receipt={}", app.url, receipt.as_str()))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let proof: turnout_core::receipts_root::ReceiptProof =
+            serde_json::from_value(check["receipts_root_proof"].clone()).unwrap();
+        assert_eq!(proof.root_hex, published);
+        assert!(turnout_core::receipts_root::verify_receipt_proof(receipt, &proof, published));
+        assert_eq!(check.as_object().unwrap().len(), 4, "the check shows more than it should: {check}");
+    }
+    let page = reqwest::Client::new()
+        .get(format!("{}/e/demo/receipt?receipt={}", app.url, receipts[0].as_str()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(published) && !page.contains("Amara"), "{page}");
+
     // The box export as downloaded checks against the published root; edited, it does not.
     let export = officer
         .get(format!("{}/officer/elections/demo/results?download=box", app.url))
