@@ -39,17 +39,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await.context("ballot server")
         }
         ["verify-audit", rest @ ..] => {
-            let anchor = match rest {
-                [] => None,
-                ["--head", head] => Some(head.parse::<turnout_core::store::AuditHead>().map_err(|e| {
-                    eprintln!("--head: {e}");
-                    std::process::exit(2)
-                })?),
-                _ => {
-                    eprintln!("{USAGE}");
-                    std::process::exit(2)
-                }
-            };
+            let anchor = head_arg(rest);
             let v = store.verify_audit(anchor.as_ref()).await.context("reading the audit log")?;
             match (v.broken_at, v.problem) {
                 (None, _) => {
@@ -71,17 +61,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         ["verify-box", "--election", election, rest @ ..] => {
-            let anchor = match rest {
-                [] => None,
-                ["--head", head] => Some(head.parse::<turnout_core::store::AuditHead>().map_err(|e| {
-                    eprintln!("--head: {e}");
-                    std::process::exit(2)
-                })?),
-                _ => {
-                    eprintln!("{USAGE}");
-                    std::process::exit(2)
-                }
-            };
+            let anchor = head_arg(rest);
             match verify_box::live(store.as_ref(), election, anchor.as_ref(), jiff::Timestamp::now()).await {
                 Ok(report) => {
                     print!("{report}");
@@ -100,6 +80,21 @@ async fn main() -> anyhow::Result<()> {
             println!("created election {} ({}): /e/{}/ballot", e.id, e.title, e.id);
             Ok(())
         }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// `[--head SEQ:HASH]` after a command; exits 2 on anything else.
+fn head_arg(rest: &[&str]) -> Option<turnout_core::store::AuditHead> {
+    match rest {
+        [] => None,
+        ["--head", head] => Some(head.parse().unwrap_or_else(|e| {
+            eprintln!("--head: {e}");
+            std::process::exit(2)
+        })),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2)

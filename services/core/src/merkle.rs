@@ -154,7 +154,7 @@ impl Tree {
     /// every left half's size, so each is a stored complete block).
     fn range(&self, lo: usize, hi: usize) -> Hash {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             return self.levels[n.trailing_zeros() as usize][lo / n];
         }
         let k = split(n);

@@ -20,7 +20,7 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use turnout_store::{AuditEntry, KEYED_AUDIT_UPGRADE, StoreError, StoredEntry, rekey_chain};
+use turnout_store::{KEYED_AUDIT_UPGRADE, StoreError, StoredEntry, chain_keyed_entry, rekey_chain};
 
 use crate::audit::append_audit_in;
 use crate::decode::{self, bad, int};
@@ -151,12 +151,7 @@ impl MongoStore {
                     }
                     let finding = problem.clone().unwrap_or_else(|| "intact".to_owned());
                     if !rewritten.is_empty() {
-                        let entry = AuditEntry {
-                            actor: "system".into(),
-                            action: "audit.chain_keyed".into(),
-                            election: None,
-                            detail: serde_json::json!({ "entries": rewritten.len(), "unkeyed_chain": finding }),
-                        };
+                        let entry = chain_keyed_entry(rewritten.len(), &finding);
                         append_audit_in(store, session, &entry, jiff::Timestamp::now()).await?;
                     }
                     let record = doc! {

@@ -13,7 +13,7 @@
 use deadpool_sqlite::rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use jiff::Timestamp;
 use turnout_domain::{ElectionId, Receipt};
-use turnout_store::{AuditEntry, Choices, KEYED_AUDIT_UPGRADE, StoreError, StoreKeys, StoredEntry, rekey_chain};
+use turnout_store::{Choices, KEYED_AUDIT_UPGRADE, StoreError, StoreKeys, StoredEntry, chain_keyed_entry, rekey_chain};
 
 use crate::audit::append_audit_in;
 use crate::error::SqlResult;
@@ -136,12 +136,7 @@ fn key_audit_chain(conn: &mut Connection, keys: &StoreKeys) -> Result<(), StoreE
     let now = Timestamp::now();
     let finding = unkeyed_problem.clone().unwrap_or_else(|| "intact".to_owned());
     if !rewritten.is_empty() {
-        let entry = AuditEntry {
-            actor: "system".into(),
-            action: "audit.chain_keyed".into(),
-            election: None,
-            detail: serde_json::json!({ "entries": rewritten.len(), "unkeyed_chain": finding }),
-        };
+        let entry = chain_keyed_entry(rewritten.len(), &finding);
         append_audit_in(&tx, keys, &entry, now)?;
     }
     tx.execute(

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use deadpool_sqlite::rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
 use turnout_store::conformance::secrecy::{
-    CHANCE_PAIRS, SECRET_BALLOTS, cast_secret_ballots, markers, paired_by_order,
+    CHANCE_PAIRS, SECRET_BALLOTS, assert_unopened, cast_secret_ballots, markers, paired_by_order, unkeyed_audit_hash,
 };
 use turnout_store::conformance::{audit, ballot, choices, demo_election, voter};
-use turnout_store::{AuditHead, SealError, Store, StoreKeys};
+use turnout_store::{AuditHead, Store, StoreKeys};
 use turnout_store_sqlite::SqliteStore;
 
 async fn store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, std::path::PathBuf) {
@@ -105,32 +104,13 @@ async fn changed_copied_or_forged_ballots_do_not_open_and_are_never_counted() {
     conn.execute_batch("COMMIT").unwrap();
 
     let contents = store.box_contents(&e).await.unwrap();
-    assert!(!contents.intact());
-    let mut unopened: Vec<(String, SealError)> =
-        contents.unopened.iter().map(|(r, e)| (r.as_str().to_owned(), e.clone())).collect();
-    unopened.sort();
-    let mut want =
-        vec![(receipts[0].as_str().to_owned(), SealError::Tag), (forged.as_str().to_owned(), SealError::Tag)];
-    want.sort();
-    assert_eq!(unopened, want);
-    assert_eq!(contents.ballots.len(), 2, "only the two untouched ballots are counted");
-    assert_eq!((contents.participation, contents.receipts.len()), (4, 4));
+    assert_unopened(&contents, &[&receipts[0], &forged], 4);
 
     // The same database opened with another secret opens nothing.
     drop(store);
     let other = SqliteStore::open(&path, StoreKeys::new([1; 32], [9; 32])).await.unwrap();
     let contents = turnout_store::BallotBox::box_contents(&other, &e).await.unwrap();
     assert_eq!((contents.ballots.len(), contents.unopened.len()), (0, 4));
-}
-
-/// The unkeyed chain an insider can recompute: SHA-256 of the same fields.
-fn unkeyed(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [prev, &at.to_string(), actor, action, election, detail] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    turnout_domain::hex(&h.finalize())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -154,7 +134,7 @@ async fn an_edited_entry_with_its_chain_recomputed_is_found_without_the_key() {
         .unwrap();
     let mut prev = String::new();
     for (seq, at, actor, action, election, detail) in rows {
-        let hash = unkeyed(&prev, at, &actor, &action, &election, &detail);
+        let hash = unkeyed_audit_hash(&prev, at, &actor, &action, &election, &detail);
         conn.execute("UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![seq, prev, hash])
             .unwrap();
         prev = hash;
@@ -214,7 +194,7 @@ async fn ballots_and_an_unkeyed_chain_from_before_are_sealed_keyed_and_wiped() {
         conn.execute("INSERT INTO participation (election_id, voter) VALUES ('demo', 'old.voter')", []).unwrap();
         let mut prev = String::new();
         for n in 1..=2i64 {
-            let hash = unkeyed(&prev, n, "admin1", "election.created", "demo", "{}");
+            let hash = unkeyed_audit_hash(&prev, n, "admin1", "election.created", "demo", "{}");
             conn.execute(
                 "INSERT INTO audit_log (seq, at, actor, action, election_id, detail, prev_hash, hash)
                  VALUES (?1, ?1, 'admin1', 'election.created', 'demo', '{}', ?2, ?3)",

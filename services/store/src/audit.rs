@@ -240,6 +240,17 @@ fn unkeyed_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, 
     turnout_domain::hex(&hasher.finalize())
 }
 
+/// The upgrade's own audit entry: how many entries it re-hashed, and whether their
+/// unkeyed chain was intact.
+pub fn chain_keyed_entry(entries: usize, finding: &str) -> AuditEntry {
+    AuditEntry {
+        actor: "system".into(),
+        action: "audit.chain_keyed".into(),
+        election: None,
+        detail: serde_json::json!({ "entries": entries, "unkeyed_chain": finding }),
+    }
+}
+
 /// The name both adapters record the upgrade under.
 pub const KEYED_AUDIT_UPGRADE: &str = "keyed-audit-chain-v1";
 

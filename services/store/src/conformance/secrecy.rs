@@ -8,7 +8,7 @@ use std::sync::Arc;
 use turnout_domain::{ElectionId, Receipt, Username};
 
 use super::{ballot, cid, kid, voter};
-use crate::{Choices, Store, Vote};
+use crate::{BoxContents, Choices, SealError, Store, Vote};
 
 /// How many ballots the insider tests cast, one after another.
 pub const SECRET_BALLOTS: u32 = 50;
@@ -51,3 +51,29 @@ pub fn paired_by_order(cast: &[(Username, Receipt)], voters: &[String], receipts
 /// Most positions a random order lines up by chance in these tests: P(more than 8 of 50)
 /// is about 1 in a million.
 pub const CHANCE_PAIRS: usize = 8;
+
+/// The hash an insider without the key can compute: plain SHA-256 over the fields, as the
+/// chain was before it was keyed.
+pub fn unkeyed_audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [prev, &at.to_string(), actor, action, election, detail] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    turnout_domain::hex(&h.finalize())
+}
+
+/// The box holds exactly these unopened ballots (each failing its tag), and counts only
+/// the others.
+pub fn assert_unopened(contents: &BoxContents, tampered: &[&Receipt], participation: u64) {
+    assert!(!contents.intact());
+    let mut got: Vec<(String, SealError)> =
+        contents.unopened.iter().map(|(r, e)| (r.as_str().to_owned(), e.clone())).collect();
+    got.sort();
+    let mut want: Vec<(String, SealError)> = tampered.iter().map(|r| (r.as_str().to_owned(), SealError::Tag)).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(contents.ballots.len() + tampered.len(), contents.receipts.len(), "a tampered ballot is counted");
+    assert_eq!(contents.participation, participation);
+}
