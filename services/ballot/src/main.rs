@@ -4,6 +4,9 @@ use turnout_core::Settings;
 
 const USAGE: &str = "usage: turnout-ballot            serve the ballot service
        turnout-ballot create-election FILE.json
+       turnout-ballot upgrade                 the one-time upgrades that need the secret (sealing
+                                              ballots cast before sealing, keying the audit log),
+                                              with the services stopped
        turnout-ballot verify-audit [--head SEQ:HASH]
                                               check the audit log's keyed hash chain, and that it
                                               still reaches an anchored head (exit 1 if not)
@@ -30,7 +33,13 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(verify_box::main(&rest));
     }
     let settings = Settings::from_env()?;
-    let store = turnout_core::store::open(&settings).await.context("opening the store")?;
+    let tool = matches!(args.first().map(String::as_str), Some("upgrade" | "verify-audit" | "verify-box"));
+    let store = if tool {
+        turnout_core::store::open_for_tools(&settings).await
+    } else {
+        turnout_core::store::open(&settings).await
+    }
+    .context("opening the store")?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {
             let _logs = turnout_core::telemetry::init("ballot");
@@ -69,6 +78,29 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Err(why) => {
                     eprintln!("turnout-ballot verify-box: {why}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        ["upgrade"] => {
+            let due = store.pending_upgrades().await.context("reading the store")?;
+            if due.is_empty() {
+                println!("nothing to upgrade");
+                return Ok(());
+            }
+            for line in &due {
+                println!("due: {line}");
+            }
+            match store.run_upgrades().await {
+                Ok(report) => {
+                    for line in report {
+                        println!("done: {line}");
+                    }
+                    println!("upgraded; check it with `turnout-ballot verify-audit` and start the services");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("turnout-ballot upgrade: {e}");
                     std::process::exit(1)
                 }
             }

@@ -135,7 +135,12 @@ pub async fn seal(
 pub fn check_box(election: &Election, contents: &BoxContents, recorded: &Recorded) -> Vec<String> {
     let mut problems = Vec::new();
     for (receipt, why) in &contents.unopened {
-        problems.push(format!("the ballot with receipt {} does not open: {why}", receipt.as_str()));
+        problems.push(format!("the ballot with receipt {receipt} does not open: {why}"));
+    }
+    for voter in &contents.untagged {
+        problems.push(format!(
+            "the participation of {voter:?} has no valid tag: it was added in the database (or written before tags and never upgraded)"
+        ));
     }
     let ballots = contents.receipts.len() as u64;
     if contents.participation != ballots {

@@ -32,9 +32,10 @@ impl BallotBox for MongoStore {
         // Sealed once, before the transaction (which may run more than once).
         let receipt = Receipt::generate();
         let sealed = self.keys.seal(&cast.election, &receipt, &cast.choices);
+        let tag = self.keys.participation_tag(&cast.election, cast.voter.as_str());
         let outcome = self
             .in_transaction(|store, session| {
-                let (cast, receipt, sealed) = (cast.clone(), receipt.clone(), sealed.clone());
+                let (cast, receipt, sealed, tag) = (cast.clone(), receipt.clone(), sealed.clone(), tag.clone());
                 Box::pin(async move {
                     let found = store
                         .coll::<Document>("elections")
@@ -76,7 +77,7 @@ impl BallotBox for MongoStore {
                     };
                     let joined = store
                         .coll::<Document>("participation")
-                        .insert_one(docs::participation(&cast.election, &cast.voter))
+                        .insert_one(docs::tagged_participation(&cast.election, &cast.voter, tag))
                         .session(&mut *session)
                         .await;
                     match joined {
@@ -139,20 +140,26 @@ impl BallotBox for MongoStore {
         self.in_transaction(|store, session| {
             let election = election.clone();
             Box::pin(async move {
-                let (participation, _) = counts_in(store, session, &election).await?;
+                let mut reader = BoxReader::new(&store.keys, &election);
+                let mut voters = store
+                    .coll::<Document>("participation")
+                    .find(docs::of_election(&election))
+                    .session(&mut *session)
+                    .await?;
+                while let Some(d) = voters.next(&mut *session).await.transpose()? {
+                    let (voter, tag) = decode::participation_row(&d);
+                    reader.push_participation(&voter, tag);
+                }
                 let mut cursor = store
                     .coll::<Document>(docs::SEALED_BALLOTS)
                     .find(docs::of_election(&election))
                     .session(&mut *session)
                     .await?;
-                let mut reader = BoxReader::new(&store.keys, &election);
                 while let Some(d) = cursor.next(&mut *session).await.transpose()? {
-                    match decode::sealed_ballot(&d) {
-                        Ok((receipt, sealed)) => reader.push(receipt, sealed),
-                        Err(e) => return Ok(Err(e)),
-                    }
+                    let (receipt, sealed) = decode::sealed_ballot(&d);
+                    reader.push(&receipt, sealed);
                 }
-                Ok(Ok(reader.finish(participation)))
+                Ok(Ok(reader.finish()))
             })
         })
         .await?

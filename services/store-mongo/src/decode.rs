@@ -115,10 +115,27 @@ pub fn constituencies(d: &Document) -> Result<Vec<(ContestId, Constituency)>, St
     Ok(out)
 }
 
-/// A ballot's receipt and sealed choices.
-pub fn sealed_ballot(d: &Document) -> Result<(Receipt, &[u8]), StoreError> {
-    let receipt = d.get_document("_id").and_then(|id| id.get_str("r")).map_err(bad)?;
-    Ok((Receipt::parse(receipt).map_err(bad)?, d.get_binary_generic("s").map_err(bad)?))
+/// A ballot's receipt as stored and its sealed choices. Whatever an edit left there is
+/// passed on as it is (it does not open, and is reported with the row), never an error
+/// that would fail the whole box.
+pub fn sealed_ballot(d: &Document) -> (String, &[u8]) {
+    let receipt = match d.get_document("_id").map(|id| id.get("r")) {
+        Ok(Some(Bson::String(r))) => r.clone(),
+        Ok(Some(other)) => other.to_string(),
+        _ => format!("{:?}", d.get("_id")),
+    };
+    (receipt, d.get_binary_generic("s").map(Vec::as_slice).unwrap_or_default())
+}
+
+/// A participation's voter as stored and its tag, if it has one (passed on as they are,
+/// like `sealed_ballot`).
+pub fn participation_row(d: &Document) -> (String, Option<&[u8]>) {
+    let voter = match d.get_document("_id").map(|id| id.get("v")) {
+        Ok(Some(Bson::String(v))) => v.clone(),
+        Ok(Some(other)) => other.to_string(),
+        _ => format!("{:?}", d.get("_id")),
+    };
+    (voter, d.get_binary_generic("t").ok().map(Vec::as_slice))
 }
 
 /// A ballot cast before sealing: its receipt and plaintext choices (read only by the

@@ -6,8 +6,8 @@
 //!   eligibility, quorum_pct, otp_validity_secs, otp_extra_secs, shuffle_candidates,
 //!   created_at, contests: [{id, title, rules, candidates: [{id, name, statement, status,
 //!   reason}]}]}`: an election is read whole, so its contests live inside it;
-//! - `participation`: `{_id: {e, v}}`: who voted, nothing else; the `_id` is the
-//!   one-ballot rule (a second insert fails with 11000);
+//! - `participation`: `{_id: {e, v}, t}`: who voted and the row's tag, nothing else; the
+//!   `_id` is the one-ballot rule (a second insert fails with 11000);
 //! - `sealed_ballots`: `{_id: {e, r}, s: sealed choices}`: no voter, no time, and nothing
 //!   readable without the server's key (`turnout_store::seal`). The `_id` is the
 //!   (election, receipt) pair on purpose: a default ObjectId `_id` embeds its creation
@@ -81,6 +81,14 @@ pub fn elections_after(after: Option<&ElectionId>) -> Document {
 
 pub fn participation(election: &ElectionId, voter: &Username) -> Document {
     doc! { "_id": { "e": election.as_str(), "v": voter.as_str() } }
+}
+
+/// A participation as the cast writes it: the key and its tag
+/// (`StoreKeys::participation_tag`), so a row added in the database is found.
+pub fn tagged_participation(election: &ElectionId, voter: &Username, tag: Vec<u8>) -> Document {
+    let mut d = participation(election, voter);
+    d.insert("t", Binary { subtype: BinarySubtype::Generic, bytes: tag });
+    d
 }
 
 /// The ballot box: a clustered collection (see `MongoStore::create_ballot_box`).

@@ -305,3 +305,14 @@ mod tests {
         assert_eq!(uri_with_database("mongodb:///", "t"), None);
     }
 }
+
+#[async_trait::async_trait]
+impl turnout_store::Upgrades for MongoStore {
+    async fn pending_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        MongoStore::pending_upgrades(self).await
+    }
+
+    async fn run_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        MongoStore::run_upgrades(self).await
+    }
+}

@@ -8,9 +8,13 @@
 //! key already exists, the other spelling's document stays as it is: it was a second
 //! ballot's participation or a duplicate roll row, so participation = ballots still holds.
 //!
+//! The two below need the keys, so they are the operator's to run (`turnout-ballot
+//! upgrade`, `turnout_store::upgrades`); a store opening only marks them done when there
+//! is nothing to do.
+//!
 //! `seal-ballots-v1`: ballots cast before sealing (the old `ballots` collection, choices
 //! in the clear) are sealed into `sealed_ballots`, each in a transaction with its removal
-//! from `ballots`; then `ballots` is dropped. (The oplog of a replica set that took
+//! from `ballots`, and untagged participations are tagged; then `ballots` is dropped. (The oplog of a replica set that took
 //! plaintext ballots keeps them until it rolls over: docs/operations.md says how to make
 //! sure it has.)
 //!
@@ -20,7 +24,10 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use turnout_store::{KEYED_AUDIT_UPGRADE, StoreError, StoredEntry, chain_keyed_entry, rekey_chain};
+use turnout_domain::ElectionId;
+use turnout_store::{
+    AuditEntry, KEYED_AUDIT_UPGRADE, KEYED_ERA_ACTIONS, StoreError, StoredEntry, chain_keyed_entry, rekey_chain,
+};
 
 use crate::audit::append_audit_in;
 use crate::decode::{self, bad, int};
@@ -35,19 +42,69 @@ fn folded(raw: &str) -> String {
     raw.trim().to_ascii_lowercase()
 }
 
+fn refused(why: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("upgrade refused: {why}"))
+}
+
 impl MongoStore {
+    /// As the store opens: the username fold (needs no key), and what needs no key and
+    /// could hide nothing (an empty old `ballots` collection, an empty chain). The
+    /// upgrades that need the keys are the operator's (`pending_upgrades`, `run_upgrades`).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
-        let done = self.coll::<Document>("migrations");
-        if self.timed(done.find_one(doc! { "_id": FOLD_USERNAMES })).await?.is_none() {
+        if !self.migration_done(FOLD_USERNAMES).await? {
             self.fold_usernames().await?;
         }
-        if self.timed(done.find_one(doc! { "_id": SEAL_BALLOTS })).await?.is_none() {
-            self.seal_ballots().await?;
+        if !self.migration_done(SEAL_BALLOTS).await? && self.plaintext_waiting().await? == 0 {
+            self.timed(self.coll::<Document>("ballots").drop()).await?;
+            if self.untagged_voters().await? == 0 {
+                self.mark_done(SEAL_BALLOTS, doc! { "ballots": 0_i64 }).await?;
+            }
         }
-        if self.timed(done.find_one(doc! { "_id": KEYED_AUDIT_UPGRADE })).await?.is_none() {
-            self.key_audit_chain().await?;
+        if !self.migration_done(KEYED_AUDIT_UPGRADE).await?
+            && self.timed(self.coll::<Document>("audit").count_documents(doc! {})).await? == 0
+        {
+            self.mark_done(KEYED_AUDIT_UPGRADE, doc! { "entries": 0_i64 }).await?;
         }
         Ok(())
+    }
+
+    async fn migration_done(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.timed(self.coll::<Document>("migrations").find_one(doc! { "_id": name })).await?.is_some())
+    }
+
+    async fn plaintext_waiting(&self) -> Result<u64, StoreError> {
+        self.timed(self.coll::<Document>("ballots").count_documents(doc! {})).await
+    }
+
+    async fn untagged_voters(&self) -> Result<u64, StoreError> {
+        self.timed(self.coll::<Document>("participation").count_documents(doc! { "t": { "$exists": false } })).await
+    }
+
+    pub(super) async fn pending_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        let mut due = Vec::new();
+        if !self.migration_done(KEYED_AUDIT_UPGRADE).await? {
+            let n = self.timed(self.coll::<Document>("audit").count_documents(doc! {})).await?;
+            due.push(format!("the audit log's {n} entries were hashed before hashes were keyed"));
+        }
+        if !self.migration_done(SEAL_BALLOTS).await? {
+            let (ballots, voters) = (self.plaintext_waiting().await?, self.untagged_voters().await?);
+            if ballots > 0 {
+                due.push(format!("{ballots} ballots were cast before ballots were sealed"));
+            }
+            if voters > 0 {
+                due.push(format!("{voters} participations were recorded before they were tagged"));
+            }
+        }
+        Ok(due)
+    }
+
+    pub(super) async fn run_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        let mut report = Vec::new();
+        if let Some(n) = self.key_audit_chain().await? {
+            report.push(format!("audit log: {n} entries re-hashed with the key"));
+        }
+        report.extend(self.seal_ballots().await?);
+        Ok(report)
     }
 
     /// Records a migration as done (a second recorder, running at once, is fine).
@@ -60,20 +117,60 @@ impl MongoStore {
         }
     }
 
-    async fn seal_ballots(&self) -> Result<(), StoreError> {
+    /// Seals the old `ballots` collection into `sealed_ballots`, tags untagged
+    /// participations, writes a `box.upgraded` audit entry per election; refused for an
+    /// election whose sealed box the audit log records already, and once it has run.
+    async fn seal_ballots(&self) -> Result<Vec<String>, StoreError> {
         let old = self.coll::<Document>("ballots");
         let found: Vec<Document> = self.timed(self.timed(old.find(doc! {})).await?.try_collect()).await?;
-        let mut sealed = 0i64;
-        for d in found {
-            let (election, receipt, choices) = decode::plaintext_ballot(&d)?;
-            let doc = docs::ballot(&election, &receipt, self.keys.seal(&election, &receipt, &choices));
+        let voters = self.coll::<Document>("participation");
+        let untagged: Vec<Document> =
+            self.timed(self.timed(voters.find(doc! { "t": { "$exists": false } })).await?.try_collect()).await?;
+        if found.is_empty() && untagged.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.migration_done(SEAL_BALLOTS).await? {
+            return Err(refused(format!(
+                "ballots were sealed and voters tagged once already, yet {} plaintext ballots and {} untagged participations are there now: they were added in the database",
+                found.len(),
+                untagged.len()
+            )));
+        }
+        let mut per_election: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        let plaintext: Vec<_> = found.iter().map(decode::plaintext_ballot).collect::<Result<_, _>>()?;
+        for (election, _, _) in &plaintext {
+            per_election.entry(election.as_str().to_owned()).or_default().0 += 1;
+        }
+        let mut tags = Vec::new();
+        for d in &untagged {
+            let id = d.get_document("_id").map_err(bad)?;
+            let election = ElectionId::parse(id.get_str("e").map_err(bad)?).map_err(bad)?;
+            let voter = id.get_str("v").map_err(bad)?.to_owned();
+            per_election.entry(election.as_str().to_owned()).or_default().1 += 1;
+            tags.push((id.clone(), self.keys.participation_tag(&election, &voter)));
+        }
+        for election in per_election.keys() {
+            let recorded = self
+                .timed(self.coll::<Document>("audit").find_one(doc! {
+                    "e": election, "action": { "$in": ["box.counted", "box.sealed"] },
+                }))
+                .await?;
+            if let Some(d) = recorded {
+                return Err(refused(format!(
+                    "election {election} has unsealed ballots or untagged voters, but the audit log already records its sealed box ({}): they were added in the database",
+                    d.get_str("action").unwrap_or("box")
+                )));
+            }
+        }
+        for ((election, receipt, choices), d) in plaintext.iter().zip(&found) {
+            let doc = docs::ballot(election, receipt, self.keys.seal(election, receipt, choices));
             let old_id = d.get("_id").cloned().ok_or_else(|| bad("a ballot has no _id"))?;
             self.in_transaction(|store, session| {
                 let (doc, old_id) = (doc.clone(), old_id.clone());
                 Box::pin(async move {
                     let sealed_box = store.coll::<Document>(docs::SEALED_BALLOTS);
                     match sealed_box.insert_one(doc).session(&mut *session).await {
-                        Err(e) if errors::is_duplicate_key(&e) => {} // sealed by another opener
+                        Err(e) if errors::is_duplicate_key(&e) => {} // sealed by an earlier, interrupted run
                         other => {
                             other?;
                         }
@@ -83,16 +180,31 @@ impl MongoStore {
                 })
             })
             .await??;
-            sealed += 1;
+        }
+        for (id, tag) in tags {
+            let bytes = mongodb::bson::Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: tag };
+            self.timed(voters.update_one(doc! { "_id": id }, doc! { "$set": { "t": bytes } })).await?;
+        }
+        let mut report = Vec::new();
+        let now = jiff::Timestamp::now();
+        for (election, (ballots, tagged)) in &per_election {
+            let entry = AuditEntry {
+                actor: "system".into(),
+                action: "box.upgraded".into(),
+                election: Some(ElectionId::parse(election).map_err(bad)?),
+                detail: serde_json::json!({ "ballots_sealed": ballots, "voters_tagged": tagged }),
+            };
+            turnout_store::Audit::append_audit(self, &entry, now).await?;
+            report.push(format!("election {election}: {ballots} ballots sealed, {tagged} voters tagged"));
         }
         self.timed(old.drop()).await?;
-        if sealed > 0 {
-            tracing::info!(event = "ballots_sealed", ballots = sealed);
-        }
-        self.mark_done(SEAL_BALLOTS, doc! { "ballots": sealed }).await
+        self.mark_done(SEAL_BALLOTS, doc! { "ballots": found.len() as i64, "voters": untagged.len() as i64 }).await?;
+        Ok(report)
     }
 
-    async fn key_audit_chain(&self) -> Result<(), StoreError> {
+    /// Re-hashes an unkeyed chain with the key; refused when it holds entries only a keyed
+    /// chain has, or already verifies with the key.
+    async fn key_audit_chain(&self) -> Result<Option<usize>, StoreError> {
         let outcome = self
             .in_transaction(|store, session| {
                 Box::pin(async move {
@@ -133,6 +245,20 @@ impl MongoStore {
                         Ok(e) => e,
                         Err(e) => return Ok(Err(e)),
                     };
+                    if let Some(e) = entries.iter().find(|e| KEYED_ERA_ACTIONS.contains(&e.action)) {
+                        return Ok(Err(refused(format!(
+                            "entry {} ({}) is one only a keyed chain holds: the upgrade's record was removed from the database; check the chain against a head noted earlier (verify-audit --head)",
+                            e.seq, e.action
+                        ))));
+                    }
+                    if let Some(first) = entries.first()
+                        && store.keys.audit_hash("", first.at, first.actor, first.action, first.election, first.detail)
+                            == first.hash
+                    {
+                        return Ok(Err(refused(
+                            "the chain is already keyed: the upgrade's record was removed from the database".into(),
+                        )));
+                    }
                     let (rewritten, problem) = rekey_chain(&store.keys, &entries);
                     for (seq, prev_hash, hash) in &rewritten {
                         store
@@ -166,12 +292,12 @@ impl MongoStore {
                 })
             })
             .await??;
-        match outcome {
+        match &outcome {
             Some((_, Some(problem))) => tracing::warn!(event = "audit_chain_keyed_over_a_break", problem),
-            Some((n, None)) if n > 0 => tracing::info!(event = "audit_chain_keyed", entries = n),
+            Some((n, None)) if *n > 0 => tracing::info!(event = "audit_chain_keyed", entries = n),
             _ => {}
         }
-        Ok(())
+        Ok(outcome.map(|(n, _)| n))
     }
 
     async fn fold_usernames(&self) -> Result<(), StoreError> {

@@ -11,7 +11,7 @@ use turnout_store::conformance::secrecy::{
     CHANCE_PAIRS, SECRET_BALLOTS, assert_unopened, cast_secret_ballots, markers, paired_by_order, unkeyed_audit_hash,
 };
 use turnout_store::conformance::{audit, ballot, choices, demo_election, voter};
-use turnout_store::{Audit, BallotBox, Store, StoreKeys};
+use turnout_store::{Audit, BallotBox, Store, StoreKeys, Upgrades};
 use turnout_store_mongo::{MongoSettings, MongoStore, uri_with_database};
 
 #[path = "support/mongo.rs"]
@@ -206,8 +206,9 @@ async fn an_edited_audit_chain_is_found_and_a_cut_tail_by_the_anchored_head() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_at_start() {
-    let Some(store) = fresh("plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_at_start").await else {
+async fn plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_by_the_upgrade() {
+    let Some(store) = fresh("plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_by_the_upgrade").await
+    else {
         return;
     };
     let db = store.database();
@@ -245,6 +246,11 @@ async fn plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_at_sta
 
     let same = uri_with_database(&std::env::var(support::VAR).unwrap(), db.name()).unwrap();
     let reopened = MongoStore::open(&MongoSettings::new(same.clone()), StoreKeys::for_tests()).await.unwrap();
+    // Opening does not upgrade; the operator's upgrade does.
+    assert_eq!(reopened.pending_upgrades().await.unwrap().len(), 3);
+    let report = reopened.run_upgrades().await.unwrap();
+    assert!(report.iter().any(|l| l.contains("election demo: 1 ballots sealed, 1 voters tagged")), "{report:?}");
+    assert!(reopened.pending_upgrades().await.unwrap().is_empty());
     let e = ElectionId::parse("demo").unwrap();
     let contents = reopened.box_contents(&e).await.unwrap();
     assert!(contents.intact(), "{contents:?}");
@@ -256,12 +262,31 @@ async fn plaintext_ballots_and_an_unkeyed_chain_are_sealed_and_keyed_once_at_sta
         }
     }
     let v = reopened.verify_audit(None).await.unwrap();
-    assert_eq!((v.entries, v.broken_at), (3, None), "{v:?}");
-    let last = reopened.list_audit(2, 1).await.unwrap();
+    assert_eq!((v.entries, v.broken_at), (4, None), "{v:?}");
+    let last = reopened.list_audit(2, 2).await.unwrap();
     assert_eq!(last[0].action, "audit.chain_keyed");
     assert_eq!(last[0].detail["unkeyed_chain"], "intact");
-    // Once: opening again changes nothing.
+    assert_eq!(last[1].action, "box.upgraded");
+    // Once: a second run does nothing, and a faked one (the markers removed, a forged
+    // ballot and voter put back) is refused.
+    assert!(reopened.run_upgrades().await.unwrap().is_empty());
+    reopened.append_audit(&audit("box.counted", &e), jiff::Timestamp::now()).await.unwrap();
+    db.collection::<Document>("migrations").delete_many(doc! {}).await.unwrap();
+    db.collection::<Document>("ballots")
+        .insert_one(doc! { "_id": { "e": "demo", "r": Receipt::generate().as_str() }, "choices": { "pres": "bob" } })
+        .await
+        .unwrap();
+    db.collection::<Document>("participation")
+        .insert_one(doc! { "_id": { "e": "demo", "v": "mallory" } })
+        .await
+        .unwrap();
+    let err = reopened.run_upgrades().await.unwrap_err().to_string();
+    assert!(err.contains("only a keyed chain holds"), "{err}");
+    db.collection::<Document>("migrations").insert_one(doc! { "_id": "keyed-audit-chain-v1" }).await.unwrap();
+    let err = reopened.run_upgrades().await.unwrap_err().to_string();
+    assert!(err.contains("already records its sealed box"), "{err}");
     let again = MongoStore::open(&MongoSettings::new(same), StoreKeys::for_tests()).await.unwrap();
-    assert_eq!(again.verify_audit(None).await.unwrap().entries, 3);
+    let contents = again.box_contents(&e).await.unwrap();
+    assert_eq!((contents.ballots.len(), contents.untagged.as_slice()), (1, ["mallory".to_owned()].as_slice()));
     drop_db(&store).await;
 }

@@ -8,10 +8,16 @@ CREATE TABLE sealed_ballots (
     sealed      BLOB NOT NULL,
     PRIMARY KEY (election_id, receipt)
 ) WITHOUT ROWID;
--- Ballots cast before sealing wait here; the store seals them as it opens (it holds the
--- key, SQL does not), then drops this table and wipes its pages (`upgrade.rs`).
+-- Ballots cast before sealing wait here until the operator's `turnout-ballot upgrade`
+-- seals them (it holds the key, SQL does not), drops this table and wipes its pages
+-- (`upgrade.rs`).
 ALTER TABLE ballots RENAME TO plaintext_ballots;
 ALTER TABLE sealed_ballots RENAME TO ballots;
+
+-- Each participation row's tag (HMAC over election and voter, keyed from TURNOUT_SECRET):
+-- a row added in the database to balance a stuffed ballot has none. Rows from before
+-- are tagged by the upgrade.
+ALTER TABLE participation ADD COLUMN tag BLOB;
 
 -- One-time upgrades that need the server's keys, each recorded once by name.
 CREATE TABLE upgrades (

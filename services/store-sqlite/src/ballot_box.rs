@@ -78,20 +78,28 @@ pub(crate) fn box_contents(
     election: &ElectionId,
 ) -> Result<BoxContents, StoreError> {
     let tx = conn.transaction().sql()?;
-    let participation = tx
-        .query_row("SELECT COUNT(*) FROM participation WHERE election_id = ?1", [election.as_str()], |r| {
-            r.get::<_, i64>(0).map(|n| n.max(0) as u64)
-        })
-        .sql()?;
+    let mut reader = BoxReader::new(keys, election);
+    // Whatever an edit left in a column (text for bytes, a number) is read as bytes: it
+    // does not verify, and is reported with its row rather than failing the whole box.
+    let text = |v: rusqlite::types::ValueRef<'_>| match v {
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+            String::from_utf8_lossy(t).into_owned()
+        }
+        other => format!("{other:?}"),
+    };
+    {
+        let mut stmt = tx.prepare("SELECT voter, tag FROM participation WHERE election_id = ?1").sql()?;
+        let mut rows = stmt.query([election.as_str()]).sql()?;
+        while let Some(r) = rows.next().sql()? {
+            let voter = text(r.get_ref(0).sql()?);
+            reader.push_participation(&voter, r.get_ref(1).sql()?.as_bytes().ok());
+        }
+    }
     let mut stmt = tx.prepare("SELECT receipt, sealed FROM ballots WHERE election_id = ?1").sql()?;
     let mut rows = stmt.query([election.as_str()]).sql()?;
-    let mut reader = BoxReader::new(keys, election);
     while let Some(r) = rows.next().sql()? {
-        let receipt = parsed(0, r.get(0).sql()?, Receipt::parse).sql()?;
-        // Whatever an edit left there (text, a number) is read as bytes: it does not
-        // open, and is reported with its receipt rather than failing the whole box.
-        let sealed = r.get_ref(1).sql()?;
-        reader.push(receipt, sealed.as_bytes().unwrap_or_default());
+        let receipt = text(r.get_ref(0).sql()?);
+        reader.push(&receipt, r.get_ref(1).sql()?.as_bytes().unwrap_or_default());
     }
-    Ok(reader.finish(participation))
+    Ok(reader.finish())
 }

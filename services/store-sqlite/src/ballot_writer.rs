@@ -36,6 +36,8 @@ pub(crate) struct SealedCast {
     cast: CastBallot,
     receipt: Receipt,
     sealed: Vec<u8>,
+    /// The participation row's tag (`StoreKeys::participation_tag`).
+    tag: Vec<u8>,
 }
 
 pub(crate) type BallotWriter = Writer<Casts>;
@@ -69,7 +71,8 @@ impl BallotWriter {
     pub(crate) async fn cast(&self, keys: &StoreKeys, cast: CastBallot) -> Result<Receipt, CastError> {
         let receipt = Receipt::generate();
         let sealed = keys.seal(&cast.election, &receipt, &cast.choices);
-        self.submit(SealedCast { cast, receipt, sealed }).await?
+        let tag = keys.participation_tag(&cast.election, cast.voter.as_str());
+        self.submit(SealedCast { cast, receipt, sealed, tag }).await?
     }
 }
 
@@ -80,7 +83,7 @@ fn record(conn: &mut Connection, casts: &[&SealedCast]) -> rusqlite::Result<Vec<
     let mut elections: HashMap<&ElectionId, Option<AtCast>> = HashMap::new();
     let mut counted: HashMap<&ElectionId, u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(casts.len());
-    for SealedCast { cast, receipt, sealed } in casts.iter().copied() {
+    for SealedCast { cast, receipt, sealed, tag } in casts.iter().copied() {
         if !elections.contains_key(&cast.election) {
             elections.insert(&cast.election, election(&tx, &cast.election)?);
         }
@@ -102,10 +105,10 @@ fn record(conn: &mut Connection, casts: &[&SealedCast]) -> rusqlite::Result<Vec<
         };
         let joined = tx
             .prepare_cached(
-                "INSERT INTO participation (election_id, voter) VALUES (?1, ?2)
+                "INSERT INTO participation (election_id, voter, tag) VALUES (?1, ?2, ?3)
                  ON CONFLICT (election_id, voter) DO NOTHING",
             )?
-            .execute(params![cast.election.as_str(), cast.voter.as_str()])?;
+            .execute(params![cast.election.as_str(), cast.voter.as_str(), tag])?;
         if joined == 0 {
             outcomes.push(Err(CastError::AlreadyVoted));
             continue;

@@ -9,7 +9,8 @@
 //! (`elections`, `roll`, `sign_in`, `ballot_box`, `codes`, `outbox`, `senders`, `audit`,
 //! `imports`, `activity`); group commit (`group_commit`) and its two writers
 //! (`ballot_writer`, `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `upgrade` (the one-time
-//! steps that need the keys: sealing old ballots, keying the audit chain); `error`
+//! steps that need the keys, run by the operator: sealing old ballots, keying the audit
+//! chain); `error`
 //! (driver errors in the port's terms); `metrics` (operation latency).
 
 mod activity;
@@ -81,9 +82,9 @@ thread_local! {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file, brings its schema up to date and
-    /// runs the upgrades that need the keys (`upgrade`). Safe to call from several
-    /// processes at once.
+    /// Opens (creating if needed) the database file and brings its schema up to date. The
+    /// upgrades that need the keys are the operator's (`Upgrades`, `upgrade`). Safe to call
+    /// from several processes at once.
     pub async fn open(path: &Path, keys: StoreKeys) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -106,8 +107,7 @@ impl SqliteStore {
         let id = NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let store = Self { pool, keys, ballots, throttle, path: path.to_path_buf(), id };
         store.run(|conn| migrate::migrate(conn).map_err(store_error)).await?;
-        let keys = store.keys.clone();
-        store.run(move |conn| upgrade::upgrade(conn, &keys)).await?;
+        store.run(upgrade::prepare).await?;
         Ok(store)
     }
 
@@ -176,4 +176,16 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     conn.execute_batch("PRAGMA query_only=ON;")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+#[async_trait::async_trait]
+impl turnout_store::Upgrades for SqliteStore {
+    async fn pending_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        self.run(upgrade::pending).await
+    }
+
+    async fn run_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        let keys = self.keys.clone();
+        self.run(move |conn| upgrade::run(conn, &keys)).await
+    }
 }

@@ -9,7 +9,7 @@ use turnout_store::conformance::secrecy::{
     CHANCE_PAIRS, SECRET_BALLOTS, assert_unopened, cast_secret_ballots, markers, paired_by_order, unkeyed_audit_hash,
 };
 use turnout_store::conformance::{audit, ballot, choices, demo_election, voter};
-use turnout_store::{AuditHead, Store, StoreKeys};
+use turnout_store::{AuditHead, Store, StoreKeys, Upgrades};
 use turnout_store_sqlite::SqliteStore;
 
 async fn store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, std::path::PathBuf) {
@@ -207,7 +207,14 @@ async fn ballots_and_an_unkeyed_chain_from_before_are_sealed_keyed_and_wiped() {
     }
     assert!(contains(&bytes_of(&path), "zqxoldchoice"), "the old ballot is on disk in the clear to begin with");
 
+    // Opening does not upgrade (a database writer could fake what says one is due); the
+    // operator's upgrade does.
     let store = SqliteStore::open(&path, StoreKeys::for_tests()).await.unwrap();
+    let due = store.pending_upgrades().await.unwrap();
+    assert_eq!(due.len(), 3, "{due:?}");
+    let report = store.run_upgrades().await.unwrap();
+    assert!(report.iter().any(|l| l.contains("election demo: 1 ballots sealed, 1 voters tagged")), "{report:?}");
+    assert!(store.pending_upgrades().await.unwrap().is_empty());
     let e = turnout_domain::ElectionId::parse("demo").unwrap();
     let contents = turnout_store::BallotBox::box_contents(&store, &e).await.unwrap();
     assert!(contents.intact(), "{contents:?}");
@@ -216,14 +223,47 @@ async fn ballots_and_an_unkeyed_chain_from_before_are_sealed_keyed_and_wiped() {
     for file in [path.clone(), path.with_extension("db-wal")] {
         assert!(!contains(&bytes_of(&file), "zqxoldchoice"), "the plaintext stays on disk in {}", file.display());
     }
-    // The chain, checked unkeyed and re-hashed with the key, verifies, and says so.
+    // The chain, checked unkeyed and re-hashed with the key, verifies, and says so; the
+    // sealing is in it too.
     let v = turnout_store::Audit::verify_audit(&store, None).await.unwrap();
-    assert_eq!((v.entries, v.broken_at), (3, None), "{v:?}");
-    let last = turnout_store::Audit::list_audit(&store, 2, 1).await.unwrap();
+    assert_eq!((v.entries, v.broken_at), (4, None), "{v:?}");
+    let last = turnout_store::Audit::list_audit(&store, 2, 2).await.unwrap();
     assert_eq!(last[0].action, "audit.chain_keyed");
     assert_eq!(last[0].detail["unkeyed_chain"], "intact");
-    // Opening again changes nothing.
-    drop(store);
-    let again = SqliteStore::open(&path, StoreKeys::for_tests()).await.unwrap();
-    assert_eq!(turnout_store::Audit::verify_audit(&again, None).await.unwrap().entries, 3);
+    assert_eq!((last[1].action.as_str(), &last[1].detail["ballots_sealed"]), ("box.upgraded", &serde_json::json!(1)));
+    assert!(store.run_upgrades().await.unwrap().is_empty(), "a second run does nothing");
+}
+
+/// The insider fakes "an upgrade is due" to have their own ballots sealed, or their edited
+/// chain keyed, with the real key: the upgrade refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_faked_upgrade_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store(&dir).await;
+    let e = demo_election(store.as_ref()).await;
+    store.cast_ballot(ballot(&e, &voter(1), choices("pres", "ada"))).await.unwrap();
+    store.append_audit(&audit("box.counted", &e), jiff::Timestamp::now()).await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    // Forged ballots waiting to be sealed, and an untagged voter to balance them.
+    conn.execute_batch(
+        "DELETE FROM upgrades;
+         CREATE TABLE plaintext_ballots (election_id TEXT NOT NULL, receipt TEXT NOT NULL,
+           choices TEXT NOT NULL, PRIMARY KEY (election_id, receipt)) WITHOUT ROWID;",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO plaintext_ballots VALUES ('demo', ?1, '{\"pres\":\"bob\"}')",
+        [turnout_domain::Receipt::generate().as_str()],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO participation (election_id, voter) VALUES ('demo', 'mallory')", []).unwrap();
+    assert!(!store.pending_upgrades().await.unwrap().is_empty(), "the fake looks due");
+    let err = store.run_upgrades().await.unwrap_err().to_string();
+    assert!(err.contains("only a keyed chain holds"), "{err}");
+    // Even with the marker of the keyed chain put back, the sealing is refused.
+    conn.execute("INSERT INTO upgrades (name, at, detail) VALUES ('keyed-audit-chain-v1', 0, '{}')", []).unwrap();
+    let err = store.run_upgrades().await.unwrap_err().to_string();
+    assert!(err.contains("already records its sealed box"), "{err}");
+    let contents = store.box_contents(&e).await.unwrap();
+    assert_eq!((contents.ballots.len(), contents.untagged.as_slice()), (1, ["mallory".to_owned()].as_slice()));
 }

@@ -75,15 +75,19 @@ pub struct BoxContents {
     pub receipts: Vec<Receipt>,
     pub ballots: Vec<Choices>,
     /// Ballots whose seal did not open (changed, copied or forged in the database, or
-    /// opened with another secret): never counted. Not empty means the box was tampered
-    /// with, or TURNOUT_SECRET is wrong.
-    pub unopened: Vec<(Receipt, SealError)>,
+    /// opened with another secret), by their stored receipt: never counted. Not empty
+    /// means the box was tampered with, or TURNOUT_SECRET is wrong.
+    pub unopened: Vec<(String, SealError)>,
+    /// Voters whose participation row has no valid tag (`StoreKeys::participation_tag`):
+    /// rows added in the database, or written before tags (the upgrade tags those).
+    pub untagged: Vec<String>,
 }
 
 impl BoxContents {
-    /// True when every ballot opened and there is one per participation.
+    /// True when every ballot opened, every participation is tagged and there is one
+    /// ballot per participation.
     pub fn intact(&self) -> bool {
-        self.unopened.is_empty() && self.participation == (self.receipts.len() as u64)
+        self.unopened.is_empty() && self.untagged.is_empty() && self.participation == (self.receipts.len() as u64)
     }
 }
 
@@ -102,22 +106,36 @@ impl<'k> BoxReader<'k> {
         Self { keys, election: election.clone(), contents: BoxContents::default(), opened: Vec::new() }
     }
 
-    pub fn push(&mut self, receipt: Receipt, sealed: &[u8]) {
-        match self.keys.open(&self.election, &receipt, sealed) {
+    /// One stored ballot: its receipt as stored (one that does not read as a receipt is
+    /// an edit, reported as unopened) and its sealed choices.
+    pub fn push(&mut self, receipt: &str, sealed: &[u8]) {
+        let Ok(parsed) = Receipt::parse(receipt) else {
+            self.contents.unopened.push((receipt.to_owned(), SealError::Malformed("not a receipt")));
+            return;
+        };
+        match self.keys.open(&self.election, &parsed, sealed) {
             Ok(choices) => {
                 let canonical = serde_json::to_string(&choices).expect("choices serialize");
                 self.opened.push((canonical, choices));
             }
-            Err(e) => self.contents.unopened.push((receipt.clone(), e)),
+            Err(e) => self.contents.unopened.push((receipt.to_owned(), e)),
         }
-        self.contents.receipts.push(receipt);
+        self.contents.receipts.push(parsed);
     }
 
-    pub fn finish(mut self, participation: u64) -> BoxContents {
+    /// One participation row: the voter as stored and its tag, if any.
+    pub fn push_participation(&mut self, voter: &str, tag: Option<&[u8]>) {
+        self.contents.participation += 1;
+        if !tag.is_some_and(|t| self.keys.participation_tag_ok(&self.election, voter, t)) {
+            self.contents.untagged.push(voter.to_owned());
+        }
+    }
+
+    pub fn finish(mut self) -> BoxContents {
         self.opened.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.contents.ballots = self.opened.into_iter().map(|(_, c)| c).collect();
         self.contents.receipts.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        self.contents.participation = participation;
+        self.contents.untagged.sort_unstable();
         self.contents
     }
 }

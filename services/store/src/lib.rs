@@ -14,6 +14,8 @@
 //! - `senders`: the sender-account pool (`Senders`);
 //! - `audit`: the keyed hash-chained audit log and its head (`Audit`);
 //! - `imports`: resumable roll imports (`Imports`);
+//! - `upgrades`: the one-time upgrades that need the keys, the operator's to run
+//!   (`Upgrades`);
 //! - `activity`: the dashboard's counts, service status, ping (`ActivityLog`);
 //! - `error`: `StoreError` and `InvalidField`, which every aggregate shares;
 //! - `rules`: what both adapters compute the same way (times, the outbox cut, send plan);
@@ -38,6 +40,7 @@ pub mod rules;
 pub mod seal;
 pub mod senders;
 pub mod sign_in;
+pub mod upgrades;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -55,6 +58,7 @@ pub use roll::*;
 pub use seal::{SealError, StoreKeys};
 pub use senders::*;
 pub use sign_in::{Admission, AttemptOutcome, SignIn, SignInKeys, ThrottleRules, ThrottledBy};
+pub use upgrades::{KEYED_ERA_ACTIONS, Upgrades};
 
 /// Most lines a page of any console list holds.
 pub const MAX_PAGE: u32 = 500;
@@ -62,11 +66,22 @@ pub const MAX_PAGE: u32 = 500;
 /// A whole store: every role. Services name the roles they use; `Arc<dyn Store>` is for
 /// the places that hand a store on (opening, the application builders).
 pub trait Store:
-    Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + 'static
+    Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + Upgrades + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + 'static
+    T: Elections
+        + Roll
+        + SignIn
+        + BallotBox
+        + Codes
+        + Outbox
+        + Senders
+        + Audit
+        + Imports
+        + ActivityLog
+        + Upgrades
+        + 'static
 {
 }

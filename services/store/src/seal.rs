@@ -105,6 +105,23 @@ impl StoreKeys {
         serde_json::from_slice(json).map_err(|_| SealError::Malformed("not choices"))
     }
 
+    /// A participation row's tag: HMAC over the election and the voter, so a row added in
+    /// the database (to balance a ballot stuffed in) is found without the key.
+    pub fn participation_tag(&self, election: &ElectionId, voter: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.audit).expect("HMAC takes any key length");
+        for part in ["participation-v1", election.as_str(), voter] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Does `tag` belong to this election and voter?
+    pub fn participation_tag_ok(&self, election: &ElectionId, voter: &str, tag: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.participation_tag(election, voter).ct_eq(tag).into()
+    }
+
     /// An audit entry's keyed hash: HMAC-SHA256 over the previous hash and every field,
     /// NUL-separated. Recomputing a chain after an edit needs the audit key.
     pub fn audit_hash(&self, prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {

@@ -23,8 +23,24 @@ use crate::domain::ElectionId;
 use crate::error::{ApiError, ErrorCode};
 
 /// The store the settings choose (`TURNOUT_STORE`), opened and ready: SQLite by default,
-/// MongoDB when asked for. A store this binary was built without is refused by name.
+/// MongoDB when asked for. A store this binary was built without is refused by name, and
+/// so is one that needs a one-time upgrade (`Upgrades`): the operator runs
+/// `turnout-ballot upgrade` first.
 pub async fn open(settings: &crate::Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let store = open_for_tools(settings).await?;
+    let due = store.pending_upgrades().await?;
+    if !due.is_empty() {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "the store needs a one-time upgrade ({}): stop every service and run `turnout-ballot upgrade` once",
+            due.join("; ")
+        )));
+    }
+    Ok(store)
+}
+
+/// The store opened whether or not an upgrade is due: for the commands that run it or
+/// check the store (`upgrade`, `verify-audit`, `verify-box --election`).
+pub async fn open_for_tools(settings: &crate::Settings) -> Result<Arc<dyn Store>, StoreError> {
     let keys = store_keys(settings);
     match &settings.store {
         StoreChoice::Sqlite => open_sqlite(settings, keys).await,
