@@ -174,6 +174,12 @@ pub fn check_box(election: &Election, contents: &BoxContents, recorded: &Recorde
                 now.receipts_root, seal.receipts_root
             ));
         }
+        if now.export_sha256 != seal.export_sha256 && now.ballots_root == seal.ballots_root {
+            problems.push(format!(
+                "the box export's SHA-256 is {}, not the {} recorded at close: the contests, names, seats or rules changed",
+                now.export_sha256, seal.export_sha256
+            ));
+        }
         if now.ballots_root != seal.ballots_root {
             problems.push(format!(
                 "the ballots root is {}, not the {} recorded at close: ballots were added, removed or changed",

@@ -85,7 +85,7 @@ pub struct Export {
 
 /// The results, refused before the close and grace have passed.
 pub async fn results(
-    store: &(impl BallotBox + Roll + ?Sized),
+    store: &(impl BallotBox + Roll + crate::store::Audit + ?Sized),
     election: &Election,
     now: Timestamp,
 ) -> Result<Results, ApiError> {
@@ -116,6 +116,18 @@ pub async fn results(
     let roll = store.roll_size(&election.id).await?;
     let ballots = contents.ballots.len() as u64;
     let seal = BoxSeal::of(election, &contents);
+    if let Some(sealed) = crate::box_record::recorded(store, &election.id).await?.seal
+        && sealed != seal
+    {
+        tracing::error!(event = "box_changed_since_sealed", election = %election.id);
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "The box is not the one sealed at close + grace (its roots differ from the audit log's): run `turnout-ballot verify-box --election {}`.",
+                election.id
+            ),
+        ));
+    }
     Ok(Results {
         election: election.id.clone(),
         title: election.title.clone(),
