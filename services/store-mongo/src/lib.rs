@@ -287,6 +287,17 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
     }
 }
 
+#[async_trait::async_trait]
+impl turnout_store::Upgrades for MongoStore {
+    async fn pending_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        MongoStore::pending_upgrades(self).await
+    }
+
+    async fn run_upgrades(&self) -> Result<Vec<String>, StoreError> {
+        MongoStore::run_upgrades(self).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::uri_with_database;
@@ -303,16 +314,5 @@ mod tests {
         );
         assert_eq!(uri_with_database("postgres://x/", "t"), None);
         assert_eq!(uri_with_database("mongodb:///", "t"), None);
-    }
-}
-
-#[async_trait::async_trait]
-impl turnout_store::Upgrades for MongoStore {
-    async fn pending_upgrades(&self) -> Result<Vec<String>, StoreError> {
-        MongoStore::pending_upgrades(self).await
-    }
-
-    async fn run_upgrades(&self) -> Result<Vec<String>, StoreError> {
-        MongoStore::run_upgrades(self).await
     }
 }
