@@ -26,7 +26,7 @@ use turnout_core::domain::ElectionId;
 use turnout_core::store::{AuditHead, ElectionSummary, MAX_PAGE, Store, StoreError, Turnout};
 
 const TICK: Duration = Duration::from_secs(2);
-/// Elections watched at most (the newest pages of the list).
+/// Elections watched at most: the first pages of the list, by id.
 const MAX_WATCHED: usize = 2_000;
 
 /// What the watch last saw of one election.

@@ -90,7 +90,7 @@ pub fn run(args: &Args, bytes: &[u8]) -> Result<String, String> {
     let mut out = format!(
         "box {} ({}): {} ballots, ballots root {}, file SHA-256 {}\n",
         parsed.election,
-        parsed.title,
+        printable(&parsed.title),
         parsed.ballots.len(),
         hex(&parsed.root),
         hex(&sha2::Sha256::digest(bytes))
@@ -161,9 +161,11 @@ pub async fn live(
     let id = turnout_core::domain::ElectionId::parse(election).map_err(|e| format!("--election: {e}"))?;
     let store_error = |e: turnout_core::store::StoreError| format!("reading the store: {e}");
     let election = store.election(&id).await.map_err(store_error)?.ok_or(format!("there is no election {id}"))?;
+    // The log before the box: a count the box watch writes in between is then never
+    // higher than the box read after it (no false "ballots were removed").
     let audit = store.verify_audit(anchor).await.map_err(store_error)?;
-    let contents = store.box_contents(&id).await.map_err(store_error)?;
     let recorded = box_record::recorded(store, &id).await.map_err(store_error)?;
+    let contents = store.box_contents(&id).await.map_err(store_error)?;
     let mut problems = box_record::check_box(&election, &contents, &recorded);
     if let (Some(seq), Some(why)) = (audit.broken_at, &audit.problem) {
         problems.push(format!("the audit log, which holds the box's records, is broken at entry {seq}: {why}"));

@@ -228,9 +228,9 @@ pub fn rekey_chain(keys: &StoreKeys, entries: &[StoredEntry<'_>]) -> (Vec<(i64, 
     (rewritten, unkeyed_problem)
 }
 
-/// The hash entries had before it was keyed (SHA-256, same fields): read only by the
-/// upgrade.
-fn unkeyed_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
+/// The hash entries had before it was keyed (SHA-256, same fields): read by the upgrade,
+/// and what an insider without the key can recompute (the insider tests use it).
+pub fn unkeyed_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for part in [prev, &at.to_string(), actor, action, election, detail] {

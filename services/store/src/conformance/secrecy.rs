@@ -54,15 +54,7 @@ pub const CHANCE_PAIRS: usize = 8;
 
 /// The hash an insider without the key can compute: plain SHA-256 over the fields, as the
 /// chain was before it was keyed.
-pub fn unkeyed_audit_hash(prev: &str, at: i64, actor: &str, action: &str, election: &str, detail: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [prev, &at.to_string(), actor, action, election, detail] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    turnout_domain::hex(&h.finalize())
-}
+pub use crate::audit::unkeyed_hash as unkeyed_audit_hash;
 
 /// The box holds exactly these unopened ballots (each failing its tag), and counts only
 /// the others.
