@@ -24,11 +24,13 @@ mod group_commit;
 mod imports;
 pub mod metrics;
 mod migrate;
+mod notices;
 mod outbox;
 mod roll;
 mod senders;
 mod sign_in;
 mod sign_in_writer;
+mod staff;
 mod upgrade;
 
 use std::path::Path;

@@ -11,6 +11,8 @@
 //! - `ballot_box`: casting, receipts, turnout, the tally (`BallotBox`);
 //! - `codes`: one-time code state (`Codes`);
 //! - `outbox`: the mail outbox (`Outbox`);
+//! - `notices`: staff mail that is not a code, queued once per key (`Notices`);
+//! - `staff`: the address each admin and officer last signed in with (`StaffContacts`);
 //! - `senders`: the sender-account pool (`Senders`);
 //! - `audit`: the keyed hash-chained audit log and its head (`Audit`);
 //! - `imports`: resumable roll imports (`Imports`);
@@ -34,12 +36,14 @@ pub mod contests;
 pub mod elections;
 pub mod error;
 pub mod imports;
+pub mod notices;
 pub mod outbox;
 pub mod roll;
 pub mod rules;
 pub mod seal;
 pub mod senders;
 pub mod sign_in;
+pub mod staff;
 pub mod upgrades;
 
 #[cfg(feature = "conformance")]
@@ -53,11 +57,13 @@ pub use contests::*;
 pub use elections::*;
 pub use error::*;
 pub use imports::*;
+pub use notices::*;
 pub use outbox::*;
 pub use roll::*;
 pub use seal::{SealError, StoreKeys};
 pub use senders::*;
 pub use sign_in::{Admission, AttemptOutcome, SignIn, SignInKeys, ThrottleRules, ThrottledBy};
+pub use staff::*;
 pub use upgrades::{KEYED_ERA_ACTIONS, Upgrades};
 
 /// Most lines a page of any console list holds.
@@ -66,7 +72,20 @@ pub const MAX_PAGE: u32 = 500;
 /// A whole store: every role. Services name the roles they use; `Arc<dyn Store>` is for
 /// the places that hand a store on (opening, the application builders).
 pub trait Store:
-    Elections + Roll + SignIn + BallotBox + Codes + Outbox + Senders + Audit + Imports + ActivityLog + Upgrades + 'static
+    Elections
+    + Roll
+    + SignIn
+    + BallotBox
+    + Codes
+    + Outbox
+    + Notices
+    + Senders
+    + StaffContacts
+    + Audit
+    + Imports
+    + ActivityLog
+    + Upgrades
+    + 'static
 {
 }
 
@@ -77,7 +96,9 @@ impl<T> Store for T where
         + BallotBox
         + Codes
         + Outbox
+        + Notices
         + Senders
+        + StaffContacts
         + Audit
         + Imports
         + ActivityLog

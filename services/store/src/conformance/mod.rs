@@ -12,6 +12,7 @@ mod codes;
 mod contests;
 mod elections;
 mod imports;
+mod notices;
 mod outbox;
 pub mod secrecy;
 mod senders;
@@ -24,6 +25,7 @@ pub use codes::*;
 pub use contests::*;
 pub use elections::*;
 pub use imports::*;
+pub use notices::*;
 pub use outbox::*;
 pub use senders::*;
 pub use sign_in::*;
@@ -76,6 +78,9 @@ macro_rules! conformance_tests {
             outbox::outbox_leases_are_exclusive_and_expire,
             outbox::outbox_status_shows_the_latest_message,
             outbox::the_outbox_summary_gives_exact_delivery_percentiles,
+            notices::notices_are_queued_once_per_key_and_recipient_and_leased,
+            notices::a_deferred_notice_waits_and_is_given_up_after_its_attempts,
+            notices::staff_contacts_follow_each_sign_in_and_are_bounded,
             senders::sends_are_spaced_by_rate_capped_by_day_and_sessions_across_holders,
             senders::blocked_or_throttling_accounts_are_quarantined_and_skipped,
             senders::a_few_sends_start_at_once_on_several_idle_accounts,
