@@ -42,10 +42,12 @@ mod elections;
 pub mod errors;
 mod imports;
 mod migrate;
+mod notices;
 mod outbox;
 mod roll;
 mod senders;
 mod sign_in;
+mod staff;
 
 use std::time::Duration;
 
@@ -179,6 +181,11 @@ impl MongoStore {
             ("sender_slots", doc! { "holder": 1 }, "by_holder"),
             ("roll_imports", doc! { "state": 1, "created_at": 1 }, "running"),
             ("sign_outs", doc! { "at_ms": 1 }, "by_time"),
+            // Notices: the claim, abandoned leases, settling by id; officers by last sign-in.
+            ("notices", doc! { "state": 1, "next_attempt_at": 1 }, "due"),
+            ("notices", doc! { "state": 1, "lease_until": 1 }, "leases"),
+            ("notices", doc! { "id": 1 }, "by_id"),
+            ("staff_contacts", doc! { "officer": 1, "seen_at": -1 }, "officers"),
         ];
         for (collection, keys, name) in indexes {
             self.timed(self.coll::<Document>(collection).create_index(index(keys, false, name))).await?;

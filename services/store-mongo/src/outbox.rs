@@ -31,25 +31,25 @@ pub(crate) fn outbox_seq(now_ms: i64) -> i64 {
 }
 
 /// Due: queued or deferred and its time has come, or sending with an expired lease.
-fn due(now_s: i64) -> Document {
+pub(crate) fn due(now_s: i64) -> Document {
     doc! { "$or": [
         { "state": { "$in": ["queued", "deferred"] }, "next_attempt_at": { "$lte": now_s } },
         { "state": "sending", "lease_until": { "$lte": now_s } },
     ] }
 }
 
-fn lease(worker: &str, until_s: i64, now_s: i64) -> Document {
+pub(crate) fn lease(worker: &str, until_s: i64, now_s: i64) -> Document {
     doc! { "$set": { "state": "sending", "lease_owner": worker, "lease_until": until_s, "updated_at": now_s } }
 }
 
 /// Still this worker's to settle.
-fn held_by(id: &uuid::Uuid, worker: &str) -> Document {
+pub(crate) fn held_by(id: &uuid::Uuid, worker: &str) -> Document {
     doc! { "_id": id.to_string(), "lease_owner": worker, "state": "sending" }
 }
 
 /// Not tried: back to the queue without counting an attempt (an update pipeline, so the
 /// new state can depend on the attempts so far).
-fn released(now_s: i64) -> Document {
+pub(crate) fn released(now_s: i64) -> Document {
     doc! { "$set": {
         "state": { "$cond": [{ "$eq": ["$attempts", 0] }, "queued", "deferred"] },
         "lease_owner": Bson::Null, "lease_until": Bson::Null, "updated_at": now_s,
