@@ -15,7 +15,7 @@ use turnout_core::domain::{ContestId, ElectionId, Username};
 use turnout_core::session::{Role, Session};
 use turnout_core::store::{
     ActivityLog, Admission, AttemptOutcome, Constituency, ElectionSummary, Elections, Eligibility, Roll, SignIn,
-    SignInKeys, Store, ThrottleRules, ThrottledBy,
+    SignInKeys, StaffContact, StaffContacts, Store, ThrottleRules, ThrottledBy,
 };
 use turnout_core::{ApiError, ErrorCode, Settings};
 
@@ -23,10 +23,11 @@ use crate::device::DeviceKeys;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, LoginChecks, normalize_dn};
 
 /// What signing in asks of the store: the throttle and sign-outs, the elections and their
-/// rolls (eligibility), and the dashboard's counts. `Login` can call nothing else.
-pub trait LoginStore: SignIn + Elections + Roll + ActivityLog + 'static {}
+/// rolls (eligibility), the dashboard's counts, and staff's addresses (for the officers'
+/// notices). `Login` can call nothing else.
+pub trait LoginStore: SignIn + Elections + Roll + ActivityLog + StaffContacts + 'static {}
 
-impl<T: SignIn + Elections + Roll + ActivityLog + 'static + ?Sized> LoginStore for T {}
+impl<T: SignIn + Elections + Roll + ActivityLog + StaffContacts + 'static + ?Sized> LoginStore for T {}
 
 /// Throttle rows deleted per purge transaction.
 const PURGE_BATCH: u32 = 1000;
@@ -333,6 +334,19 @@ impl<S: LoginStore + ?Sized> Login<S> {
         };
         let constituencies = self.constituencies_of(&user, &elections, &eligible).await?;
         tracing::info!(event = "login", outcome = "ok", eligible = eligible.len(), roles = roles.len());
+        if !roles.is_empty() {
+            // Staff only (voters' sign-ins write nothing more): where officers' notices go.
+            let contact = StaffContact {
+                username: user.username.clone(),
+                email: email.clone(),
+                admin: roles.contains(&Role::Admin),
+                officer: roles.contains(&Role::Officer),
+                seen_at: now,
+            };
+            if let Err(e) = self.store.record_staff_contact(&contact).await {
+                tracing::warn!(event = "staff_contact_failed", error = %e);
+            }
+        }
         self.signed_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Session::new(user.username, email, roles, now, self.session_ttl)
             .with_eligible(eligible)

@@ -56,7 +56,8 @@ impl Application {
         let importer = roll_import::Importer::new(store.clone(), settings.import_dir.clone(), settings.import_lease)?;
         importer.resume_abandoned().await?;
         let sweeper = importer.clone();
-        let watch = box_watch::BoxWatch::new(store.clone(), settings.box_count_interval);
+        let watch =
+            box_watch::BoxWatch::new(store.clone(), settings.box_count_interval, settings.anchor_emails.clone());
         let importer = web::Data::new(importer);
         let elections = web::Data::new(ElectionCache::new(ELECTION_CACHE_TTL));
         let order = web::Data::new(ballot_form::CandidateOrder::from_settings(settings));

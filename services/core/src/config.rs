@@ -42,6 +42,9 @@ pub struct Settings {
     /// How often, at most, the ballot service writes an open box's running counts to the
     /// audit log (`TURNOUT_BOX_COUNT_INTERVAL_SECS`, default 300).
     pub box_count_interval: Duration,
+    /// Who besides the officers gets each audit-head notice (opening, window changes,
+    /// close): `TURNOUT_AUDIT_ANCHOR_EMAIL`, comma-separated, at most 20 addresses.
+    pub anchor_emails: Vec<crate::domain::VoterEmail>,
     pub session_ttl: Duration,
     /// Mark cookies `Secure` (set when served over TLS).
     pub cookie_secure: bool,
@@ -427,6 +430,18 @@ impl Settings {
             names
         };
         let roles = RoleLists { admins: list("TURNOUT_ADMINS"), officers: list("TURNOUT_OFFICERS") };
+        let mut anchor_emails = Vec::new();
+        let raw = r.string("TURNOUT_AUDIT_ANCHOR_EMAIL", "");
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match crate::domain::VoterEmail::parse(item) {
+                Ok(e) if !anchor_emails.contains(&e) => anchor_emails.push(e),
+                Ok(_) => {}
+                Err(_) => r.problems.push(format!("TURNOUT_AUDIT_ANCHOR_EMAIL: {item:?} is not an email address")),
+            }
+        }
+        if anchor_emails.len() > 20 {
+            r.problems.push("TURNOUT_AUDIT_ANCHOR_EMAIL: at most 20 addresses".into());
+        }
         let login = LoginSettings {
             free_failures: r.parsed("TURNOUT_LOGIN_FREE_FAILURES", 3),
             max_delay: r.secs("TURNOUT_LOGIN_MAX_DELAY_SECS", 300, 1..=86_400),
@@ -540,6 +555,7 @@ impl Settings {
             import_dir,
             import_lease: r.secs("TURNOUT_IMPORT_LEASE_SECS", 30, 2..=600),
             box_count_interval: r.secs("TURNOUT_BOX_COUNT_INTERVAL_SECS", 300, 1..=3600),
+            anchor_emails,
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),
             body_limit: r.parsed("TURNOUT_BODY_LIMIT_BYTES", 16 * 1024),

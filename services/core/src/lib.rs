@@ -8,6 +8,8 @@
 //! - `box_export`: the whole box as one canonical file, its ballots root, and its reader
 //!   (what `turnout-ballot verify-box` checks and recounts);
 //! - `receipts_root`: the receipts root published at close, and a receipt's proof in it;
+//! - `anchor`: the audit head (and, at close, the box's roots) mailed to the officers at
+//!   opening, each window change and the seal, as notices below codes;
 //! - `box_record`: what the audit log records about a box (running counts while open, the
 //!   roots at close + grace) and the check of a box against it (`verify-box --election`);
 //! - `telemetry`: JSON logs via `tracing`;
@@ -23,6 +25,7 @@
 //! - `keys`: per-purpose keys derived from the root secret;
 //! - `http` (feature `http`): actix-web glue for the service crates.
 
+pub mod anchor;
 pub mod box_export;
 pub mod box_record;
 pub mod config;

@@ -36,14 +36,17 @@ use turnout_core::Settings;
 use turnout_core::config::{SenderAccount, SmtpTls};
 use turnout_core::domain::ElectionId;
 use turnout_core::store::{
-    AccountLimits, AccountReport, Election, Elections, MailOutcome, MailResult, Outbox, OutboxMail, QuarantinePolicy,
-    SendGrant, Senders, Store,
+    AccountLimits, AccountReport, Election, Elections, MailOutcome, MailResult, NoticeMail, Notices, Outbox, OutboxMail,
+    QuarantinePolicy, SendGrant, Senders, Store,
 };
 
 use crate::codes::CodeMaker;
 use crate::metrics;
 use crate::smtp_outcome::{Verdict, classify, from_lettre};
 
+/// Notices (staff mail, `turnout_store::notices`) one round may send, and only a round
+/// that found no code due: a code that arrives meanwhile waits for one send at most.
+const NOTICE_BATCH: u32 = 1;
 /// How far ahead one round reserves sends.
 const HORIZON: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -64,11 +67,11 @@ struct Account {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
-/// What sending asks of the store: the outbox, the sender accounts, and the elections the
-/// mail is for (a code's validity). `Mailer` can call nothing else.
-pub trait MailStore: Outbox + Senders + Elections + 'static {}
+/// What sending asks of the store: the outbox, the notices, the sender accounts, and the
+/// elections the mail is for (a code's validity). `Mailer` can call nothing else.
+pub trait MailStore: Outbox + Notices + Senders + Elections + 'static {}
 
-impl<T: Outbox + Senders + Elections + 'static + ?Sized> MailStore for T {}
+impl<T: Outbox + Notices + Senders + Elections + 'static + ?Sized> MailStore for T {}
 
 pub struct Mailer<S: MailStore + ?Sized = dyn Store> {
     store: Arc<S>,
@@ -182,16 +185,16 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         let batch =
             self.store.claim_mail(&self.worker_id, self.batch_limit, self.lease, now).await.context("claiming mail")?;
         if batch.is_empty() {
-            return Ok(Round::default());
+            return self.notice_round(now).await;
         }
         let elections = self.elections_of(&batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut live = Vec::with_capacity(batch.len());
         for mail in &batch {
             match elections.get(&mail.election).and_then(Option::as_ref) {
-                None => outcomes.push(failed(mail, FAILED_REFUSED, "the election no longer exists")),
+                None => outcomes.push(failed(mail.id, FAILED_REFUSED, "the election no longer exists")),
                 Some(e) if now > mail.issued_at + e.code_acceptance(self.validity) => {
-                    outcomes.push(failed(mail, FAILED_EXPIRED, "the code expired before it could be delivered"))
+                    outcomes.push(failed(mail.id, FAILED_EXPIRED, "the code expired before it could be delivered"))
                 }
                 Some(e) => live.push((mail, e)),
             }
@@ -207,21 +210,7 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         let plan = assign(&live, &reservation.grants);
         let mut short = plan.iter().any(|step| matches!(step, Step::NoCapacity { .. }));
 
-        let batches: Vec<GrantRun> = reservation
-            .grants
-            .iter()
-            .map(|g| {
-                let account = order.iter().find(|a| a.limits.name == g.account).expect("granted accounts are ours");
-                GrantRun {
-                    grant: g.clone(),
-                    account,
-                    permits: Semaphore::new(g.slots.max(1) as usize),
-                    stopped: AtomicBool::new(false),
-                    report: Mutex::new(AccountReport::for_grant(g, &account.limits)),
-                    used: Mutex::new(vec![false; g.send_at.len()]),
-                }
-            })
-            .collect();
+        let batches = grant_runs(&order, &reservation.grants);
         // Outcomes are recorded as they come, coalesced over a few milliseconds: a crash
         // then re-sends only what was in flight, not the whole round.
         let settled = AtomicUsize::new(outcomes.len());
@@ -269,15 +258,7 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         tokio::join!(sends, flusher);
         let outcomes = pending.into_inner().expect("not poisoned");
 
-        let reports: Vec<AccountReport> = batches
-            .into_iter()
-            .map(|run| {
-                let used = run.used.into_inner().expect("no panics while holding the lock");
-                let mut report = run.report.into_inner().expect("no panics while holding the lock");
-                report.unused = run.grant.send_at.iter().zip(used).filter(|(_, u)| !u).map(|(t, _)| *t).collect();
-                report
-            })
-            .collect();
+        let reports = reports_of(batches);
         short |= reports.iter().any(|r| r.quarantine.is_some());
         if short {
             self.short_of_capacity.store(true, Ordering::Relaxed);
@@ -287,6 +268,50 @@ impl<S: MailStore + ?Sized> Mailer<S> {
             .await
             .context("recording the batch")?;
         Ok(Round { settled: settled.into_inner(), next_capacity_at: reservation.next_capacity_at })
+    }
+
+    /// A round with no code due: the oldest due notice, on the pool's spare capacity.
+    async fn notice_round(&self, now: Timestamp) -> anyhow::Result<Round> {
+        let notices =
+            self.store.claim_notices(&self.worker_id, NOTICE_BATCH, self.lease, now).await.context("claiming notices")?;
+        if notices.is_empty() {
+            return Ok(Round::default());
+        }
+        let order = self.preference_order();
+        let limits: Vec<AccountLimits> = order.iter().map(|a| a.limits.clone()).collect();
+        let reservation = self
+            .store
+            .reserve_sends(&self.worker_id, &limits, notices.len() as u32, HORIZON, self.lease, now)
+            .await
+            .context("reserving sends")?;
+        let batches = grant_runs(&order, &reservation.grants);
+        let places = place(notices.iter().map(|n| n.last_account.as_deref()), &reservation.grants);
+        let mut outcomes = Vec::with_capacity(notices.len());
+        for (notice, place) in notices.iter().zip(places) {
+            let outcome = match place {
+                Some((grant, slot)) => {
+                    let letter =
+                        Letter { id: notice.id, kind: "notice", attempts: notice.attempts, queued_at: notice.queued_at };
+                    self.send_letter(&letter, |from| compose_notice(notice, from), &batches[grant], slot).await
+                }
+                None => MailOutcome { id: notice.id, result: MailResult::Released },
+            };
+            outcomes.push(outcome);
+        }
+        let settled = outcomes.iter().filter(|o| !matches!(o.result, MailResult::Released)).count();
+        let reports = reports_of(batches);
+        if settled < outcomes.len() || reports.iter().any(|r| r.quarantine.is_some()) {
+            self.short_of_capacity.store(true, Ordering::Relaxed);
+        }
+        self.store
+            .record_notice_outcomes(&self.worker_id, &outcomes, Timestamp::now())
+            .await
+            .context("recording notices")?;
+        self.store
+            .finish_batch(&self.worker_id, &[], &reports, self.quarantine, Timestamp::now())
+            .await
+            .context("recording the accounts")?;
+        Ok(Round { settled, next_capacity_at: reservation.next_capacity_at })
     }
 
     /// When none of this worker's accounts can send (each quarantined, or at its daily
@@ -325,6 +350,19 @@ impl<S: MailStore + ?Sized> Mailer<S> {
     }
 
     async fn send_one(&self, mail: &OutboxMail, election: &Election, run: &GrantRun<'_>, slot: usize) -> MailOutcome {
+        let letter = Letter { id: mail.id, kind: "code", attempts: mail.attempts, queued_at: mail.queued_at };
+        self.send_letter(&letter, |from| self.compose(mail, election, from), run, slot).await
+    }
+
+    /// Sends one message (a code or a notice) at its reserved time through its account,
+    /// and turns what the server said into the message's outcome and the account's report.
+    async fn send_letter(
+        &self,
+        mail: &Letter,
+        compose: impl FnOnce(&Mailbox) -> anyhow::Result<Message>,
+        run: &GrantRun<'_>,
+        slot: usize,
+    ) -> MailOutcome {
         let at = run.grant.send_at[slot];
         if let Ok(wait) = Duration::try_from(at.duration_since(Timestamp::now())) {
             tokio::time::sleep(wait).await;
@@ -336,9 +374,9 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         }
         run.used.lock().expect("not poisoned")[slot] = true;
         let account = &run.account.limits.name;
-        let message = match self.compose(mail, election, &run.account.from) {
+        let message = match compose(&run.account.from) {
             Ok(m) => m,
-            Err(e) => return failed(mail, FAILED_REFUSED, &format!("{e:#}")),
+            Err(e) => return failed(mail.id, FAILED_REFUSED, &format!("{e:#}")),
         };
         let started = std::time::Instant::now();
         let attempt = match tokio::time::timeout(self.send_timeout, run.account.transport.send(message)).await {
@@ -352,8 +390,11 @@ impl<S: MailStore + ?Sized> Mailer<S> {
             Verdict::Sent => {
                 report.sent += 1;
                 metrics::mail_sent(account);
-                metrics::queued_to_sent(account, (jiff::Timestamp::now() - mail.queued_at).get_seconds().max(0) as f64);
-                tracing::info!(event = "mail_sent", account, latency_ms, attempt = mail.attempts + 1);
+                if mail.kind == "code" {
+                    // The delivery-time histogram is the codes' (what the voter waits for).
+                    metrics::queued_to_sent(account, (Timestamp::now() - mail.queued_at).get_seconds().max(0) as f64);
+                }
+                tracing::info!(event = "mail_sent", kind = mail.kind, account, latency_ms, attempt = mail.attempts + 1);
                 MailResult::Sent { account: account.clone(), from: run.account.from.email.to_string() }
             }
             Verdict::Retry { reason } => {
@@ -396,7 +437,7 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         MailOutcome { id: mail.id, result }
     }
 
-    fn deferred(&self, mail: &OutboxMail, account: &str, error: String, at_once: bool) -> MailResult {
+    fn deferred(&self, mail: &Letter, account: &str, error: String, at_once: bool) -> MailResult {
         let backoff = if at_once {
             Duration::ZERO
         } else {
@@ -424,6 +465,56 @@ impl<S: MailStore + ?Sized> Mailer<S> {
             .body(body)
             .context("building the message")
     }
+}
+
+/// A notice as it was queued: its own subject and plain-text body.
+fn compose_notice(notice: &NoticeMail, from: &Mailbox) -> anyhow::Result<Message> {
+    let to: Mailbox = notice.to.as_str().parse().context("recipient address")?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(notice.subject.clone())
+        .body(notice.body.clone())
+        .context("building the message")
+}
+
+/// What `send_letter` needs of a code's or a notice's outbox row.
+struct Letter {
+    id: uuid::Uuid,
+    /// `code` or `notice`, for the log.
+    kind: &'static str,
+    attempts: u32,
+    queued_at: Timestamp,
+}
+
+/// Each granted account's share of a round, ready to send.
+fn grant_runs<'a>(order: &[&'a Account], grants: &[SendGrant]) -> Vec<GrantRun<'a>> {
+    grants
+        .iter()
+        .map(|g| {
+            let account = *order.iter().find(|a| a.limits.name == g.account).expect("granted accounts are ours");
+            GrantRun {
+                grant: g.clone(),
+                account,
+                permits: Semaphore::new(g.slots.max(1) as usize),
+                stopped: AtomicBool::new(false),
+                report: Mutex::new(AccountReport::for_grant(g, &account.limits)),
+                used: Mutex::new(vec![false; g.send_at.len()]),
+            }
+        })
+        .collect()
+}
+
+/// What each account did with its grant, its unused sends given back.
+fn reports_of(runs: Vec<GrantRun<'_>>) -> Vec<AccountReport> {
+    runs.into_iter()
+        .map(|run| {
+            let used = run.used.into_inner().expect("no panics while holding the lock");
+            let mut report = run.report.into_inner().expect("no panics while holding the lock");
+            report.unused = run.grant.send_at.iter().zip(used).filter(|(_, u)| !u).map(|(t, _)| *t).collect();
+            report
+        })
+        .collect()
 }
 
 /// What one round did.
@@ -455,29 +546,38 @@ enum Step<'a> {
 /// Places each message on a granted send, preferring an account other than the one its
 /// last try failed on.
 fn assign<'a>(live: &[(&'a OutboxMail, &'a Election)], grants: &[SendGrant]) -> Vec<Step<'a>> {
-    let mut next_slot = vec![0usize; grants.len()];
-    let free = |next: &[usize], g: usize| next[g] < grants[g].send_at.len();
+    let places = place(live.iter().map(|(mail, _)| mail.last_account.as_deref()), grants);
     live.iter()
-        .map(|(mail, election)| {
-            let preferred = (0..grants.len())
-                .filter(|g| free(&next_slot, *g))
-                .min_by_key(|g| (mail.last_account.as_deref() == Some(grants[*g].account.as_str()), next_slot[*g]));
-            match preferred {
-                Some(g) => {
-                    let slot = next_slot[g];
-                    next_slot[g] += 1;
-                    Step::Send { mail, election, grant: g, slot }
-                }
-                None => Step::NoCapacity { mail },
-            }
+        .zip(places)
+        .map(|((mail, election), place)| match place {
+            Some((grant, slot)) => Step::Send { mail, election, grant, slot },
+            None => Step::NoCapacity { mail },
         })
         .collect()
 }
 
-fn failed(mail: &OutboxMail, kind: &str, reason: &str) -> MailOutcome {
+/// For each message (by the account its last try used), a granted (account, slot), or
+/// none when the grants are used up.
+fn place<'a>(last_accounts: impl Iterator<Item = Option<&'a str>>, grants: &[SendGrant]) -> Vec<Option<(usize, usize)>> {
+    let mut next_slot = vec![0usize; grants.len()];
+    last_accounts
+        .map(|last| {
+            let preferred = (0..grants.len())
+                .filter(|g| next_slot[*g] < grants[*g].send_at.len())
+                .min_by_key(|g| (last == Some(grants[*g].account.as_str()), next_slot[*g]));
+            preferred.map(|g| {
+                let slot = next_slot[g];
+                next_slot[g] += 1;
+                (g, slot)
+            })
+        })
+        .collect()
+}
+
+fn failed(id: uuid::Uuid, kind: &str, reason: &str) -> MailOutcome {
     tracing::warn!(event = "mail_failed", reason = %format!("{kind}: {reason}"));
     MailOutcome {
-        id: mail.id,
+        id,
         result: MailResult::Failed { account: String::new(), error: format!("{kind}: {reason}") },
     }
 }

@@ -302,3 +302,45 @@ async fn starttls_with_a_private_ca_delivers_and_plain_smtp_is_refused() {
     assert_ne!(status["state"], "sent", "{status}");
     assert_eq!(sink.count().await.unwrap(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_wait_behind_every_code_and_go_out_once_each() {
+    use turnout_core::domain::VoterEmail;
+    use turnout_core::store::{MailState, Notice};
+    // One account at 120 a minute: 20 codes take about 10 s, so the notices' place in
+    // the queue shows.
+    let dir = tempfile::tempdir().unwrap();
+    let sink_accounts = [SinkAccount { name: "elections-1".into(), rate: Some(120), ..SinkAccount::default() }];
+    let sink = MailSink::start_with(dir.path(), &repo_root(), &sink_accounts).unwrap();
+    let app = spawn_app(&sink.turnout_accounts_json(&pool(&["elections-1"], 120, 2)), &[]).await;
+
+    request_codes(&[&app], 1..=20).await;
+    let notices: Vec<Notice> = (1..=3)
+        .map(|n| Notice {
+            key: "anchor:demo:opened".into(),
+            to: VoterEmail::parse(&format!("officer{n}@example.test")).unwrap(),
+            subject: "Audit head at the opening of Demo".into(),
+            body: "The audit log's head is:\n\n    7:abcd\n".into(),
+        })
+        .collect();
+    assert_eq!(app.store.queue_notices(&notices, jiff::Timestamp::now()).await.unwrap(), 3);
+    // A second ballot process queuing the same event adds nothing.
+    assert_eq!(app.store.queue_notices(&notices, jiff::Timestamp::now()).await.unwrap(), 0);
+
+    assert_eq!(wait_for_count(&sink, 23, Duration::from_secs(60)).await, 23);
+    let mut last_code = 0.0_f64;
+    for n in 1..=20 {
+        let mail = sink.all_to(&student_email(n)).await.unwrap();
+        assert_eq!(mail.len(), 1, "voter {n}");
+        last_code = last_code.max(mail[0].received_at);
+    }
+    for n in 1..=3 {
+        let mail = sink.all_to(&format!("officer{n}@example.test")).await.unwrap();
+        assert_eq!(mail.len(), 1, "officer {n} got one notice");
+        assert_eq!(mail[0].subject, "Audit head at the opening of Demo");
+        assert!(mail[0].body.contains("7:abcd"), "{}", mail[0].body);
+        assert!(mail[0].received_at >= last_code, "a notice went out before a waiting code");
+    }
+    let rows = app.store.notices("anchor:demo:", 10).await.unwrap();
+    assert!(rows.iter().all(|r| r.state == MailState::Sent), "{rows:?}");
+}
