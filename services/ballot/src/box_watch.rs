@@ -35,6 +35,8 @@ const TICK: Duration = Duration::from_secs(2);
 const MAX_WATCHED: usize = 2_000;
 /// After close + grace, how long the seal waits for casts already being written.
 pub const SEAL_MARGIN: SignedDuration = SignedDuration::from_secs(5);
+/// How long after close + grace a restarted watch still mails an election's events.
+const RECENT: SignedDuration = SignedDuration::from_hours(24);
 /// Audit entries read per round while catching up with the log.
 const AUDIT_PAGES_PER_ROUND: usize = 20;
 
@@ -104,8 +106,8 @@ impl BoxWatch {
         }
         let Some(head) = head else { return Ok(()) };
         for (id, seq, action) in std::mem::take(&mut self.window_changes) {
-            // Only while the box is still open to change: an old log's changes are history.
-            if let Some(election) = elections.iter().find(|e| e.id == id && now < final_at(e)) {
+            // Only for a box open or lately closed: an old log's changes are history.
+            if let Some(election) = elections.iter().find(|e| e.id == id && now < final_at(e) + RECENT) {
                 events.push((election, AnchorEvent::WindowChanged { seq, action }));
             }
         }
@@ -213,7 +215,10 @@ impl BoxWatch {
             );
         }
         self.seen.entry(election.id.clone()).or_default().sealed = true;
-        Ok(Some(AnchorEvent::Sealed(seal)))
+        // Mailed when written, or on a restart soon after (queued once either way); an
+        // election sealed long ago is not mailed again.
+        let recent = now < final_at(election) + RECENT;
+        Ok((written || recent).then_some(AnchorEvent::Sealed(seal)))
     }
 }
 

@@ -40,7 +40,7 @@ pub struct Settings {
     /// process (a restarted one, another replica) may take it over.
     pub import_lease: Duration,
     /// How often, at most, the ballot service writes an open box's running counts to the
-    /// audit log (`TURNOUT_BOX_COUNT_INTERVAL_SECS`, default 300).
+    /// audit log (`TURNOUT_BOX_COUNT_INTERVAL_SECS`, default 60).
     pub box_count_interval: Duration,
     /// Who besides the officers gets each audit-head notice (opening, window changes,
     /// close): `TURNOUT_AUDIT_ANCHOR_EMAIL`, comma-separated, at most 20 addresses.
@@ -554,7 +554,7 @@ impl Settings {
             store,
             import_dir,
             import_lease: r.secs("TURNOUT_IMPORT_LEASE_SECS", 30, 2..=600),
-            box_count_interval: r.secs("TURNOUT_BOX_COUNT_INTERVAL_SECS", 300, 1..=3600),
+            box_count_interval: r.secs("TURNOUT_BOX_COUNT_INTERVAL_SECS", 60, 1..=3600),
             anchor_emails,
             session_ttl: r.secs("TURNOUT_SESSION_TTL_SECS", 3600, 60..=86_400),
             cookie_secure: r.parsed("TURNOUT_COOKIE_SECURE", false),

@@ -68,4 +68,12 @@ async fn role_lists_match_the_account_however_it_is_spelled() {
         let (status, body) = signed_in_as(&app, typed, password).await;
         assert_eq!((status, body["roles"].clone()), (200, roles), "{typed}: {body}");
     }
+    // Each staff sign-in leaves the address the officers' notices go to, under the
+    // account's own name; a voter's sign-in leaves nothing.
+    let since = jiff::Timestamp::now() - std::time::Duration::from_secs(60);
+    let officers = app.store.officer_contacts(since).await.unwrap();
+    let mut names: Vec<&str> = officers.iter().map(|c| c.username.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["officer1", "student00004"], "{officers:?}");
+    assert!(officers.iter().all(|c| c.officer && !c.admin && c.email.as_str().contains('@')), "{officers:?}");
 }
