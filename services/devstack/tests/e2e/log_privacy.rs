@@ -188,6 +188,10 @@ pub async fn one_vote_leaves_no_log_line_that_pairs_the_voter_with_the_ballot() 
     let typed = receipt.to_lowercase().replace('-', "");
     let res = browser.get(url(&action)).query(&[("receipt", &typed)]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the form's check");
+    // The page's own requests (its stylesheet, a link followed) must not carry its
+    // address, receipt and all, in a Referer header to anything that logs one.
+    let policies: Vec<_> = res.headers().get_all("referrer-policy").iter().collect();
+    assert_eq!(policies, ["no-referrer"], "the receipt page's Referrer-Policy");
     let html_check = request_id(&res);
     sent.push(html_check.clone());
     let checked = res.text().await.unwrap();
