@@ -183,7 +183,8 @@ impl BoxWatch {
         }
         if now < final_at(election) + SEAL_MARGIN {
             let closing = now >= schedule.closes_at && !seen.counted_at_close;
-            let due = closing || seen.counted_at.is_none_or(|at| now.duration_since(at).unsigned_abs() >= self.interval);
+            let due =
+                closing || seen.counted_at.is_none_or(|at| now.duration_since(at).unsigned_abs() >= self.interval);
             if due {
                 let t = self.store.turnout(&election.id).await?;
                 if seen.counted != Some(t) && (t.ballots > 0 || t.participation > 0) {

@@ -79,8 +79,10 @@ pub async fn queue_anchor(
     }
     let (subject, body) = compose(&election, event, head, now);
     let key = format!("{}{}", key_prefix(election.id), event.key_part());
-    let notices: Vec<Notice> =
-        to.into_iter().map(|to| Notice { key: key.clone(), to, subject: subject.clone(), body: body.clone() }).collect();
+    let notices: Vec<Notice> = to
+        .into_iter()
+        .map(|to| Notice { key: key.clone(), to, subject: subject.clone(), body: body.clone() })
+        .collect();
     store.queue_notices(&notices, now).await
 }
 

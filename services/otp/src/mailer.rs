@@ -36,8 +36,8 @@ use turnout_core::Settings;
 use turnout_core::config::{SenderAccount, SmtpTls};
 use turnout_core::domain::ElectionId;
 use turnout_core::store::{
-    AccountLimits, AccountReport, Election, Elections, MailOutcome, MailResult, NoticeMail, Notices, Outbox, OutboxMail,
-    QuarantinePolicy, SendGrant, Senders, Store,
+    AccountLimits, AccountReport, Election, Elections, MailOutcome, MailResult, NoticeMail, Notices, Outbox,
+    OutboxMail, QuarantinePolicy, SendGrant, Senders, Store,
 };
 
 use crate::codes::CodeMaker;
@@ -272,8 +272,11 @@ impl<S: MailStore + ?Sized> Mailer<S> {
 
     /// A round with no code due: the oldest due notice, on the pool's spare capacity.
     async fn notice_round(&self, now: Timestamp) -> anyhow::Result<Round> {
-        let notices =
-            self.store.claim_notices(&self.worker_id, NOTICE_BATCH, self.lease, now).await.context("claiming notices")?;
+        let notices = self
+            .store
+            .claim_notices(&self.worker_id, NOTICE_BATCH, self.lease, now)
+            .await
+            .context("claiming notices")?;
         if notices.is_empty() {
             return Ok(Round::default());
         }
@@ -290,8 +293,12 @@ impl<S: MailStore + ?Sized> Mailer<S> {
         for (notice, place) in notices.iter().zip(places) {
             let outcome = match place {
                 Some((grant, slot)) => {
-                    let letter =
-                        Letter { id: notice.id, kind: "notice", attempts: notice.attempts, queued_at: notice.queued_at };
+                    let letter = Letter {
+                        id: notice.id,
+                        kind: "notice",
+                        attempts: notice.attempts,
+                        queued_at: notice.queued_at,
+                    };
                     self.send_letter(&letter, |from| compose_notice(notice, from), &batches[grant], slot).await
                 }
                 None => MailOutcome { id: notice.id, result: MailResult::Released },
@@ -558,7 +565,10 @@ fn assign<'a>(live: &[(&'a OutboxMail, &'a Election)], grants: &[SendGrant]) -> 
 
 /// For each message (by the account its last try used), a granted (account, slot), or
 /// none when the grants are used up.
-fn place<'a>(last_accounts: impl Iterator<Item = Option<&'a str>>, grants: &[SendGrant]) -> Vec<Option<(usize, usize)>> {
+fn place<'a>(
+    last_accounts: impl Iterator<Item = Option<&'a str>>,
+    grants: &[SendGrant],
+) -> Vec<Option<(usize, usize)>> {
     let mut next_slot = vec![0usize; grants.len()];
     last_accounts
         .map(|last| {
@@ -576,10 +586,7 @@ fn place<'a>(last_accounts: impl Iterator<Item = Option<&'a str>>, grants: &[Sen
 
 fn failed(id: uuid::Uuid, kind: &str, reason: &str) -> MailOutcome {
     tracing::warn!(event = "mail_failed", reason = %format!("{kind}: {reason}"));
-    MailOutcome {
-        id,
-        result: MailResult::Failed { account: String::new(), error: format!("{kind}: {reason}") },
-    }
+    MailOutcome { id, result: MailResult::Failed { account: String::new(), error: format!("{kind}: {reason}") } }
 }
 
 fn transport_for(account: &SenderAccount, timeout: Duration) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {

@@ -31,7 +31,11 @@ async fn head_in(app: &TestApp, row: &NoticeRow) -> AuditHead {
     let line = row.body.lines().map(str::trim).find(|l| l.contains(':') && l.len() > 60 && !l.contains(' ')).unwrap();
     let head: AuditHead = line.parse().unwrap();
     let verified = app.store.verify_audit(Some(&head)).await.unwrap();
-    assert!(verified.broken_at.is_none(), "the mailed head {head} is not one the chain reaches: {:?}", verified.problem);
+    assert!(
+        verified.broken_at.is_none(),
+        "the mailed head {head} is not one the chain reaches: {:?}",
+        verified.problem
+    );
     assert!(row.body.contains(&format!("verify-audit --head {head}")), "{}", row.body);
     head
 }

@@ -94,7 +94,10 @@ pub async fn a_deferred_notice_waits_and_is_given_up_after_its_attempts(store: A
     // A released notice goes back without counting an attempt.
     store.queue_notices(&[notice("anchor:e2:opened", "officer1@u.test")], now).await.unwrap();
     let claimed = store.claim_notices("w", 10, lease, now).await.unwrap();
-    store.record_notice_outcomes("w", &[MailOutcome { id: claimed[0].id, result: MailResult::Released }], now).await.unwrap();
+    store
+        .record_notice_outcomes("w", &[MailOutcome { id: claimed[0].id, result: MailResult::Released }], now)
+        .await
+        .unwrap();
     let again = store.claim_notices("w", 10, lease, now).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 0));
 }
@@ -116,7 +119,11 @@ pub async fn staff_contacts_follow_each_sign_in_and_are_bounded(store: Arc<dyn S
     store.record_staff_contact(&contact(2, false, now)).await.unwrap();
     store.record_staff_contact(&contact(3, true, now)).await.unwrap();
     let names = |list: Vec<StaffContact>| list.into_iter().map(|c| c.username.as_str().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(store.officer_contacts(week_ago).await.unwrap()), ["officer3", "officer1"], "admins are not officers");
+    assert_eq!(
+        names(store.officer_contacts(week_ago).await.unwrap()),
+        ["officer3", "officer1"],
+        "admins are not officers"
+    );
     assert_eq!(names(store.officer_contacts(now).await.unwrap()), ["officer3"], "only those seen since");
 
     // A later sign-in replaces the address; one without a staff role removes the account.
