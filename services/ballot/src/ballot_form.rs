@@ -304,6 +304,7 @@ mod tests {
                     name: c.name.clone(),
                     statement: String::new(),
                     status: c.status,
+                    photo: None,
                 })
                 .collect(),
         };

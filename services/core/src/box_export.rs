@@ -267,6 +267,7 @@ fn contest(c: &BoxContest) -> Result<Contest, String> {
                 name: o.name.clone(),
                 statement: String::new(),
                 status: CandidateStatus::Approved,
+                photo: None,
             })
             .collect(),
     })
@@ -311,7 +312,7 @@ mod tests {
     use crate::store::{Eligibility, RankedRule};
 
     fn candidate(id: &str, name: &str, status: CandidateStatus) -> Candidate {
-        Candidate { id: CandidateId::parse(id).unwrap(), name: name.into(), statement: "Vote for me.".into(), status }
+        Candidate { id: CandidateId::parse(id).unwrap(), name: name.into(), statement: "Vote for me.".into(), status, photo: None }
     }
 
     fn contest(id: &str, rules: ContestRules, names: &[(&str, &str)]) -> Contest {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mongodb::bson::{Bson, Document};
 use turnout_domain::schedule::Schedule;
 use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt};
-use turnout_store::{
+use turnout_store::{PhotoHash, 
     Candidate, CandidateStatus, Choices, Constituency, Contest, ContestRules, Election, ElectionSummary, Eligibility,
     StoreError,
 };
@@ -64,6 +64,10 @@ pub fn candidate(k: &Document) -> Result<Candidate, StoreError> {
         name: k.get_str("name").map_err(bad)?.to_owned(),
         statement: k.get_str("statement").map_err(bad)?.to_owned(),
         status: CandidateStatus::parse(k.get_str("status").map_err(bad)?).unwrap_or(CandidateStatus::Pending),
+        photo: match k.get_str("photo") {
+            Ok(h) => Some(PhotoHash::parse(h).map_err(bad)?),
+            Err(_) => None,
+        },
     })
 }
 
@@ -94,6 +98,10 @@ pub fn election(d: &Document) -> Result<Election, StoreError> {
         quorum_pct: d.get_f64("quorum_pct").map_err(bad)?,
         otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
         shuffle_candidates: d.get_bool("shuffle_candidates").unwrap_or(false),
+        nominations: match d.get("nominations") {
+            Some(Bson::Null) | None => None,
+            Some(b) => Some(mongodb::bson::from_bson(b.clone()).map_err(bad)?),
+        },
     })
 }
 

@@ -348,7 +348,7 @@ impl Elections for MongoStore {
         for c in d.get_array("contests").map_err(bad)?.iter().filter_map(Bson::as_document) {
             let contest = ContestId::parse(c.get_str("id").map_err(bad)?).map_err(bad)?;
             for k in c.get_array("candidates").map_err(bad)?.iter().filter_map(Bson::as_document) {
-                let Candidate { id, name, statement, status } = decode::candidate(k)?;
+                let Candidate { id, name, statement, status, .. } = decode::candidate(k)?;
                 let reason = k.get_str("reason").ok().map(str::to_owned);
                 rows.push(CandidateRow { contest: contest.clone(), id, name, statement, status, reason });
             }

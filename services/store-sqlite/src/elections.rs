@@ -13,7 +13,8 @@ use turnout_domain::{CandidateId, ContestId, ElectionId};
 use turnout_store::rules::ts;
 use turnout_store::{
     AuditEntry, Candidate, CandidateRow, CandidateStatus, ChangeError, Contest, ContestRules, Decision, Election,
-    ElectionEdit, ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, StoreError, StoreKeys,
+    ElectionEdit, ElectionSummary, Elections, Eligibility, MAX_PAGE, NewCandidate, NewElection, PhotoHash, StoreError,
+    StoreKeys,
 };
 
 use crate::SqliteStore;
@@ -58,7 +59,7 @@ impl Elections for SqliteStore {
             let head = tx
                 .query_row(
                     "SELECT title, opens_at, closes_at, time_zone, grace_secs, otp_extra_secs, eligibility,
-                            quorum_pct, otp_validity_secs, shuffle_candidates
+                            quorum_pct, otp_validity_secs, shuffle_candidates, nominations
                      FROM elections WHERE id = ?1",
                     [id.as_str()],
                     |r| {
@@ -73,6 +74,7 @@ impl Elections for SqliteStore {
                             r.get::<_, f64>(7)?,
                             r.get::<_, i64>(8)?,
                             r.get::<_, bool>(9)?,
+                            r.get::<_, Option<String>>(10)?,
                         ))
                     },
                 )
@@ -89,6 +91,7 @@ impl Elections for SqliteStore {
                 quorum_pct,
                 validity,
                 shuffle_candidates,
+                nominations,
             )) = head
             else {
                 return Ok(None);
@@ -109,7 +112,7 @@ impl Elections for SqliteStore {
                 .sql()?;
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT contest_id, id, name, statement, status FROM candidates
+                    "SELECT contest_id, id, name, statement, status, photo FROM candidates
                  WHERE election_id = ?1 ORDER BY contest_id, position",
                 )
                 .sql()?;
@@ -123,6 +126,10 @@ impl Elections for SqliteStore {
                             name: r.get(2)?,
                             statement: r.get(3)?,
                             status: CandidateStatus::parse(&status).unwrap_or(CandidateStatus::Pending),
+                            photo: r
+                                .get::<_, Option<String>>(5)?
+                                .map(|raw| parsed(5, raw, |h: &str| PhotoHash::parse(h)))
+                                .transpose()?,
                         },
                     ))
                 })
@@ -148,6 +155,7 @@ impl Elections for SqliteStore {
                 quorum_pct,
                 otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
                 shuffle_candidates,
+                nominations: nominations.map(|raw| parsed(10, raw, |r: &str| serde_json::from_str(r))).transpose().sql()?,
             }))
         })
     }
@@ -280,8 +288,8 @@ impl Elections for SqliteStore {
 fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timestamp) -> Result<(), StoreError> {
     let inserted = tx.execute(
         "INSERT INTO elections (id, title, opens_at, closes_at, time_zone, grace_secs, created_at, eligibility,
-                                quorum_pct, otp_validity_secs, shuffle_candidates)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                quorum_pct, otp_validity_secs, shuffle_candidates, nominations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             e.id.as_str(),
             e.title,
@@ -293,7 +301,8 @@ fn insert_election(tx: &rusqlite::Transaction<'_>, e: &NewElection, now: Timesta
             serde_json::to_string(&e.eligibility).map_err(|e| StoreError::Other(e.into()))?,
             e.quorum_pct,
             e.otp_validity_secs as i64,
-            e.shuffle_candidates
+            e.shuffle_candidates,
+            e.nominations.as_ref().map(serde_json::to_string).transpose().map_err(|e| StoreError::Other(e.into()))?
         ],
     );
     match inserted {
@@ -376,6 +385,12 @@ pub(crate) fn edit_election(
     if edit.opens_at.is_some() && opens <= now.as_second() {
         return Err(ChangeError::Refused("The opening must be in the future.".into()));
     }
+    let current: Option<String> =
+        tx.query_row("SELECT nominations FROM elections WHERE id = ?1", [id.as_str()], |r| r.get(0)).sql()?;
+    let current = current.map(|raw| serde_json::from_str(&raw)).transpose().map_err(|e| StoreError::Other(e.into()))?;
+    let period = edit.nominations_after(current, ts(opens)).map_err(|e| ChangeError::Refused(e.to_string()))?;
+    let period = period.as_ref().map(serde_json::to_string).transpose().map_err(|e| StoreError::Other(e.into()))?;
+    tx.execute("UPDATE elections SET nominations = ?2 WHERE id = ?1", params![id.as_str(), period]).sql()?;
     tx.execute(
         "UPDATE elections SET title = COALESCE(?2, title), opens_at = ?3, closes_at = ?4,
                 time_zone = COALESCE(?5, time_zone), grace_secs = COALESCE(?6, grace_secs),

@@ -6,8 +6,8 @@
 //! wait; past it, the caller gets `StoreError::Unavailable` (a 503), never a corrupt state.
 //!
 //! Layout: one module per aggregate, each implementing its port trait for `SqliteStore`
-//! (`elections`, `roll`, `sign_in`, `ballot_box`, `codes`, `outbox`, `senders`, `audit`,
-//! `imports`, `activity`); group commit (`group_commit`) and its two writers
+//! (`elections`, `nominations`, `roll`, `sign_in`, `ballot_box`, `codes`, `outbox`, `notices`,
+//! `senders`, `staff`, `audit`, `imports`, `activity`); group commit (`group_commit`) and its two writers
 //! (`ballot_writer`, `sign_in_writer`); `migrate` (the numbered `.sql` files in `migrations/`); `upgrade` (the one-time
 //! steps that need the keys, run by the operator: sealing old ballots, keying the audit
 //! chain); `error`
@@ -24,6 +24,7 @@ mod group_commit;
 mod imports;
 pub mod metrics;
 mod migrate;
+mod nominations;
 mod notices;
 mod outbox;
 mod roll;

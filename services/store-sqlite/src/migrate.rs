@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_contest_kinds.sql", include_str!("../migrations/0008_contest_kinds.sql")),
     ("0009_sealed_ballots_and_upgrades.sql", include_str!("../migrations/0009_sealed_ballots_and_upgrades.sql")),
     ("0010_notices_and_staff_contacts.sql", include_str!("../migrations/0010_notices_and_staff_contacts.sql")),
+    ("0011_nominations.sql", include_str!("../migrations/0011_nominations.sql")),
 ];
 
 /// Brings the schema up to date (a no-op when it is).

@@ -11,7 +11,8 @@ use turnout_domain::schedule::Schedule;
 use turnout_domain::{CandidateId, ContestId, ElectionId};
 
 use crate::{
-    AuditEntry, ChoiceError, Choices, ContestRules, InvalidField, RON, RON_NAME, StoreError, check_vote, reserved_id,
+    AuditEntry, ChoiceError, Choices, ContestRules, InvalidField, NominationPeriod, PhotoHash, RON, RON_NAME,
+    StoreError, check_vote, reserved_id,
 };
 
 /// Who may vote in an election.
@@ -66,6 +67,10 @@ pub struct NewElection {
     /// Each voter sees the candidates in an order of their own (no ballot-order advantage).
     #[serde(default)]
     pub shuffle_candidates: bool,
+    /// When students may nominate themselves, and what a nomination needs; none = only
+    /// admins add candidates.
+    #[serde(default)]
+    pub nominations: Option<NominationPeriod>,
     pub contests: Vec<NewContest>,
 }
 
@@ -88,6 +93,9 @@ impl NewElection {
         self.eligibility.validate()?;
         valid_quorum(self.quorum_pct)?;
         valid_validity(self.otp_validity_secs)?;
+        if let Some(period) = &self.nominations {
+            period.validate(self.opens_at)?;
+        }
         if self.contests.is_empty() || self.contests.len() > 50 {
             return bad("contests", "1-50 contests");
         }
@@ -144,6 +152,9 @@ impl NewCandidate {
         if reserved_id(&self.id) {
             return Err(InvalidField::new("id", "ron and abstain are reserved: choose another id"));
         }
+        if self.id.as_str().starts_with("n-") {
+            return Err(InvalidField::new("id", "ids starting n- are kept for students' nominations"));
+        }
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(InvalidField::new("name", "1-200 characters"));
         }
@@ -189,6 +200,9 @@ pub struct Candidate {
     pub name: String,
     pub statement: String,
     pub status: CandidateStatus,
+    /// The photo of a candidate who came through nomination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo: Option<PhotoHash>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +235,7 @@ impl Contest {
                 name: RON_NAME.to_owned(),
                 statement: String::new(),
                 status: CandidateStatus::Approved,
+                photo: None,
             });
         }
         options
@@ -241,6 +256,8 @@ pub struct Election {
     pub otp_validity: Option<Duration>,
     /// Each voter sees the candidates in an order of their own.
     pub shuffle_candidates: bool,
+    /// The nomination period, if students nominate themselves.
+    pub nominations: Option<NominationPeriod>,
 }
 
 impl Election {
@@ -318,6 +335,8 @@ pub struct ElectionEdit {
     /// Code validity for this election in seconds; 0 means "the configured default".
     pub otp_validity_secs: Option<u64>,
     pub shuffle_candidates: Option<bool>,
+    /// A new nomination period (replacing the old); it must end before voting opens.
+    pub nominations: Option<NominationPeriod>,
     /// The contests in order; existing ones keep their candidates. A contest with
     /// candidates can't be dropped.
     pub contests: Option<Vec<ContestEdit>>,
@@ -363,6 +382,22 @@ impl ElectionEdit {
             }
         }
         Ok(())
+    }
+}
+
+impl ElectionEdit {
+    /// The nomination period this edit leaves (its new one, or the current one), checked
+    /// against the voting opening it leaves: adapters call it with the merged opening.
+    pub fn nominations_after(
+        &self,
+        current: Option<NominationPeriod>,
+        opens_at: Timestamp,
+    ) -> Result<Option<NominationPeriod>, InvalidField> {
+        let period = self.nominations.clone().or(current);
+        if let Some(p) = &period {
+            p.validate(opens_at)?;
+        }
+        Ok(period)
     }
 }
 

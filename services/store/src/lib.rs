@@ -11,6 +11,8 @@
 //! - `ballot_box`: casting, receipts, turnout, the tally (`BallotBox`);
 //! - `codes`: one-time code state (`Codes`);
 //! - `outbox`: the mail outbox (`Outbox`);
+//! - `nominations`: students' nominations, their versions, proposers and the admin's
+//!   decision; candidates' photos (`Nominations`);
 //! - `notices`: staff mail that is not a code, queued once per key (`Notices`);
 //! - `staff`: the address each admin and officer last signed in with (`StaffContacts`);
 //! - `senders`: the sender-account pool (`Senders`);
@@ -36,6 +38,7 @@ pub mod contests;
 pub mod elections;
 pub mod error;
 pub mod imports;
+pub mod nominations;
 pub mod notices;
 pub mod outbox;
 pub mod roll;
@@ -57,6 +60,7 @@ pub use contests::*;
 pub use elections::*;
 pub use error::*;
 pub use imports::*;
+pub use nominations::*;
 pub use notices::*;
 pub use outbox::*;
 pub use roll::*;
@@ -79,6 +83,7 @@ pub trait Store:
     + Codes
     + Outbox
     + Notices
+    + Nominations
     + Senders
     + StaffContacts
     + Audit
@@ -97,6 +102,7 @@ impl<T> Store for T where
         + Codes
         + Outbox
         + Notices
+        + Nominations
         + Senders
         + StaffContacts
         + Audit

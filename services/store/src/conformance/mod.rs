@@ -12,6 +12,7 @@ mod codes;
 mod contests;
 mod elections;
 mod imports;
+mod nominations;
 mod notices;
 mod outbox;
 pub mod secrecy;
@@ -25,6 +26,7 @@ pub use codes::*;
 pub use contests::*;
 pub use elections::*;
 pub use imports::*;
+pub use nominations::*;
 pub use notices::*;
 pub use outbox::*;
 pub use senders::*;
@@ -78,6 +80,10 @@ macro_rules! conformance_tests {
             outbox::outbox_leases_are_exclusive_and_expire,
             outbox::outbox_status_shows_the_latest_message,
             outbox::the_outbox_summary_gives_exact_delivery_percentiles,
+            nominations::nominations_are_made_in_their_period_by_the_nominee_and_every_version_is_kept,
+            nominations::seconds_are_once_each_never_ones_own_and_capped_per_contest_under_a_race,
+            nominations::decisions_name_the_current_version_need_proposers_and_set_the_ballot,
+            nominations::the_nomination_period_closes_before_voting_opens,
             notices::notices_are_queued_once_per_key_and_recipient_and_leased,
             notices::a_deferred_notice_waits_and_is_given_up_after_its_attempts,
             notices::staff_contacts_follow_each_sign_in_and_are_bounded,
