@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 use turnout_domain::schedule::WindowRefusal;
-use turnout_store::{ChangeError, InvalidField, StoreError};
+use turnout_store::{ChangeError, InvalidField, NominationError, StoreError};
 
 /// Stable error codes, one per distinct thing a client can do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,7 @@ pub enum ErrorCode {
     Conflict,
     WindowNotOpen,
     WindowClosed,
+    NominationsClosed,
     ResultsNotReady,
     CsrfFailed,
     DirectoryUnavailable,
@@ -53,7 +54,8 @@ impl ErrorCode {
             UnsupportedMediaType => 415,
             BodyTooLarge => 413,
             NotAuthenticated | InvalidCredentials | WrongCode | CodeExpired | NoActiveCode => 401,
-            NotVerified | NotEligible | Forbidden | WindowNotOpen | WindowClosed | ResultsNotReady | CsrfFailed => 403,
+            NotVerified | NotEligible | Forbidden | WindowNotOpen | WindowClosed | NominationsClosed | ResultsNotReady
+            | CsrfFailed => 403,
             NotFound | UnknownElection => 404,
             AlreadyExists | AlreadyVoted | Conflict => 409,
             TooManyAttempts | ResendCooldown | ResendLimit | VoterLocked | LoginThrottled => 429,
@@ -90,6 +92,7 @@ impl ErrorCode {
             Conflict => "conflict",
             WindowNotOpen => "window_not_open",
             WindowClosed => "window_closed",
+            NominationsClosed => "nominations_closed",
             ResultsNotReady => "results_not_ready",
             CsrfFailed => "csrf_failed",
             DirectoryUnavailable => "directory_unavailable",
@@ -191,6 +194,27 @@ impl From<ChangeError> for ApiError {
             }
             ChangeError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
             ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<NominationError> for ApiError {
+    fn from(e: NominationError) -> Self {
+        use NominationError as N;
+        let message = e.to_string();
+        match e {
+            N::UnknownElection => ApiError::new(ErrorCode::UnknownElection, "There is no such election."),
+            N::UnknownContest => ApiError::invalid("contest", "not a contest of this election"),
+            N::UnknownNomination => ApiError::new(ErrorCode::NotFound, "There is no such nomination."),
+            N::PeriodClosed(why) => ApiError::new(ErrorCode::NominationsClosed, why),
+            N::NotYours | N::OwnNomination => ApiError::new(ErrorCode::Forbidden, message),
+            N::AlreadyNominated | N::AlreadySeconded => ApiError::new(ErrorCode::AlreadyExists, message),
+            N::Stale { current } => ApiError::new(ErrorCode::Conflict, message).with("current_version", current),
+            N::SecondLimit { .. } | N::Withdrawn | N::TooFewProposers { .. } | N::Refused(_) => {
+                ApiError::new(ErrorCode::Conflict, message)
+            }
+            N::Invalid(field) => field.into(),
+            N::Store(e) => e.into(),
         }
     }
 }
