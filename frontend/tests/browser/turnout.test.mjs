@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
+import { deflateSync } from "node:zlib";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
@@ -397,6 +398,120 @@ test("the officer closes the union election and reads each contest's count sheet
   await accessible(officer, "results");
   await shot(officer, "union-results");
   noErrors(officer);
+});
+
+/** A PNG of `w`×`h` (a colour gradient), made here: no image files in the repository. */
+function png(w, h) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const typed = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(typed));
+    return Buffer.concat([len, typed, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    const row = Buffer.alloc(1 + w * 3);
+    for (let x = 0; x < w; x++) row.set([(x * 255) / w, (y * 255) / h, 160], 1 + x * 3);
+    rows.push(row);
+  }
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("a student nominates with a photo, two others second, the admin approves, and the candidate is on the ballot", async () => {
+  const nominee = await newPage();
+  await signIn(nominee, `student${pad(3)}`, `vote-${pad(3)}`, "/e/byelection/nominate");
+  assert.match(await nominee.textContent("h1"), /Stand for Spring By-election 2027/);
+  const contests = await nominee.$$eval("#contest option", (os) => os.map((o) => o.value));
+  assert.deepEqual(contests, ["welfare"], "not the physics rep: student 3 is no physics student");
+  await accessible(nominee, "the nomination form");
+  await nominee.selectOption("#contest", "welfare");
+  await nominee.fill("#name", "Robin Ash");
+  const manifesto = "A listening ear in every hall.\n\nMy plan: https://union.test/robin";
+  await nominee.fill("#manifesto", manifesto);
+  // Not an image: the form comes back with the reason beside the photo and the text kept.
+  await nominee.setInputFiles("#photo", { name: "me.png", mimeType: "image/png", buffer: Buffer.from("<svg onload=alert(1)>") });
+  await Promise.all([nominee.waitForLoadState(), nominee.click("text=Submit my nomination")]);
+  assert.match(await nominee.textContent("#photo-error"), /JPEG or PNG/);
+  assert.equal(await nominee.getAttribute("#photo", "aria-invalid"), "true");
+  assert.equal(await nominee.inputValue("#name"), "Robin Ash");
+  assert.equal(await nominee.inputValue("#manifesto"), manifesto);
+  await accessible(nominee, "the nomination form with its error");
+  await shot(nominee, "nominate-1-photo-refused");
+  await nominee.setInputFiles("#photo", { name: "me.png", mimeType: "image/png", buffer: png(900, 1200) });
+  await Promise.all([
+    nominee.waitForURL((u) => /^\/e\/byelection\/nominations\/[0-9a-f]{32}$/.test(u.pathname)),
+    nominee.click("text=Submit my nomination"),
+  ]);
+  const link = new globalThis.URL(nominee.url()).pathname;
+  assert.match(await nominee.textContent("h1"), /Robin Ash for Welfare Officer/);
+  const size = await nominee.$eval("img.portrait", (img) => [img.naturalWidth, img.naturalHeight]);
+  assert.deepEqual(size, [450, 600], "resized to 600 px on its long side");
+  assert.match(await nominee.textContent("main"), /0 of the 2 proposers/);
+  await accessible(nominee, "the nomination page");
+  await shot(nominee, "nominate-2-submitted");
+
+  // Two others follow the share link, sign in from it, and second.
+  for (const n of [5, 7]) {
+    const p = await newPage();
+    await p.goto(`${URL}${link}`);
+    await Promise.all([p.waitForURL((u) => u.pathname === "/auth/login"), p.click("text=Sign in to second this nomination")]);
+    await p.fill("#username", `student${pad(n)}`);
+    await p.fill("#password", `vote-${pad(n)}`);
+    await Promise.all([p.waitForURL((u) => u.pathname === link), p.click("form[action='/auth/login'] button")]);
+    if (n === 5) await accessible(p, "a nomination to second");
+    await Promise.all([p.waitForLoadState(), p.click("text=Second this nomination")]);
+    assert.match(await p.textContent("main"), /You have seconded this nomination/);
+    noErrors(p);
+  }
+  await nominee.reload();
+  assert.match(await nominee.textContent("main"), /2 of the 2 proposers/);
+  const seconders = await nominee.$$eval("table td:first-child", (tds) => tds.map((t) => t.textContent.trim()));
+  assert.deepEqual(seconders, [`student${pad(5)}`, `student${pad(7)}`], "the nominee sees who seconded");
+
+  // The returning officer approves it from the review queue.
+  const admin = await newPage();
+  await signIn(admin, "admin1", "vote-admin1", "/admin/elections/byelection/nominations");
+  assert.match(await admin.textContent("main"), /Robin Ash/);
+  assert.match(await admin.textContent("main"), /student00005, student00007/);
+  await accessible(admin, "the review queue");
+  await shot(admin, "nominate-3-review-queue");
+  await Promise.all([admin.waitForLoadState(), admin.click("text=Approve version 1")]);
+  assert.match(await admin.textContent("main"), /No pending nominations/);
+  noErrors(admin);
+
+  // Everyone reads it on the candidates page; the ballot lists it and links there.
+  const visitor = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+  await visitor.goto(`${URL}/e/byelection/candidates`);
+  assert.match(await visitor.textContent("main"), /Robin Ash/);
+  assert.equal(await visitor.getAttribute("a[href='https://union.test/robin']", "rel"), "nofollow ugc noopener noreferrer");
+  assert.ok(await visitor.$("article.candidate-card img.portrait"), "the photo is shown");
+  await accessible(visitor, "the candidates page on a phone");
+  await shot(visitor, "nominate-4-candidates");
+  await nominee.goto(`${URL}/e/byelection/ballot`);
+  assert.match(await nominee.textContent("#contest-welfare"), /Robin Ash/);
+  const about = await nominee.getAttribute("#contest-welfare a.about", "href");
+  assert.match(about, /^\/e\/byelection\/candidates#c-welfare-n-[0-9a-f]{12}$/);
+  await accessible(nominee, "the ballot with a nominated candidate");
+  await shot(nominee, "nominate-5-ballot");
+  noErrors(nominee);
+  noErrors(visitor);
 });
 
 /** Problems on the current page: unlabeled controls and text below 4.5:1 contrast. */

@@ -229,9 +229,13 @@ impl<S: LoginStore + ?Sized> Login<S> {
         };
         // Only elections this session can reach: one opening after it expires is decided
         // at a later sign-in, so a problem with its group (say) cannot hold up today's.
+        // An election taking nominations is in reach while its nomination period is:
+        // standing and seconding need the same eligibility as voting.
         let reach = now + self.session_ttl;
-        let elections: Vec<ElectionSummary> =
-            self.open_elections(now).await?.into_iter().filter(|e| e.opens_at <= reach).collect();
+        let in_reach = |e: &ElectionSummary| {
+            e.opens_at <= reach || e.nominations.as_ref().is_some_and(|p| p.opens_at <= reach && now < p.closes_at)
+        };
+        let elections: Vec<ElectionSummary> = self.open_elections(now).await?.into_iter().filter(in_reach).collect();
         // The roll is read before the directory (with the throttle, in one store read):
         // when it gives this voter's address for every open election, the directory is
         // asked for the password check only.

@@ -323,6 +323,7 @@ mod tests {
             quorum_pct: 0.0,
             otp_validity: None,
             shuffle_candidates: true,
+            nominations: None,
         };
         let order = |key: u8, voter: &str| -> Vec<String> {
             let voter = Username::parse(voter).unwrap();

@@ -7,6 +7,8 @@
 //! - `routes`: the election list, `/e/{election}/ballot` and its review, receipts;
 //! - `receipt_proofs`: after close, each receipt's path to the published receipts root;
 //! - `console`: the admin and officer console (pages and JSON);
+//! - `nominations`: students nominate themselves, proposers second, admins decide, and the
+//!   public candidates page; `photo`: a candidate's photo decoded, resized and re-encoded;
 //! - `eligibility`: eligibility filters parsed as the directory client will parse them;
 //! - `roll_import`: voter roll CSV imports in resumable chunks;
 //! - `seed`: the `create-election` command; `recount`: the `count` command (a BLT file);
@@ -21,6 +23,8 @@ pub mod box_watch;
 mod console;
 mod eligibility;
 mod metrics;
+mod nominations;
+mod photo;
 mod receipt_proofs;
 pub mod recount;
 pub mod roll_import;
@@ -70,6 +74,7 @@ impl Application {
                 .app_data(order.clone())
                 .app_data(proofs.clone())
                 .configure(console::routes)
+                .configure(nominations::routes)
                 .route("/", web::get().to(routes::home))
                 .route("/openapi.json", web::get().to(routes::openapi))
                 .route("/e/{election}/ballot", web::get().to(routes::ballot))

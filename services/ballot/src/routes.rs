@@ -15,7 +15,7 @@ use turnout_core::receipts_root::ReceiptProof;
 use turnout_core::schedule::WindowState;
 use turnout_core::session::Session;
 use turnout_core::store::{
-    ABSTAIN, Candidate, ChoiceError, Choices, ContestKind, Election, ElectionCache, ElectionSummary, Store, Vote,
+    ABSTAIN, Candidate, ChoiceError, Choices, ContestKind, Election, ElectionCache, ElectionSummary, RON, Store, Vote,
     election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
@@ -88,7 +88,8 @@ pub async fn home(
 struct OptionView {
     id: String,
     name: String,
-    statement: String,
+    /// The candidate's entry on the candidates page (manifesto, photo); none for RON.
+    about: Option<String>,
     checked: bool,
     rank: String,
 }
@@ -140,9 +141,12 @@ fn contest_views(
                         } else {
                             marks.iter().position(|m| m == &o.id).map(|p| (p + 1).to_string()).unwrap_or_default()
                         },
+                        about: (o.id.as_str() != RON).then(|| {
+                            let anchor = crate::nominations::anchor(contest.id.as_str(), o.id.as_str());
+                            format!("/e/{}/candidates#{anchor}", election.id)
+                        }),
                         id: o.id.to_string(),
                         name: o.name,
-                        statement: o.statement,
                     })
                     .collect(),
             }

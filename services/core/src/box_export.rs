@@ -312,7 +312,13 @@ mod tests {
     use crate::store::{Eligibility, RankedRule};
 
     fn candidate(id: &str, name: &str, status: CandidateStatus) -> Candidate {
-        Candidate { id: CandidateId::parse(id).unwrap(), name: name.into(), statement: "Vote for me.".into(), status, photo: None }
+        Candidate {
+            id: CandidateId::parse(id).unwrap(),
+            name: name.into(),
+            statement: "Vote for me.".into(),
+            status,
+            photo: None,
+        }
     }
 
     fn contest(id: &str, rules: ContestRules, names: &[(&str, &str)]) -> Contest {
@@ -353,6 +359,7 @@ mod tests {
             quorum_pct: 0.0,
             otp_validity: None,
             shuffle_candidates: false,
+            nominations: None,
         }
     }
 

@@ -54,8 +54,8 @@ impl ErrorCode {
             UnsupportedMediaType => 415,
             BodyTooLarge => 413,
             NotAuthenticated | InvalidCredentials | WrongCode | CodeExpired | NoActiveCode => 401,
-            NotVerified | NotEligible | Forbidden | WindowNotOpen | WindowClosed | NominationsClosed | ResultsNotReady
-            | CsrfFailed => 403,
+            NotVerified | NotEligible | Forbidden | WindowNotOpen | WindowClosed | NominationsClosed
+            | ResultsNotReady | CsrfFailed => 403,
             NotFound | UnknownElection => 404,
             AlreadyExists | AlreadyVoted | Conflict => 409,
             TooManyAttempts | ResendCooldown | ResendLimit | VoterLocked | LoginThrottled => 429,

@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
     opts.demo_minutes = env_or("TURNOUT_DEV_MINUTES", 120) as i64;
     // The union election beside the demo one: ranked, multi-seat, approval, faculty reps.
     opts.union_election = true;
+    opts.by_election = true;
     // HTTPS beside HTTP, with a certificate from a private CA made for this run (0: off).
     let tls_port = env_or("TURNOUT_DEV_TLS_PORT", 8443);
     opts.tls = (tls_port != 0).then(|| Some(u16::try_from(tls_port).unwrap_or(8443)));

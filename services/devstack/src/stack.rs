@@ -35,6 +35,9 @@ pub struct StackOptions {
     /// Also create the `union` election (`union_election`): ranked, multi-seat, approval
     /// and constituency contests, open as long as the demo one.
     pub union_election: bool,
+    /// Also create the `byelection` (`by_election`): taking nominations now, for an hour,
+    /// with voting an hour after that.
+    pub by_election: bool,
 }
 
 impl StackOptions {
@@ -50,6 +53,7 @@ impl StackOptions {
             tls: None,
             demo_eligibility: None,
             union_election: false,
+            by_election: false,
         }
     }
 }
@@ -148,6 +152,12 @@ impl Stack {
             let union_file = dir.join("union-election.json");
             std::fs::write(&union_file, union.to_string())?;
             run_cli(&bin_dir, &env, &["create-election", &union_file.display().to_string()])?;
+        }
+        if opts.by_election {
+            let by = by_election(now);
+            let by_file = dir.join("by-election.json");
+            std::fs::write(&by_file, by.to_string())?;
+            run_cli(&bin_dir, &env, &["create-election", &by_file.display().to_string()])?;
         }
 
         let mut services = Vec::new();
@@ -335,6 +345,35 @@ pub fn demo_election(opens: jiff::Timestamp, closes: jiff::Timestamp) -> serde_j
                 {"id": "eli-novak", "name": "Eli Novak", "statement": "Publish every budget line.", "status": "approved"},
                 {"id": "fatima-haddad", "name": "Fatima Haddad", "statement": "Fund the societies fairly.", "status": "approved"}
             ]}
+        ]
+    })
+}
+
+/// A by-election that takes nominations: students stand for welfare officer (needing two
+/// proposers; each student may second two nominations per contest) or the physics
+/// representative (physics students only) from a minute ago for an hour; voting opens an
+/// hour after nominations close, for an hour. Its candidates come only from nominations
+/// (RON stands in each contest).
+pub fn by_election(now: jiff::Timestamp) -> serde_json::Value {
+    let h = jiff::SignedDuration::from_hours;
+    serde_json::json!({
+        "id": "byelection",
+        "title": "Spring By-election 2027",
+        "opens_at": (now + h(2)).to_string(),
+        "closes_at": (now + h(3)).to_string(),
+        "time_zone": "Europe/London",
+        "grace_secs": 60,
+        "nominations": {
+            "opens_at": (now - jiff::SignedDuration::from_mins(1)).to_string(),
+            "closes_at": (now + h(1)).to_string(),
+            "proposers": 2,
+            "max_seconds": 2,
+        },
+        "contests": [
+            {"id": "welfare", "title": "Welfare Officer", "rules": {"ron": true}, "candidates": []},
+            {"id": "physics-rep", "title": "Physics Faculty Representative",
+             "rules": {"ron": true, "voters": {"kind": "ldap_group", "group_dn": crate::slapd::PHYSICS_GROUP}},
+             "candidates": []}
         ]
     })
 }

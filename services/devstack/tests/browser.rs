@@ -25,6 +25,7 @@ async fn students_and_officers_use_the_site_in_a_real_browser() {
     let mut opts = StackOptions::in_dir(dir.path());
     opts.students = 20;
     opts.union_election = true;
+    opts.by_election = true;
     let stack = tokio::task::spawn_blocking(move || Stack::start(opts)).await.unwrap().expect("the stack starts");
     let shots = repo_root().join("target/browser-screenshots");
     let _ = std::fs::remove_dir_all(&shots);

@@ -674,6 +674,7 @@ mod tests {
             quorum_pct: 0.0,
             otp_validity: None,
             shuffle_candidates: false,
+            nominations: None,
         }
     }
 }

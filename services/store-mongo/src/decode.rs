@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use mongodb::bson::{Bson, Document};
 use turnout_domain::schedule::Schedule;
-use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt};
-use turnout_store::{PhotoHash, 
+use turnout_domain::{CandidateId, ContestId, ElectionId, Receipt, Username, VoterEmail};
+use turnout_store::{
     Candidate, CandidateStatus, Choices, Constituency, Contest, ContestRules, Election, ElectionSummary, Eligibility,
-    StoreError,
+    Nomination, NominationContent, NominationId, NominationPeriod, NominationStatus, NominationVersion, PhotoHash,
+    Second, StoreError,
 };
 
 pub fn bad(e: impl std::fmt::Display) -> StoreError {
@@ -55,6 +56,7 @@ pub fn summary(d: &Document) -> Result<ElectionSummary, StoreError> {
         grace_secs: s.grace.as_secs(),
         eligibility: eligibility(d)?,
         constituencies: constituencies(d)?.into_iter().filter(|(_, c)| !c.is_everyone()).collect(),
+        nominations: nomination_period(d)?,
     })
 }
 
@@ -64,10 +66,7 @@ pub fn candidate(k: &Document) -> Result<Candidate, StoreError> {
         name: k.get_str("name").map_err(bad)?.to_owned(),
         statement: k.get_str("statement").map_err(bad)?.to_owned(),
         status: CandidateStatus::parse(k.get_str("status").map_err(bad)?).unwrap_or(CandidateStatus::Pending),
-        photo: match k.get_str("photo") {
-            Ok(h) => Some(PhotoHash::parse(h).map_err(bad)?),
-            Err(_) => None,
-        },
+        photo: photo(k)?,
     })
 }
 
@@ -98,11 +97,74 @@ pub fn election(d: &Document) -> Result<Election, StoreError> {
         quorum_pct: d.get_f64("quorum_pct").map_err(bad)?,
         otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
         shuffle_candidates: d.get_bool("shuffle_candidates").unwrap_or(false),
-        nominations: match d.get("nominations") {
-            Some(Bson::Null) | None => None,
-            Some(b) => Some(mongodb::bson::from_bson(b.clone()).map_err(bad)?),
-        },
+        nominations: nomination_period(d)?,
     })
+}
+
+/// An election's nomination period (absent or null: it takes no nominations).
+pub fn nomination_period(d: &Document) -> Result<Option<NominationPeriod>, StoreError> {
+    match d.get("nominations") {
+        Some(Bson::Null) | None => Ok(None),
+        Some(b) => Ok(Some(mongodb::bson::from_bson(b.clone()).map_err(bad)?)),
+    }
+}
+
+/// A count or version stored as an integer, back into the port's `u32`.
+fn count(d: &Document, key: &str) -> Result<u32, StoreError> {
+    u32::try_from(int(d, key)?).map_err(bad)
+}
+
+fn photo(d: &Document) -> Result<Option<PhotoHash>, StoreError> {
+    match d.get("photo") {
+        Some(Bson::Null) | None => Ok(None),
+        Some(Bson::String(h)) => Ok(Some(PhotoHash::parse(h).map_err(bad)?)),
+        Some(other) => Err(bad(format!("photo is {other:?}"))),
+    }
+}
+
+fn content(d: &Document) -> Result<NominationContent, StoreError> {
+    Ok(NominationContent {
+        name: d.get_str("name").map_err(bad)?.to_owned(),
+        manifesto: d.get_str("manifesto").map_err(bad)?.to_owned(),
+        photo: photo(d)?,
+    })
+}
+
+/// A `nominations` document (see `docs::nomination`). Its seconds come back oldest
+/// first, ties by seconder, as SQLite orders them.
+pub fn nomination(d: &Document) -> Result<Nomination, StoreError> {
+    let mut seconds = Vec::new();
+    for s in d.get_array("seconds").map_err(bad)? {
+        let s = s.as_document().ok_or_else(|| bad("a second is not a document"))?;
+        seconds
+            .push(Second { by: Username::parse(s.get_str("by").map_err(bad)?).map_err(bad)?, at: ts(int(s, "at")?) });
+    }
+    seconds.sort_by(|a, b| (a.at, a.by.as_str()).cmp(&(b.at, b.by.as_str())));
+    let status = d.get_str("status").map_err(bad)?;
+    Ok(Nomination {
+        id: NominationId::parse(d.get_str("_id").map_err(bad)?).map_err(bad)?,
+        election: ElectionId::parse(d.get_str("election").map_err(bad)?).map_err(bad)?,
+        contest: ContestId::parse(d.get_str("contest").map_err(bad)?).map_err(bad)?,
+        nominee: Username::parse(d.get_str("nominee").map_err(bad)?).map_err(bad)?,
+        email: VoterEmail::parse(d.get_str("email").map_err(bad)?).map_err(bad)?,
+        version: count(d, "version")?,
+        content: content(d)?,
+        status: NominationStatus::parse(status).ok_or_else(|| bad(format!("status is {status:?}")))?,
+        reason: d.get_str("reason").ok().map(str::to_owned),
+        decided_version: match d.get("decided_version") {
+            Some(Bson::Null) | None => None,
+            Some(_) => Some(count(d, "decided_version")?),
+        },
+        seconds,
+        submitted_at: ts(int(d, "submitted_at")?),
+        updated_at: ts(int(d, "updated_at")?),
+    })
+}
+
+/// A `nomination_versions` document (see `docs::nomination_version`).
+pub fn nomination_version(d: &Document) -> Result<NominationVersion, StoreError> {
+    let id = d.get_document("_id").map_err(bad)?;
+    Ok(NominationVersion { version: count(id, "v")?, content: content(d)?, at: ts(int(d, "at")?) })
 }
 
 /// A contest's rules (a contest stored before kinds existed has none: one-seat plurality).

@@ -142,7 +142,22 @@ impl Elections for MongoStore {
                 if edit.opens_at.is_some() && opens.as_second() <= now.as_second() {
                     return Ok(Err(refused("The opening must be in the future.")));
                 }
-                let mut set = doc! { "opens_at": opens.as_second(), "closes_at": closes.as_second() };
+                // The period (a new one, or the one kept) must still close before voting opens.
+                let period = match decode::nomination_period(&current) {
+                    Ok(current) => edit.nominations_after(current, opens),
+                    Err(e) => return Ok(Err(e.into())),
+                };
+                let period = match period {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(refused(e.to_string()))),
+                };
+                let period = match docs::nomination_period(period.as_ref()) {
+                    Ok(b) => b,
+                    Err(e) => return Ok(Err(ChangeError::Store(bad(e)))),
+                };
+                let mut set = doc! {
+                    "opens_at": opens.as_second(), "closes_at": closes.as_second(), "nominations": period,
+                };
                 if let Some(t) = &edit.title {
                     set.insert("title", t.as_str());
                 }

@@ -14,6 +14,10 @@
 //! - `audit`: the hash-chained audit log (`Audit`);
 //! - `imports`: resumable roll imports (`Imports`);
 //! - `activity`: the dashboard's counts, service status, ping (`ActivityLog`);
+//! - `notices`: mail to staff that is not a code (`Notices`);
+//! - `staff`: the addresses staff last signed in with (`StaffContacts`);
+//! - `nominations`: students' nominations, their versions, seconds and photos
+//!   (`Nominations`; each step's transaction in `nominations/steps.rs`);
 //! - `docs`: the documents, filters and updates it sends (pure);
 //! - `decode`: stored documents back into the port's values (pure);
 //! - `errors`: what a driver error means (pure);
@@ -42,6 +46,7 @@ mod elections;
 pub mod errors;
 mod imports;
 mod migrate;
+mod nominations;
 mod notices;
 mod outbox;
 mod roll;
@@ -186,10 +191,31 @@ impl MongoStore {
             ("notices", doc! { "state": 1, "lease_until": 1 }, "leases"),
             ("notices", doc! { "id": 1 }, "by_id"),
             ("staff_contacts", doc! { "officer": 1, "seen_at": -1 }, "officers"),
+            // Nominations: the review queue (by status, or all) by (contest, id); a
+            // nominee's own; a student's seconds in a contest; a nomination's versions.
+            ("nominations", doc! { "election": 1, "status": 1, "contest": 1, "_id": 1 }, "by_status"),
+            ("nominations", doc! { "election": 1, "contest": 1, "_id": 1 }, "by_contest"),
+            ("nominations", doc! { "election": 1, "nominee": 1 }, "by_nominee"),
+            ("nominations", doc! { "election": 1, "contest": 1, "seconds.by": 1 }, "by_seconder"),
+            ("nomination_versions", doc! { "_id.n": 1, "_id.v": 1 }, "by_nomination"),
         ];
         for (collection, keys, name) in indexes {
             self.timed(self.coll::<Document>(collection).create_index(index(keys, false, name))).await?;
         }
+        // One live (not withdrawn) nomination per nominee and contest, as SQLite's partial
+        // unique index; a partial filter can't say "status is not withdrawn" (no `$ne`),
+        // hence the `live` flag each step keeps.
+        let live = IndexModel::builder()
+            .keys(doc! { "election": 1, "contest": 1, "nominee": 1 })
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .partial_filter_expression(doc! { "live": true })
+                    .name("one_live".to_owned())
+                    .build(),
+            )
+            .build();
+        self.timed(self.coll::<Document>("nominations").create_index(live)).await?;
         let ttl = IndexModel::builder()
             .keys(doc! { "expires_at": 1 })
             .options(IndexOptions::builder().expire_after(Duration::ZERO).name("expiry".to_owned()).build())

@@ -155,7 +155,10 @@ impl Elections for SqliteStore {
                 quorum_pct,
                 otp_validity: (validity > 0).then(|| Duration::from_secs(validity as u64)),
                 shuffle_candidates,
-                nominations: nominations.map(|raw| parsed(10, raw, |r: &str| serde_json::from_str(r))).transpose().sql()?,
+                nominations: nominations
+                    .map(|raw| parsed(10, raw, |r: &str| serde_json::from_str(r)))
+                    .transpose()
+                    .sql()?,
             }))
         })
     }
@@ -166,7 +169,7 @@ impl Elections for SqliteStore {
         self.run(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT id, title, opens_at, closes_at, time_zone, grace_secs, eligibility FROM elections
+                    "SELECT id, title, opens_at, closes_at, time_zone, grace_secs, eligibility, nominations FROM elections
                  WHERE id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .sql()?;
@@ -181,6 +184,10 @@ impl Elections for SqliteStore {
                         grace_secs: r.get::<_, i64>(5)?.max(0) as u64,
                         eligibility: parsed(6, r.get(6)?, |raw| serde_json::from_str::<Eligibility>(raw))?,
                         constituencies: Vec::new(),
+                        nominations: r
+                            .get::<_, Option<String>>(7)?
+                            .map(|raw| parsed(7, raw, |r: &str| serde_json::from_str(r)))
+                            .transpose()?,
                     })
                 })
                 .sql()?;

@@ -108,7 +108,9 @@ fn keep_photo(
         check_photo(photo)?;
         let hash = photo.hash();
         if content.photo.as_ref() != Some(&hash) {
-            return Err(turnout_store::InvalidField::new("photo", "the content must name the photo stored with it").into());
+            return Err(
+                turnout_store::InvalidField::new("photo", "the content must name the photo stored with it").into()
+            );
         }
         tx.execute(
             "INSERT OR IGNORE INTO photos (hash, bytes, stored_at) VALUES (?1, ?2, ?3)",

@@ -309,6 +309,10 @@ pub struct ElectionSummary {
     /// sign-in decides beside the election's eligibility.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub constituencies: Vec<(ContestId, crate::Constituency)>,
+    /// The nomination period, if the election takes nominations: sign-in decides
+    /// eligibility for an election whose period runs, even if voting is far off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominations: Option<NominationPeriod>,
 }
 
 impl ElectionSummary {

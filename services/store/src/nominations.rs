@@ -479,7 +479,12 @@ pub mod rules {
         Apply,
     }
 
-    pub fn decide(n: &Nomination, version: u32, decision: Decision, proposers: u32) -> Result<DecisionPlan, NominationError> {
+    pub fn decide(
+        n: &Nomination,
+        version: u32,
+        decision: Decision,
+        proposers: u32,
+    ) -> Result<DecisionPlan, NominationError> {
         if n.status == NominationStatus::Withdrawn {
             return Err(NominationError::Withdrawn);
         }

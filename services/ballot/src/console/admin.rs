@@ -13,7 +13,7 @@ use turnout_core::domain::{CandidateId, ContestId, ElectionId, Username};
 use turnout_core::http::{Admin, Body, Nav, html, wants_json};
 use turnout_core::store::{
     AuditEntry, CandidateRow, ContestEdit, Decision, ElectionEdit, Eligibility, ImportJob, NewCandidate, NewElection,
-    RollRow, RowError, election_or_404,
+    NominationPeriod, RollRow, RowError, election_or_404,
 };
 use turnout_core::{ApiError, ErrorCode};
 
@@ -63,6 +63,58 @@ struct CreateForm {
     eligibility: Option<String>,
     #[serde(default)]
     eligibility_value: Option<String>,
+    #[serde(default)]
+    nominations_opens_at: Option<String>,
+    #[serde(default)]
+    nominations_closes_at: Option<String>,
+    #[serde(default)]
+    proposers: Option<String>,
+    #[serde(default)]
+    max_seconds: Option<String>,
+}
+
+/// The nomination period as the console forms write it: both times empty for none.
+/// (Fields of each form rather than a flattened struct: a flattened form reads every
+/// value as text, which the forms' number fields can't take.)
+struct PeriodFields<'a> {
+    nominations_opens_at: &'a Option<String>,
+    nominations_closes_at: &'a Option<String>,
+    proposers: &'a Option<String>,
+    max_seconds: &'a Option<String>,
+}
+
+impl PeriodFields<'_> {
+    fn period(self, zone: &str) -> Result<Option<NominationPeriod>, ApiError> {
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        let (opens, closes) = match (text(self.nominations_opens_at), text(self.nominations_closes_at)) {
+            (None, None) => return Ok(None),
+            (Some(o), Some(c)) => (o, c),
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "nominations_opens_at",
+                    "give both times of the nomination period, or neither",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(ApiError::invalid(
+                    "nominations_closes_at",
+                    "give both times of the nomination period, or neither",
+                ));
+            }
+        };
+        let count = |v: &Option<String>, field: &str| -> Result<u32, ApiError> {
+            match text(v) {
+                None => Ok(0),
+                Some(n) => n.parse::<u32>().map_err(|_| ApiError::invalid(field, "a whole number, 0 for none")),
+            }
+        };
+        Ok(Some(NominationPeriod {
+            opens_at: parse_time(&opens, zone, "nominations_opens_at")?,
+            closes_at: parse_time(&closes, zone, "nominations_closes_at")?,
+            proposers: count(self.proposers, "proposers")?,
+            max_seconds: count(self.max_seconds, "max_seconds")?,
+        }))
+    }
 }
 
 fn eligibility_from(kind: Option<&str>, value: Option<&str>) -> Result<Eligibility, ApiError> {
@@ -92,6 +144,13 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
                 quorum_pct: f.quorum_pct.unwrap_or(0.0),
                 otp_validity_secs: f.otp_validity_secs.unwrap_or(0),
                 shuffle_candidates: f.shuffle_candidates.is_some(),
+                nominations: PeriodFields {
+                    nominations_opens_at: &f.nominations_opens_at,
+                    nominations_closes_at: &f.nominations_closes_at,
+                    proposers: &f.proposers,
+                    max_seconds: &f.max_seconds,
+                }
+                .period(&f.time_zone)?,
                 contests: contest_lines::parse(&f.contests)?,
             }
         }
@@ -116,6 +175,7 @@ pub async fn create(req: HttpRequest, admin: Admin, body: Body, store: StoreData
         &election.id,
         json!({ "title": election.title, "opens_at": election.opens_at.to_string(),
                 "closes_at": election.closes_at.to_string(), "eligibility": election.eligibility,
+                "nominations": election.nominations,
                 "shuffle_candidates": election.shuffle_candidates,
                 "contests": election.contests.iter().map(|c| json!({ "id": c.id, "rules": c.rules })).collect::<Vec<_>>() }),
     );
@@ -150,6 +210,12 @@ struct ElectionPage {
     contests: Vec<(String, String)>,
     /// The contests as the edit form's lines (`contest_lines`).
     contest_lines: String,
+    /// The nomination period in words, and as the edit form's values.
+    period: String,
+    nominations_opens_input: String,
+    nominations_closes_input: String,
+    proposers: u32,
+    max_seconds: u32,
     candidates: Vec<CandidateRow>,
     next_candidates: Option<String>,
     roll_size: u64,
@@ -193,7 +259,7 @@ pub async fn election(
             "election": e.id, "title": e.title, "opens_at": s.opens_at.to_string(), "closes_at": s.closes_at.to_string(),
             "time_zone": s.time_zone, "grace_secs": s.grace.as_secs(), "quorum_pct": e.quorum_pct,
             "otp_validity_secs": e.otp_validity.map_or(0, |v| v.as_secs()), "eligibility": e.eligibility,
-            "shuffle_candidates": e.shuffle_candidates,
+            "shuffle_candidates": e.shuffle_candidates, "nominations": e.nominations,
             "contests": e.contests.iter().map(|c| json!({ "id": c.id, "title": c.title, "rules": c.rules })).collect::<Vec<_>>(),
             "candidates": candidates, "next_after": next_candidates, "roll_size": roll_size,
             "editable": Timestamp::now() < s.opens_at,
@@ -219,6 +285,11 @@ pub async fn election(
         shuffle_candidates: e.shuffle_candidates,
         contests: e.contests.iter().map(|c| (c.id.to_string(), c.title.clone())).collect(),
         contest_lines: e.contests.iter().map(|c| contest_lines::line(&c.id, &c.title, &c.rules) + "\n").collect(),
+        period: crate::nominations::period_text(&e),
+        nominations_opens_input: e.nominations.as_ref().map(|p| input(p.opens_at)).unwrap_or_default(),
+        nominations_closes_input: e.nominations.as_ref().map(|p| input(p.closes_at)).unwrap_or_default(),
+        proposers: e.nominations.as_ref().map_or(0, |p| p.proposers),
+        max_seconds: e.nominations.as_ref().map_or(0, |p| p.max_seconds),
         candidates,
         next_candidates,
         roll_size,
@@ -239,6 +310,14 @@ struct EditForm {
     /// "yes" or "no" (a select, so switching it off is sent too).
     shuffle_candidates: Option<String>,
     contests: Option<String>,
+    #[serde(default)]
+    nominations_opens_at: Option<String>,
+    #[serde(default)]
+    nominations_closes_at: Option<String>,
+    #[serde(default)]
+    proposers: Option<String>,
+    #[serde(default)]
+    max_seconds: Option<String>,
 }
 
 pub async fn edit(
@@ -268,6 +347,13 @@ pub async fn edit(
                 quorum_pct: f.quorum_pct,
                 otp_validity_secs: f.otp_validity_secs,
                 shuffle_candidates: f.shuffle_candidates.as_deref().map(|v| v == "yes"),
+                nominations: PeriodFields {
+                    nominations_opens_at: &f.nominations_opens_at,
+                    nominations_closes_at: &f.nominations_closes_at,
+                    proposers: &f.proposers,
+                    max_seconds: &f.max_seconds,
+                }
+                .period(&zone)?,
                 contests: match f.contests.as_deref().filter(|c| !c.trim().is_empty()) {
                     Some(lines) => Some(
                         contest_lines::parse(lines)?
@@ -290,7 +376,7 @@ pub async fn edit(
         "title": edit.title, "opens_at": edit.opens_at.map(|t| t.to_string()),
         "closes_at": edit.closes_at.map(|t| t.to_string()), "time_zone": edit.time_zone, "grace_secs": edit.grace_secs,
         "quorum_pct": edit.quorum_pct, "otp_validity_secs": edit.otp_validity_secs, "contests": edit.contests,
-        "shuffle_candidates": edit.shuffle_candidates,
+        "shuffle_candidates": edit.shuffle_candidates, "nominations": edit.nominations,
     });
     store.edit_election(&e.id, &edit, &audit(&admin, "election.edited", &e.id, detail), Timestamp::now()).await?;
     let body = json!({ "election": e.id, "edited": true });
@@ -324,8 +410,9 @@ pub async fn nominate(
         status: turnout_core::store::CandidateStatus::Pending,
     };
     candidate.validate()?;
-    let detail = json!({ "contest": contest, "candidate": candidate.id, "name": candidate.name });
-    let entry = audit(&admin, "candidate.nominated", &e.id, detail);
+    // Marked as the admin's own entry: students' nominations are `nomination.*` lines.
+    let detail = json!({ "contest": contest, "candidate": candidate.id, "name": candidate.name, "added_by": "admin" });
+    let entry = audit(&admin, "candidate.added_by_admin", &e.id, detail);
     store.nominate_candidate(&e.id, &contest, &candidate, &entry, Timestamp::now()).await?;
     let body = json!({ "contest": contest, "candidate": candidate.id, "status": "pending" });
     Ok(changed(&req, StatusCode::CREATED, body, &format!("/admin/elections/{}", e.id)))

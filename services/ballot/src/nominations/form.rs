@@ -30,6 +30,18 @@ pub struct NominationForm {
     pub photo: Option<Vec<u8>>,
     /// "Remove my photo" on the edit form.
     pub remove_photo: bool,
+    /// The photo was larger than `photo::MAX_UPLOAD_BYTES`: the rest of it was read and
+    /// dropped, so the page can come back with what was typed and the reason beside it.
+    pub photo_too_large: bool,
+}
+
+impl NominationForm {
+    /// The refusal of an oversize photo, beside its field.
+    pub fn photo_refusal(&self) -> Option<ApiError> {
+        self.photo_too_large.then(|| {
+            ApiError::new(ErrorCode::BodyTooLarge, format!("photo: {}", PhotoError::TooLarge)).with("field", "photo")
+        })
+    }
 }
 
 /// Reads the form; every refusal names its field.
@@ -46,7 +58,8 @@ pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Nomination
             "send the nomination as a multipart/form-data form (fields contest, name, manifesto, photo)",
         ));
     }
-    let broken = |e: &dyn std::fmt::Display| ApiError::new(ErrorCode::MalformedBody, format!("the form broke off: {e}"));
+    let broken =
+        |e: &dyn std::fmt::Display| ApiError::new(ErrorCode::MalformedBody, format!("the form broke off: {e}"));
     let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
     let mut form = NominationForm::default();
     let mut seen = 0;
@@ -58,16 +71,29 @@ pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Nomination
         let mut part = part.map_err(|e| broken(&e))?;
         let field = part.name().unwrap_or("").to_owned();
         let limit = if field == "photo" { photo::MAX_UPLOAD_BYTES } else { MAX_TEXT_BYTES };
+        if field == "photo" && (form.photo.is_some() || form.photo_too_large) {
+            return Err(ApiError::invalid("photo", "send one photo"));
+        }
         let mut value = Vec::new();
+        let mut dropped = false;
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|e| broken(&e))?;
+            if dropped {
+                continue;
+            }
             if value.len() + chunk.len() > limit {
-                return Err(match field.as_str() {
-                    "photo" => ApiError::new(ErrorCode::BodyTooLarge, format!("photo: {}", PhotoError::TooLarge))
-                        .with("field", "photo"),
-                    "manifesto" => ApiError::invalid("manifesto", "at most 5,000 characters"),
-                    other => ApiError::invalid("form", format!("the field {other:?} is too long")),
-                });
+                match field.as_str() {
+                    // Read to its end and dropped (nginx bounds the whole body), so the
+                    // other fields still arrive.
+                    "photo" => {
+                        dropped = true;
+                        form.photo_too_large = true;
+                        value = Vec::new();
+                        continue;
+                    }
+                    "manifesto" => return Err(ApiError::invalid("manifesto", "at most 5,000 characters")),
+                    other => return Err(ApiError::invalid("form", format!("the field {other:?} is too long"))),
+                }
             }
             value.extend_from_slice(&chunk);
         }
@@ -108,7 +134,11 @@ impl PhotoGate {
             ApiError::internal()
         })?;
         match done {
-            Ok(p) => Ok(NewPhoto { bytes: p.bytes }),
+            Ok(p) => {
+                tracing::info!(event = "photo_processed", hash = %p.hash, width = p.width, height = p.height,
+                               bytes = p.bytes.len());
+                Ok(NewPhoto { bytes: p.bytes })
+            }
             Err(e @ PhotoError::TooLarge) => {
                 Err(ApiError::new(ErrorCode::BodyTooLarge, format!("photo: {e}")).with("field", "photo"))
             }

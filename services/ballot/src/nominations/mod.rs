@@ -25,6 +25,7 @@ use jiff::Timestamp;
 use turnout_core::ApiError;
 use turnout_core::store::{Election, PhotoHash, Store};
 
+pub use candidates::anchor;
 pub use form::PhotoGate;
 
 pub type StoreData = web::Data<Arc<dyn Store>>;

@@ -38,7 +38,12 @@ fn not_eligible(contest: &Contest) -> ApiError {
     )
 }
 
-fn check_csrf(keys: &SessionKeys, req: &HttpRequest, session: &Session, from_form: Option<&str>) -> Result<(), ApiError> {
+fn check_csrf(
+    keys: &SessionKeys,
+    req: &HttpRequest,
+    session: &Session,
+    from_form: Option<&str>,
+) -> Result<(), ApiError> {
     let presented = from_form.or_else(|| req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()));
     match presented {
         Some(token) if keys.csrf_matches(session, token) => Ok(()),
@@ -158,6 +163,9 @@ async fn content_of(
         photo: if form.remove_photo { None } else { current.and_then(|c| c.photo.clone()) },
     };
     content.validate()?;
+    if let Some(refusal) = form.photo_refusal() {
+        return Err(refusal);
+    }
     let photo = match &form.photo {
         Some(upload) => {
             let photo = gate.process(upload.clone()).await?;
@@ -242,7 +250,6 @@ struct NominationPage {
     election: String,
     election_title: String,
     contest: String,
-    id: String,
     url: String,
     name: String,
     manifesto: Vec<Vec<Vec<Piece>>>,
@@ -297,7 +304,6 @@ fn render_nomination(
         election: e.id.to_string(),
         election_title: e.title.clone(),
         contest: contest.map_or(n.contest.to_string(), |c| c.title.clone()),
-        id: n.id.to_string(),
         url: nomination_url(n),
         name: n.content.name.clone(),
         manifesto: manifesto::paragraphs(&n.content.manifesto),
@@ -308,10 +314,7 @@ fn render_nomination(
         seconds: n.seconds.len(),
         proposers: e.nominations.as_ref().map_or(0, |p| p.proposers),
         seconders: if mine {
-            n.seconds
-                .iter()
-                .map(|s| SecondRow { by: s.by.to_string(), at: e.schedule.local(s.at) })
-                .collect()
+            n.seconds.iter().map(|s| SecondRow { by: s.by.to_string(), at: e.schedule.local(s.at) }).collect()
         } else {
             Vec::new()
         },

@@ -100,6 +100,36 @@ impl TestApp {
         reqwest::Client::builder().default_headers(headers).build().unwrap()
     }
 
+    /// A student signed in (not verified) who may take part in `election`, and in the
+    /// constituency `contests`: a JSON client (or a browser's, `json` false, that does
+    /// not follow redirects) and its anti-CSRF token.
+    pub fn student(&self, n: u32, election: &str, constituencies: &[&str], json: bool) -> (reqwest::Client, String) {
+        let id = ElectionId::parse(election).unwrap();
+        let session = Session::new(
+            Username::parse(&format!("student{n:05}")).unwrap(),
+            VoterEmail::parse(&format!("student{n:05}@students.turnout.test")).unwrap(),
+            vec![],
+            Timestamp::now(),
+            Duration::from_secs(3600),
+        )
+        .with_eligible(vec![id.clone()])
+        .with_constituencies(
+            constituencies.iter().map(|c| (id.clone(), turnout_core::domain::ContestId::parse(c).unwrap())).collect(),
+        );
+        let keys = SessionKeys::from_settings(&self.settings);
+        let mut headers = reqwest::header::HeaderMap::new();
+        if json {
+            headers.insert(reqwest::header::ACCEPT, "application/json".parse().unwrap());
+        }
+        headers.insert(reqwest::header::COOKIE, format!("{COOKIE_NAME}={}", keys.sign(&session)).parse().unwrap());
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        (client, keys.csrf_token(&session))
+    }
+
     /// A JSON client whose session was verified for `election` at `verified_at`.
     pub fn voter(&self, n: u32, election: Option<&str>, verified_at: Timestamp) -> reqwest::Client {
         let mut session = Session::new(

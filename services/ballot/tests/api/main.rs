@@ -7,5 +7,6 @@ mod console;
 mod contests;
 mod helpers;
 mod insider;
+mod nominations;
 mod receipt;
 mod verify_box;

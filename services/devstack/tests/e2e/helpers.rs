@@ -25,6 +25,7 @@ impl TestStack {
         let mut opts = StackOptions::in_dir(dir.path());
         opts.students = 400;
         opts.union_election = true;
+        opts.by_election = true;
         // Above the crash test's sign-ins, below the burst scenario's.
         opts.login_rate = 200;
         // A short step so "several steps later" takes seconds, not minutes.

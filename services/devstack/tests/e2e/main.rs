@@ -12,6 +12,7 @@ mod https;
 mod identity;
 mod log_privacy;
 mod mongodb;
+mod nominations;
 mod observability;
 mod scenarios;
 mod security;
@@ -30,6 +31,7 @@ async fn a_student_votes_end_to_end_and_every_rule_holds_through_nginx() {
     scenarios::a_session_verified_for_one_election_cannot_vote_in_another(&stack).await;
     identity::every_spelling_of_one_account_shares_one_code_budget_and_one_ballot(&stack).await;
     contests::faculty_contests_follow_the_directory_and_the_store_refuses_the_others(&stack).await;
+    nominations::students_stand_for_the_by_election_through_nginx(&stack).await;
     // These two wait on the clock; run them side by side.
     tokio::join!(
         scenarios::a_code_used_after_several_steps_but_inside_validity_verifies(&stack),

@@ -96,7 +96,10 @@ pub async fn nominations_are_made_in_their_period_by_the_nominee_and_every_versi
     // A content naming a photo that is neither given nor stored is refused.
     let mut ghost = new_nomination(&e, "sec", 1, None);
     ghost.content.photo = Some(pic.hash());
-    assert!(matches!(store.submit_nomination(&ghost, None, &audit("x", &e), now).await, Err(NominationError::Invalid(_))));
+    assert!(matches!(
+        store.submit_nomination(&ghost, None, &audit("x", &e), now).await,
+        Err(NominationError::Invalid(_))
+    ));
     let before = audit_actions(store.as_ref()).await.len();
 
     let made = submit(store.as_ref(), &first, Some(&pic), now).await;
@@ -224,9 +227,7 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
     let n = submit(store.as_ref(), &new_nomination(&e, "pres", 1, Some(&pic)), Some(&pic), now).await;
     let decide = |version: u32, decision: Decision, reason: &str, at: Timestamp| {
         let (store, e, id, reason) = (store.clone(), e.clone(), n.id.clone(), reason.to_owned());
-        async move {
-            store.decide_nomination(&id, version, decision, &reason, &audit("nomination.decided", &e), at).await
-        }
+        async move { store.decide_nomination(&id, version, decision, &reason, &audit("nomination.decided", &e), at).await }
     };
     let on_ballot = || {
         let (store, e, candidate) = (store.clone(), e.clone(), n.candidate_id());
@@ -258,7 +259,10 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
     assert!(matches!(stale, Err(NominationError::Stale { current: 2 })), "{stale:?}");
     assert!(matches!(decide(2, Decision::Reject, "  ", now).await, Err(NominationError::Invalid(_))));
     let rejected = decide(2, Decision::Reject, "The photo is not of you.", now).await.unwrap();
-    assert_eq!((rejected.status, rejected.reason.as_deref()), (NominationStatus::Rejected, Some("The photo is not of you.")));
+    assert_eq!(
+        (rejected.status, rejected.reason.as_deref()),
+        (NominationStatus::Rejected, Some("The photo is not of you."))
+    );
     assert!(on_ballot().await.is_none());
     decide(2, Decision::Approve, "", now).await.unwrap();
     assert_eq!(on_ballot().await.map(|c| c.name), Some("Ada".to_owned()), "what was approved is what stands");
@@ -300,8 +304,7 @@ pub async fn the_nomination_period_closes_before_voting_opens(store: Arc<dyn Sto
     let e = nominating(store.as_ref(), "period", now, 0, 0).await;
     let got = store.election(&e).await.unwrap().unwrap().nominations.expect("the period is stored");
     assert_eq!((got.proposers, got.max_seconds), (0, 0));
-    let past_opening =
-        NominationPeriod { opens_at: now, closes_at: now + 150.minutes(), proposers: 1, max_seconds: 0 };
+    let past_opening = NominationPeriod { opens_at: now, closes_at: now + 150.minutes(), proposers: 1, max_seconds: 0 };
     let edit = ElectionEdit { nominations: Some(past_opening), ..ElectionEdit::default() };
     assert!(matches!(store.edit_election(&e, &edit, &audit("x", &e), now).await, Err(ChangeError::Refused(_))));
     // Nor may voting be moved to open before the period it has closes.
