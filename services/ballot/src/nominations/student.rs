@@ -419,6 +419,24 @@ pub async fn edit(
     answered(&req, &keys, &session, &e, &n, Some(&form), result)
 }
 
+/// A step on one nomination from a plain form or JSON: the session (its anti-CSRF token
+/// checked), the election and the nomination the path names.
+async fn step_on(
+    req: &HttpRequest,
+    path: web::Path<(String, String)>,
+    session: Authenticated,
+    keys: &SessionKeys,
+    body: &Body,
+    store: &StoreData,
+) -> Result<(Session, Election, Nomination), ApiError> {
+    let session = session.0;
+    check_csrf(keys, req, &session, body.field("csrf").as_deref())?;
+    let (election, id) = path.into_inner();
+    let e = election_or_404(store.as_ref().as_ref(), &election).await?;
+    let n = nomination_of(store, &e, &id).await?;
+    Ok((session, e, n))
+}
+
 pub async fn withdraw(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -427,11 +445,7 @@ pub async fn withdraw(
     body: Body,
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
-    let session = session.0;
-    check_csrf(&keys, &req, &session, body.field("csrf").as_deref())?;
-    let (election, id) = path.into_inner();
-    let e = election_or_404(store.as_ref().as_ref(), &election).await?;
-    let n = nomination_of(&store, &e, &id).await?;
+    let (session, e, n) = step_on(&req, path, session, &keys, &body, &store).await?;
     let entry = audit(&session, "nomination.withdrawn", &e.id, json!({ "nomination": n.id, "contest": n.contest }));
     let result = store.withdraw_nomination(&n.id, &session.sub, &entry, Timestamp::now()).await.map_err(Into::into);
     answered(&req, &keys, &session, &e, &n, None, result)
@@ -445,13 +459,11 @@ pub async fn second(
     body: Body,
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
-    let session = session.0;
-    check_csrf(&keys, &req, &session, body.field("csrf").as_deref())?;
-    let (election, id) = path.into_inner();
-    let e = election_or_404(store.as_ref().as_ref(), &election).await?;
-    let n = nomination_of(&store, &e, &id).await?;
+    let (session, e, n) = step_on(&req, path, session, &keys, &body, &store).await?;
     let result = async {
-        let contest = e.contests.iter().find(|c| c.id == n.contest).ok_or_else(ApiError::internal)?;
+        let contest = e.contests.iter().find(|c| c.id == n.contest).ok_or_else(|| {
+            ApiError::new(ErrorCode::Conflict, "This nomination's contest is no longer part of the election.")
+        })?;
         if !may_take_part(&session, &e, contest) {
             return Err(not_eligible(contest));
         }
