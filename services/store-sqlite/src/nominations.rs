@@ -196,6 +196,14 @@ fn submit(
             |r| r.get(0),
         )
         .sql()?;
+    let made: u32 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM nominations WHERE election_id = ?1 AND nominee = ?2",
+            params![new.election.as_str(), new.nominee.as_str()],
+            |r| r.get(0),
+        )
+        .sql()?;
+    rules::nominee_bound(made)?;
     if live >= MAX_NOMINATIONS_PER_CONTEST {
         return Err(NominationError::Refused(format!(
             "This contest has {MAX_NOMINATIONS_PER_CONTEST} nominations, the most it takes."

@@ -27,6 +27,9 @@ pub const MAX_NOMINEE_NAME_CHARS: usize = 100;
 pub const MAX_VERSIONS: u32 = 20;
 /// Most live nominations in one contest (as many as a contest may have candidates).
 pub const MAX_NOMINATIONS_PER_CONTEST: u32 = 200;
+/// Most nominations one student may make in one election, withdrawn ones included: a
+/// withdraw-and-submit-again loop can't grow the store (each keeps its versions and photo).
+pub const MAX_NOMINATIONS_PER_NOMINEE: u32 = 10;
 /// Most proposers an election may ask for.
 pub const MAX_PROPOSERS: u32 = 20;
 /// The largest stored photo: processed photos are a few tens of KB; this is the store's
@@ -404,6 +407,18 @@ pub mod rules {
 
     use super::{MAX_VERSIONS, Nomination, NominationError, NominationPeriod, NominationStatus};
     use crate::Decision;
+
+    /// Refused once a student has made `super::MAX_NOMINATIONS_PER_NOMINEE` nominations in
+    /// the election (`made` counts withdrawn ones too).
+    pub fn nominee_bound(made: u32) -> Result<(), NominationError> {
+        if made >= super::MAX_NOMINATIONS_PER_NOMINEE {
+            return Err(NominationError::Refused(format!(
+                "You have made {} nominations in this election, the most one student may make.",
+                super::MAX_NOMINATIONS_PER_NOMINEE
+            )));
+        }
+        Ok(())
+    }
 
     /// Refused unless the nomination period is running (messages in the election's zone).
     pub fn in_period(period: Option<&NominationPeriod>, zone: &str, now: Timestamp) -> Result<(), NominationError> {

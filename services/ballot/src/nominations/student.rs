@@ -309,7 +309,8 @@ fn render_nomination(
         manifesto: manifesto::paragraphs(&n.content.manifesto),
         photo: n.content.photo.as_ref().map(super::photo_url),
         status: n.status.as_str(),
-        reason: n.reason.clone(),
+        // The returning officer's reason is the nominee's to read, not every visitor's.
+        reason: if mine { n.reason.clone() } else { None },
         version: n.version,
         seconds: n.seconds.len(),
         proposers: e.nominations.as_ref().map_or(0, |p| p.proposers),
@@ -331,11 +332,13 @@ fn render_nomination(
     html(status, &page)
 }
 
-/// What a nomination's JSON shows: who seconded only to the nominee.
+/// What a nomination's JSON shows: who seconded, and a rejection's reason, only to the
+/// nominee.
 fn nomination_json(n: &Nomination, mine: bool) -> serde_json::Value {
     let mut body = serde_json::to_value(n).unwrap_or_default();
     if !mine && let Some(o) = body.as_object_mut() {
         o.insert("seconds".into(), json!(n.seconds.len()));
+        o.remove("reason");
     }
     body
 }

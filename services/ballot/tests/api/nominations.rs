@@ -224,6 +224,12 @@ async fn a_decision_names_the_version_read_and_a_rejection_gives_the_nominee_its
     assert_eq!(seen["nomination"]["status"], "rejected");
     assert_eq!(seen["nomination"]["reason"], "Not a registered student.");
     assert_eq!(seen["versions"].as_array().unwrap().len(), 2, "every version kept");
+    let (stranger, _) = app.student(7, "spring", &[], true);
+    let theirs: Value = stranger.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs["nomination"]["status"], "rejected");
+    assert!(theirs["nomination"].get("reason").is_none(), "the reason is the nominee's: {theirs}");
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("Not a registered student."));
     let notices = app.store.notices(&format!("nomination:{id}:"), 10).await.unwrap();
     assert!(notices[0].body.contains("Not a registered student."));
     // The admin's queue shows both versions and which was decided.

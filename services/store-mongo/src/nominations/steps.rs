@@ -271,6 +271,12 @@ pub(super) async fn submit(
         .count_documents(doc! { "election": new.election.as_str(), "contest": new.contest.as_str(), "live": true })
         .session(&mut *session)
         .await?;
+    let made = store
+        .coll::<Document>(NOMINATIONS)
+        .count_documents(doc! { "election": new.election.as_str(), "nominee": new.nominee.as_str() })
+        .session(&mut *session)
+        .await?;
+    rules::nominee_bound(u32::try_from(made).unwrap_or(u32::MAX))?;
     if live >= u64::from(MAX_NOMINATIONS_PER_CONTEST) {
         return Err(refused(format!("This contest has {MAX_NOMINATIONS_PER_CONTEST} nominations, the most it takes.")));
     }

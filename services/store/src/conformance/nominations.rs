@@ -315,3 +315,21 @@ pub async fn the_nomination_period_closes_before_voting_opens(store: Arc<dyn Sto
     store.edit_election(&e, &edit, &audit("election.edited", &e), now).await.unwrap();
     assert_eq!(store.election(&e).await.unwrap().unwrap().nominations, Some(fine));
 }
+
+pub async fn a_student_makes_a_bounded_number_of_nominations_withdrawn_ones_included(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let e = nominating(store.as_ref(), "loop", now, 0, 0).await;
+    // Withdraw and submit again, over and over: each withdrawn one still counts.
+    for _ in 0..crate::MAX_NOMINATIONS_PER_NOMINEE {
+        let made = submit(store.as_ref(), &new_nomination(&e, "pres", 1, None), None, now).await;
+        store.withdraw_nomination(&made.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
+    }
+    let refused = store
+        .submit_nomination(&new_nomination(&e, "sec", 1, None), None, &audit("nomination.submitted", &e), now)
+        .await;
+    assert!(matches!(refused, Err(NominationError::Refused(_))), "{refused:?}");
+    let mine = store.nominations_of(&e, &voter(1)).await.unwrap();
+    assert_eq!(mine.len() as u32, crate::MAX_NOMINATIONS_PER_NOMINEE);
+    // Another student is not held back by it.
+    submit(store.as_ref(), &new_nomination(&e, "pres", 2, None), None, now).await;
+}
