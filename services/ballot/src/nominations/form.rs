@@ -115,20 +115,37 @@ pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Nomination
 
 /// How many photos are decoded at once: one per core on the 2-core host.
 const CONCURRENT_PHOTOS: usize = 2;
+/// How many may wait for a turn besides (each holds its upload, up to 5 MB, while it
+/// waits); beyond that an upload is turned away with a 503 and a retry hint.
+const WAITING_PHOTOS: usize = 16;
 
 #[derive(Clone)]
-pub struct PhotoGate(Arc<Semaphore>);
+pub struct PhotoGate {
+    decoding: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+}
 
 impl Default for PhotoGate {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(CONCURRENT_PHOTOS)))
+        Self {
+            decoding: Arc::new(Semaphore::new(CONCURRENT_PHOTOS)),
+            admitted: Arc::new(Semaphore::new(CONCURRENT_PHOTOS + WAITING_PHOTOS)),
+        }
     }
 }
 
 impl PhotoGate {
     /// The upload decoded, resized and re-encoded (`photo::process`), ready to store.
     pub async fn process(&self, upload: Vec<u8>) -> Result<NewPhoto, ApiError> {
-        let _turn = self.0.acquire().await.map_err(|_| ApiError::internal())?;
+        let Ok(_admitted) = self.admitted.clone().try_acquire_owned() else {
+            tracing::warn!(event = "photo_queue_full");
+            return Err(ApiError::new(
+                ErrorCode::StoreUnavailable,
+                "Many photos are being uploaded right now. Please send the form again in a few seconds.",
+            )
+            .retry_after(5));
+        };
+        let _turn = self.decoding.acquire().await.map_err(|_| ApiError::internal())?;
         let done = tokio::task::spawn_blocking(move || photo::process(&upload)).await.map_err(|e| {
             tracing::error!(event = "photo_task_failed", error = %e);
             ApiError::internal()
@@ -144,5 +161,22 @@ impl PhotoGate {
             }
             Err(e) => Err(ApiError::invalid("photo", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn uploads_beyond_the_queue_are_turned_away_and_the_rest_wait_their_turn() {
+        let gate = PhotoGate::default();
+        let held = gate.admitted.clone().try_acquire_many_owned((CONCURRENT_PHOTOS + WAITING_PHOTOS) as u32).unwrap();
+        let refused = gate.process(vec![0xff, 0xd8, 0xff]).await.unwrap_err();
+        assert_eq!(refused.status(), 503);
+        drop(held);
+        // With room again, the upload is decoded (and this one refused for what it is).
+        let refused = gate.process(b"not an image".to_vec()).await.unwrap_err();
+        assert_eq!((refused.status(), refused.extra.get("field").and_then(|f| f.as_str())), (422, Some("photo")));
     }
 }
