@@ -190,6 +190,17 @@ impl Elections for MongoStore {
                                 gone.get_str("id").unwrap_or("?")
                             ))));
                         }
+                        let gone_id = gone.get_str("id").unwrap_or("?");
+                        let nominated = store
+                            .coll::<Document>("nominations")
+                            .count_documents(doc! { "election": id.as_str(), "contest": gone_id, "live": true })
+                            .session(&mut *session)
+                            .await?;
+                        if nominated > 0 {
+                            return Ok(Err(refused(format!(
+                                "Contest {gone_id} has nominations; they must be withdrawn or the contest kept."
+                            ))));
+                        }
                     }
                     let mut contests: Vec<Document> = Vec::new();
                     for w in wanted {

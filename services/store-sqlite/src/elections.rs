@@ -435,6 +435,18 @@ pub(crate) fn edit_election(
                     "Contest {gone} has candidates; reject or move them before removing it."
                 )));
             }
+            let nominated: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM nominations WHERE election_id = ?1 AND contest_id = ?2 AND status != 'withdrawn'",
+                    params![id.as_str(), gone],
+                    |r| r.get(0),
+                )
+                .sql()?;
+            if nominated > 0 {
+                return Err(ChangeError::Refused(format!(
+                    "Contest {gone} has nominations; they must be withdrawn or the contest kept."
+                )));
+            }
             tx.execute("DELETE FROM contests WHERE election_id = ?1 AND id = ?2", params![id.as_str(), gone]).sql()?;
         }
         for (i, c) in contests.iter().enumerate() {

@@ -333,3 +333,20 @@ pub async fn a_student_makes_a_bounded_number_of_nominations_withdrawn_ones_incl
     // Another student is not held back by it.
     submit(store.as_ref(), &new_nomination(&e, "pres", 2, None), None, now).await;
 }
+
+pub async fn a_contest_with_live_nominations_stays_in_the_election(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let e = nominating(store.as_ref(), "keep", now, 0, 0).await;
+    let made = submit(store.as_ref(), &new_nomination(&e, "sec", 1, None), None, now).await;
+    let only_pres = ElectionEdit {
+        contests: Some(vec![crate::ContestEdit { id: kid("pres"), title: "President".into(), rules: None }]),
+        ..ElectionEdit::default()
+    };
+    let refused = store.edit_election(&e, &only_pres, &audit("election.edited", &e), now).await;
+    assert!(matches!(refused, Err(ChangeError::Refused(_))), "{refused:?}");
+    assert_eq!(store.election(&e).await.unwrap().unwrap().contests.len(), 2);
+    // Once the nomination is withdrawn, the contest may go.
+    store.withdraw_nomination(&made.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
+    store.edit_election(&e, &only_pres, &audit("election.edited", &e), now).await.unwrap();
+    assert_eq!(store.election(&e).await.unwrap().unwrap().contests.len(), 1);
+}
