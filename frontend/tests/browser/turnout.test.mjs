@@ -507,7 +507,7 @@ test("a student nominates with a photo, two others second, the admin approves, a
   await nominee.goto(`${URL}/e/byelection/ballot`);
   assert.match(await nominee.textContent("#contest-welfare"), /Robin Ash/);
   const about = await nominee.getAttribute("#contest-welfare a.about", "href");
-  assert.match(about, /^\/e\/byelection\/candidates#c-welfare-n-[0-9a-f]{12}$/);
+  assert.match(about, /^\/e\/byelection\/candidates#c-welfare-n-[0-9a-f]{32}$/);
   await accessible(nominee, "the ballot with a nominated candidate");
   await shot(nominee, "nominate-5-ballot");
   noErrors(nominee);

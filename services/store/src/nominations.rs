@@ -87,6 +87,13 @@ impl NominationId {
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4().simple().to_string())
     }
+    /// The id of `nominee`'s submission of the form drawn with `token`: the same form sent
+    /// twice is one nomination, but the id is never the client's to choose (a chosen id
+    /// could copy another nomination's, or its candidate id's, digits).
+    pub fn for_submission(nominee: &Username, token: &str) -> Self {
+        let digest = Sha256::new().chain_update(nominee.as_str()).chain_update([0]).chain_update(token).finalize();
+        Self(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    }
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(Self(raw.to_owned()))
@@ -97,9 +104,10 @@ impl NominationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The candidate id an approved nomination stands under on the ballot.
+    /// The candidate id an approved nomination stands under on the ballot: all of the id,
+    /// so no other nomination's candidate can share it.
     pub fn candidate_id(&self) -> CandidateId {
-        CandidateId::parse(&format!("n-{}", &self.0[..12])).expect("n- and hex digits make a slug")
+        CandidateId::parse(&format!("n-{}", self.0)).expect("n- and hex digits make a slug")
     }
 }
 

@@ -203,8 +203,12 @@ pub async fn submit(
             return Err(not_eligible(contest));
         }
         let (content, photo) = content_of(&form, &gate, None).await?;
-        // The form's own id (a hidden field): the same form sent twice is one nomination.
-        let id = form.token.as_deref().and_then(|t| NominationId::parse(t).ok()).unwrap_or_else(NominationId::random);
+        // Derived from the form's own token (a hidden field) and the nominee: the same form
+        // sent twice is one nomination, and no client picks an id.
+        let id = match form.token.as_deref().map(str::trim).filter(|t| !t.is_empty() && t.len() <= 64) {
+            Some(token) => NominationId::for_submission(&session.sub, token),
+            None => NominationId::random(),
+        };
         let new = NewNomination {
             id: id.clone(),
             election: e.id.clone(),

@@ -166,7 +166,7 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     assert!(!html.contains("<script>alert"), "escaped");
     assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
     assert!(html.contains(r#"<a href="https://union.test/plan" rel="nofollow ugc noopener noreferrer">"#));
-    let candidate = format!("n-{}", &id[..12]);
+    let candidate = format!("n-{id}");
     assert!(html.contains(&format!(r#"id="c-president-{candidate}""#)));
     let voter = app.voter_in(4, "spring", &[], false);
     let ballot = voter.get(format!("{}/e/spring/ballot", app.url)).send().await.unwrap().text().await.unwrap();
@@ -381,7 +381,8 @@ async fn the_pages_work_without_javascript_and_show_each_mistake_beside_its_fiel
             .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(location, format!("/e/spring/nominations/{token}"));
+    let id = location.strip_prefix("/e/spring/nominations/").expect("the nomination's page").to_owned();
+    assert_ne!(id, token, "the server makes the id; the form's token only recognises a resend");
     let res =
         nominate(&app, &browser, "spring", form(&csrf, "council", "Eve Fox", "Hi", None).text("token", token.clone()))
             .await;
@@ -413,14 +414,14 @@ async fn the_pages_work_without_javascript_and_show_each_mistake_beside_its_fiel
     assert_eq!(queue.status(), StatusCode::OK);
     assert!(queue.text().await.unwrap().contains("Eve Fox"));
     let res = admin
-        .post(format!("{}/admin/elections/spring/nominations/{token}/decision", app.url))
+        .post(format!("{}/admin/elections/spring/nominations/{id}/decision", app.url))
         .header("cookie", &cookie)
         .form(&[("csrf", admin_csrf.as_str()), ("decision", "reject"), ("version", "1"), ("reason", "")])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.text().await.unwrap().contains(&format!(r#"id="reason-{token}-error""#)));
+    assert!(res.text().await.unwrap().contains(&format!(r#"id="reason-{id}-error""#)));
     // Students get no admin queue.
     let res = browser
         .get(format!("{}/admin/elections/spring/nominations", app.url))
@@ -457,4 +458,45 @@ async fn an_admin_still_adds_a_candidate_directly_and_the_audit_log_says_so() {
     )
     .await;
     assert_eq!(error_code(res).await.0, 422);
+}
+
+#[tokio::test]
+async fn a_student_cannot_take_a_rivals_place_by_copying_their_nomination_id() {
+    let app = spawn_app().await;
+    nominating(&app, "spring", 0, 0).await;
+    let (rival, rival_csrf) = app.student(1, "spring", &[], true);
+    let res = nominate(&app, &rival, "spring", form(&rival_csrf, "president", "Ada Quinn", "Me.", None)).await;
+    let theirs: Value = res.json().await.unwrap();
+    let rival_id = theirs["nomination"]["id"].as_str().unwrap().to_owned();
+    let (admin, admin_csrf) = app.staff("returning", vec![Role::Admin]);
+    let decide = |id: &str| format!("{}/admin/elections/spring/nominations/{id}/decision", app.url);
+    let res = post(&admin, decide(&rival_id), &admin_csrf, json!({ "decision": "approve", "version": 1 })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The attacker sends a token that begins like the rival's id (read from the share
+    // link), has their own rejected and withdraws it: the rival stays on the ballot.
+    let aimed = format!("{}{}", &rival_id[..12], if rival_id.ends_with('0') { "1".repeat(20) } else { "0".repeat(20) });
+    let (attacker, csrf) = app.student(2, "spring", &[], true);
+    let res = nominate(
+        &app,
+        &attacker,
+        "spring",
+        form(&csrf, "president", "Mallory", "Hi", None).text("token", aimed.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    let mine: Value = res.json().await.unwrap();
+    let my_id = mine["nomination"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(my_id, rival_id);
+    assert_ne!(my_id[..12], rival_id[..12], "no shared prefix to aim at");
+    let res =
+        post(&admin, decide(&my_id), &admin_csrf, json!({ "decision": "reject", "version": 1, "reason": "No." })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = post(&attacker, format!("{}/e/spring/nominations/{my_id}/withdraw", app.url), &csrf, json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let election = app.store.election(&ElectionId::parse("spring").unwrap()).await.unwrap().unwrap();
+    let president = election.contests.iter().find(|c| c.id.as_str() == "president").unwrap();
+    let ada = president.candidates.iter().find(|c| c.id.as_str() == format!("n-{rival_id}")).expect("still there");
+    assert_eq!((ada.name.as_str(), ada.status), ("Ada Quinn", turnout_core::store::CandidateStatus::Approved));
+    assert!(!president.candidates.iter().any(|c| c.name == "Mallory"));
 }
