@@ -320,7 +320,8 @@ fn second(
     let given: u32 = tx
         .query_row(
             "SELECT COUNT(*) FROM nomination_seconds s JOIN nominations n ON n.id = s.nomination_id
-             WHERE s.election_id = ?1 AND s.contest_id = ?2 AND s.seconder = ?3 AND n.status != 'withdrawn'",
+             WHERE s.election_id = ?1 AND s.contest_id = ?2 AND s.seconder = ?3
+               AND n.status IN ('pending', 'approved')",
             params![n.election.as_str(), n.contest.as_str(), seconder.as_str()],
             |r| r.get(0),
         )

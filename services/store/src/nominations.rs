@@ -479,8 +479,16 @@ pub mod rules {
 
     /// `given` is how many live nominations in this contest the seconder has seconded.
     pub fn second(n: &Nomination, seconder: &Username, given: u32, max: u32) -> Result<(), NominationError> {
-        if n.status == NominationStatus::Withdrawn {
-            return Err(NominationError::Withdrawn);
+        match n.status {
+            NominationStatus::Withdrawn => return Err(NominationError::Withdrawn),
+            // A rejected nomination takes no more seconds: each would use up one of the
+            // seconder's few in the contest for nothing.
+            NominationStatus::Rejected => {
+                return Err(NominationError::Refused(
+                    "This nomination was not approved; it takes no more seconds.".into(),
+                ));
+            }
+            NominationStatus::Pending | NominationStatus::Approved => {}
         }
         if &n.nominee == seconder {
             return Err(NominationError::OwnNomination);

@@ -325,7 +325,11 @@ fn render_nomination(
         },
         mine,
         open: open && standing,
-        can_second: open && standing && !mine && !seconded && eligible,
+        can_second: open
+            && matches!(n.status, NominationStatus::Pending | NominationStatus::Approved)
+            && !mine
+            && !seconded
+            && eligible,
         seconded,
         signed_in: session.is_some(),
         period: period_text(e),

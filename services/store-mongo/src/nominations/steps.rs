@@ -376,8 +376,8 @@ pub(super) async fn second(
     let given = store
         .coll::<Document>(NOMINATIONS)
         .count_documents(doc! {
-            "election": n.election.as_str(), "contest": n.contest.as_str(), "live": true,
-            "seconds.by": seconder.as_str(),
+            "election": n.election.as_str(), "contest": n.contest.as_str(),
+            "status": { "$in": ["pending", "approved"] }, "seconds.by": seconder.as_str(),
         })
         .session(&mut *session)
         .await?;

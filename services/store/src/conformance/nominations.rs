@@ -199,6 +199,14 @@ pub async fn seconds_are_once_each_never_ones_own_and_capped_per_contest_under_a
     store.withdraw_nomination(&a.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
     assert!(matches!(s(a.id.clone(), 6, now).await, Err(NominationError::Withdrawn)));
     s(b.id.clone(), 3, now).await.unwrap();
+    // A rejected one takes no seconds, and those it had no longer count either.
+    let d = submit(store.as_ref(), &new_nomination(&e, "sec", 7, None), None, now).await;
+    store
+        .decide_nomination(&c.id, 1, Decision::Reject, "Not eligible.", &audit("nomination.rejected", &e), now)
+        .await
+        .unwrap();
+    assert!(matches!(s(c.id.clone(), 8, now).await, Err(NominationError::Refused(_))));
+    s(d.id.clone(), 3, now).await.unwrap();
 
     // One student racing to second ten nominations at once gets exactly one.
     let mut many = Vec::new();
