@@ -340,13 +340,17 @@ fn render_nomination(
     html(status, &page)
 }
 
-/// What a nomination's JSON shows: who seconded, and a rejection's reason, only to the
-/// nominee.
+/// What a nomination's JSON shows: who seconded, the nominee's account and a decision's
+/// reason only to the nominee.
 fn nomination_json(n: &Nomination, mine: bool) -> serde_json::Value {
     let mut body = serde_json::to_value(n).unwrap_or_default();
     if !mine && let Some(o) = body.as_object_mut() {
         o.insert("seconds".into(), json!(n.seconds.len()));
-        o.remove("reason");
+        // The account behind it, and the decision's details, are the nominee's (and the
+        // admin's) to see; the page shows the display name only.
+        for private in ["reason", "nominee", "decided_version"] {
+            o.remove(private);
+        }
     }
     body
 }

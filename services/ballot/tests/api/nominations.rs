@@ -138,6 +138,8 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     let (other, _) = app.student(9, "spring", &[], true);
     let theirs: Value = other.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(theirs["nomination"]["seconds"], 2);
+    assert!(theirs["nomination"].get("nominee").is_none(), "the nominee's account is theirs: {theirs}");
+    assert_eq!(mine["nomination"]["nominee"], "student00001");
     let html = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(!html.contains("student00002"), "the public page names no seconder");
 
