@@ -582,7 +582,21 @@ mod tests {
         assert_eq!(NominationId::parse(id.as_str()).unwrap(), id);
         assert!(NominationId::parse("../etc/passwd").is_err());
         assert!(NominationId::parse(&"A".repeat(32)).is_err());
-        assert_eq!(id.candidate_id().as_str().len(), 14);
+        assert_eq!(id.candidate_id().as_str(), format!("n-{}", id.as_str()), "the whole id, not a prefix");
+        let ada = Username::parse("ada").unwrap();
+        let bob = Username::parse("bob").unwrap();
+        let token = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            NominationId::for_submission(&ada, token),
+            NominationId::for_submission(&ada, token),
+            "a retry is the same nomination"
+        );
+        assert_ne!(
+            NominationId::for_submission(&ada, token),
+            NominationId::for_submission(&bob, token),
+            "one token, two students, two ids"
+        );
+        assert!(NominationId::parse(NominationId::for_submission(&ada, token).as_str()).is_ok());
         let h = PhotoHash::of(b"photo");
         assert_eq!(PhotoHash::parse(h.as_str()).unwrap(), h);
         assert!(PhotoHash::parse("x.jpg").is_err());
