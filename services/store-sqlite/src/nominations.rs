@@ -9,7 +9,7 @@ use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Transaction
 use jiff::Timestamp;
 
 use turnout_domain::{ContestId, ElectionId, Username, VoterEmail};
-use turnout_store::nominations::rules::{self, DecisionPlan};
+use turnout_store::nominations::rules::{self, DecisionPlan, EditPlan};
 use turnout_store::rules::ts;
 use turnout_store::{
     AuditEntry, Decision, MAX_NOMINATIONS_PER_CONTEST, MAX_PAGE, NewNomination, NewPhoto, Nomination,
@@ -250,9 +250,12 @@ fn edit(
 ) -> Result<Nomination, NominationError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
     let n = existing(&tx, id)?;
-    rules::edit(&n, nominee)?;
+    let plan = rules::edit(&n, nominee, content)?;
     let t = times(&tx, &n.election)?;
     rules::in_period(t.period.as_ref(), &t.zone, now)?;
+    if plan == EditPlan::Unchanged {
+        return Ok(n);
+    }
     keep_photo(&tx, content, photo, now)?;
     let version = n.version + 1;
     tx.execute(
@@ -270,6 +273,7 @@ fn edit(
     )
     .sql()?;
     add_version(&tx, id, version, content, now)?;
+    tx.execute("DELETE FROM nomination_seconds WHERE nomination_id = ?1", params![id.as_str()]).sql()?;
     off_the_ballot(&tx, &n)?;
     append_audit_in(&tx, keys, audit, now)?;
     let stored = existing(&tx, id)?;

@@ -337,6 +337,9 @@ pub trait Nominations: Send + Sync {
 
     /// A new version by the nominee, inside the period; an approved or rejected nomination
     /// goes back to pending (and an approved one leaves the ballot until decided again).
+    /// The seconds are set aside with the old version: proposers endorse what they read, so
+    /// they second the new one again. The same content again (a resent form) is no new
+    /// version and keeps the seconds.
     async fn edit_nomination(
         &self,
         id: &NominationId,
@@ -413,7 +416,7 @@ pub mod rules {
     use turnout_domain::Username;
     use turnout_domain::schedule::local_in;
 
-    use super::{MAX_VERSIONS, Nomination, NominationError, NominationPeriod, NominationStatus};
+    use super::{MAX_VERSIONS, Nomination, NominationContent, NominationError, NominationPeriod, NominationStatus};
     use crate::Decision;
 
     /// Refused once a student has made `super::MAX_NOMINATIONS_PER_NOMINEE` nominations in
@@ -467,14 +470,25 @@ pub mod rules {
         Ok(())
     }
 
-    pub fn edit(n: &Nomination, nominee: &Username) -> Result<(), NominationError> {
+    /// What an edit does: nothing (the content it already has, e.g. a form sent twice), or
+    /// a new version, its seconds cleared.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum EditPlan {
+        Unchanged,
+        NewVersion,
+    }
+
+    pub fn edit(n: &Nomination, nominee: &Username, content: &NominationContent) -> Result<EditPlan, NominationError> {
         nominee_change(n, nominee)?;
+        if &n.content == content {
+            return Ok(EditPlan::Unchanged);
+        }
         if n.version >= MAX_VERSIONS {
             return Err(NominationError::Refused(format!(
                 "A nomination keeps at most {MAX_VERSIONS} versions; this one has them all."
             )));
         }
-        Ok(())
+        Ok(EditPlan::NewVersion)
     }
 
     /// `given` is how many live nominations in this contest the seconder has seconded.

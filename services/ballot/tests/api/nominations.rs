@@ -142,6 +142,10 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     assert_eq!(mine["nomination"]["nominee"], "student00001");
     let html = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(!html.contains("student00002"), "the public page names no seconder");
+    // The nominee is told, before they change anything, that a change asks again.
+    let (nominee_page, _) = app.student(1, "spring", &[], false);
+    let html = nominee_page.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("the 2 seconds so far: your proposers second the new version again"), "{html}");
 
     let res = post(&admin, decide.clone(), &admin_csrf, json!({ "decision": "approve", "version": 1 })).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());

@@ -7,7 +7,7 @@ use mongodb::ClientSession;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use turnout_domain::{ElectionId, Username};
-use turnout_store::nominations::rules::{self, DecisionPlan};
+use turnout_store::nominations::rules::{self, DecisionPlan, EditPlan};
 use turnout_store::{
     AuditEntry, Decision, InvalidField, MAX_NOMINATIONS_PER_CONTEST, NewNomination, NewPhoto, Nomination,
     NominationContent, NominationError, NominationId, NominationPeriod, NominationStatus, StoreError, check_photo,
@@ -300,8 +300,8 @@ pub(super) async fn submit(
     Ok(decode::nomination(&d)?)
 }
 
-/// See `Nominations::edit_nomination`: a new version, back to pending and off the ballot
-/// until decided again (the nominee's earlier versions stay in `nomination_versions`).
+/// See `Nominations::edit_nomination`: a new version, its seconds cleared, back to pending
+/// and off the ballot until decided again (the nominee's earlier versions stay in `nomination_versions`).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn edit(
     store: &MongoStore,
@@ -314,15 +314,18 @@ pub(super) async fn edit(
     now: Timestamp,
 ) -> Result<Nomination, Halt> {
     let n = existing(store, session, id).await?;
-    rules::edit(&n, nominee)?;
+    let plan = rules::edit(&n, nominee, content)?;
     let t = times(store, session, &n.election).await?;
     rules::in_period(t.period.as_ref(), &t.zone, now)?;
+    if plan == EditPlan::Unchanged {
+        return Ok(n);
+    }
     keep_photo(store, session, content, photo, now).await?;
     let version = n.version + 1;
     let mut set = docs::nomination_content(content);
     set.extend(doc! {
         "version": i64::from(version), "status": NominationStatus::Pending.as_str(), "live": true,
-        "reason": Bson::Null, "decided_version": Bson::Null, "updated_at": now.as_second(),
+        "seconds": [], "reason": Bson::Null, "decided_version": Bson::Null, "updated_at": now.as_second(),
     });
     let stored = update(store, session, id_filter(id), doc! { "$set": set }).await?;
     let stored = stored.ok_or(NominationError::UnknownNomination)?;

@@ -199,6 +199,12 @@ pub async fn seconds_are_once_each_never_ones_own_and_capped_per_contest_under_a
     store.withdraw_nomination(&a.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
     assert!(matches!(s(a.id.clone(), 6, now).await, Err(NominationError::Withdrawn)));
     s(b.id.clone(), 3, now).await.unwrap();
+    // An edit sets the nomination's seconds aside, and with them the seconders' places in
+    // the contest: the seconder may second the new version (or another nomination).
+    let b2 = content("Student 2, edited", None);
+    store.edit_nomination(&b.id, &voter(2), &b2, None, &audit("nomination.edited", &e), now).await.unwrap();
+    let again = s(b.id.clone(), 3, now).await.unwrap();
+    assert_eq!((again.version, again.seconds.len()), (2, 1), "one second, on version 2");
     // A rejected one takes no seconds, and those it had no longer count either.
     let d = submit(store.as_ref(), &new_nomination(&e, "sec", 7, None), None, now).await;
     store
@@ -258,13 +264,27 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
     decide(1, Decision::Approve, "", now).await.unwrap();
     assert_eq!(audit_actions(store.as_ref()).await.len(), audited, "the same decision again is not a new step");
 
-    // An edit takes the nominee off the ballot until decided again; a decision on the old
-    // version is refused as stale.
+    // The same content again (a form sent twice) is no new version: nothing changes.
+    let resent =
+        store.edit_nomination(&n.id, &voter(1), &n.content, None, &audit("nomination.edited", &e), now).await.unwrap();
+    assert_eq!((resent.version, resent.status, resent.seconds.len()), (1, NominationStatus::Approved, 1));
+    assert_eq!(audit_actions(store.as_ref()).await.len(), audited, "and writes no audit line");
+    assert!(on_ballot().await.is_some());
+
+    // An edit takes the nominee off the ballot until decided again, and sets the seconds
+    // aside: the proposers seconded what the old version said, so they second the new one.
+    // A decision on the old version is refused as stale.
     let edited = content("Ada", None);
-    store.edit_nomination(&n.id, &voter(1), &edited, None, &audit("nomination.edited", &e), now).await.unwrap();
+    let v2 =
+        store.edit_nomination(&n.id, &voter(1), &edited, None, &audit("nomination.edited", &e), now).await.unwrap();
+    assert!(v2.seconds.is_empty(), "seconds of version 1 don't stand for version 2: {:?}", v2.seconds);
+    assert!(store.nomination(&n.id).await.unwrap().unwrap().seconds.is_empty(), "as stored");
     assert!(on_ballot().await.is_none(), "an edited nomination waits for a new decision");
     let stale = decide(1, Decision::Approve, "", now).await;
     assert!(matches!(stale, Err(NominationError::Stale { current: 2 })), "{stale:?}");
+    let unseconded = decide(2, Decision::Approve, "", now).await;
+    assert!(matches!(unseconded, Err(NominationError::TooFewProposers { have: 0, need: 1 })), "{unseconded:?}");
+    store.second_nomination(&n.id, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
     assert!(matches!(decide(2, Decision::Reject, "  ", now).await, Err(NominationError::Invalid(_))));
     let rejected = decide(2, Decision::Reject, "The photo is not of you.", now).await.unwrap();
     assert_eq!(
