@@ -198,6 +198,11 @@ impl MongoStore {
             ("nominations", doc! { "election": 1, "nominee": 1 }, "by_nominee"),
             ("nominations", doc! { "election": 1, "contest": 1, "seconds.by": 1 }, "by_seconder"),
             ("nomination_versions", doc! { "_id.n": 1, "_id.v": 1 }, "by_nomination"),
+            // Where a photo is used (`Nominations::photo`): on a ballot, on a nomination,
+            // in any version.
+            ("elections", doc! { "contests.candidates.photo": 1 }, "by_photo"),
+            ("nominations", doc! { "photo": 1 }, "by_photo"),
+            ("nomination_versions", doc! { "photo": 1 }, "by_photo"),
         ];
         for (collection, keys, name) in indexes {
             self.timed(self.coll::<Document>(collection).create_index(index(keys, false, name))).await?;

@@ -27,9 +27,9 @@ use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_domain::{ContestId, ElectionId, Username};
 use turnout_store::{
-    AuditEntry, Decision, MAX_PAGE, MAX_VERSIONS, NewNomination, NewPhoto, Nomination, NominationContent,
-    NominationError, NominationId, NominationStatus, NominationVersion, Nominations, PhotoHash, StoreError,
-    check_reason,
+    AuditEntry, Decision, MAX_PAGE, MAX_PHOTO_OWNERS, MAX_VERSIONS, NewNomination, NewPhoto, Nomination,
+    NominationContent, NominationError, NominationId, NominationStatus, NominationVersion, Nominations, PhotoHash,
+    PhotoShown, StoreError, StoredPhoto, check_reason,
 };
 
 use crate::decode::{self, bad};
@@ -173,8 +173,61 @@ impl Nominations for MongoStore {
         many(self, filter, doc! { "contest": 1, "_id": 1 }, limit.clamp(1, MAX_PAGE)).await
     }
 
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError> {
         let found = self.timed(self.coll::<Document>(PHOTOS).find_one(doc! { "_id": hash.as_str() })).await?;
-        found.map(|d| d.get_binary_generic("bytes").cloned().map_err(bad)).transpose()
+        let Some(bytes) = found.map(|d| d.get_binary_generic("bytes").cloned().map_err(bad)).transpose()? else {
+            return Ok(None);
+        };
+        let h = hash.as_str();
+        let on_ballot = self
+            .timed(
+                self.coll::<Document>("elections")
+                    .find_one(doc! { "contests.candidates.photo": h })
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?
+            .is_some();
+        let standing = on_ballot
+            || self
+                .timed(
+                    self.coll::<Document>(NOMINATIONS)
+                        .find_one(doc! { "photo": h, "status": { "$in": ["pending", "approved"] } })
+                        .projection(doc! { "_id": 1 }),
+                )
+                .await?
+                .is_some();
+        let cursor = self
+            .timed(
+                self.coll::<Document>(VERSIONS)
+                    .find(doc! { "photo": h })
+                    .projection(doc! { "_id.n": 1 })
+                    .limit(i64::from(MAX_VERSIONS * MAX_PHOTO_OWNERS)),
+            )
+            .await?;
+        let versions: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        let ids: Vec<&str> = versions.iter().filter_map(|v| v.get_document("_id").ok()?.get_str("n").ok()).collect();
+        let cursor = self
+            .timed(
+                self.coll::<Document>(NOMINATIONS)
+                    .find(doc! { "_id": { "$in": ids } })
+                    .projection(doc! { "nominee": 1 })
+                    .limit(i64::from(MAX_PHOTO_OWNERS)),
+            )
+            .await?;
+        let owners: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        let mut nominees = owners
+            .iter()
+            .map(|d| d.get_str("nominee").map_err(bad).and_then(|u| Username::parse(u).map_err(bad)))
+            .collect::<Result<Vec<_>, _>>()?;
+        nominees.sort();
+        nominees.dedup();
+        let shown = if on_ballot {
+            PhotoShown::Candidate
+        } else if standing {
+            PhotoShown::Nomination
+        } else {
+            PhotoShown::Private
+        };
+        Ok(Some(StoredPhoto { bytes, shown, nominees }))
     }
 }

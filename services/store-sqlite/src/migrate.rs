@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_sealed_ballots_and_upgrades.sql", include_str!("../migrations/0009_sealed_ballots_and_upgrades.sql")),
     ("0010_notices_and_staff_contacts.sql", include_str!("../migrations/0010_notices_and_staff_contacts.sql")),
     ("0011_nominations.sql", include_str!("../migrations/0011_nominations.sql")),
+    ("0012_photo_uses.sql", include_str!("../migrations/0012_photo_uses.sql")),
 ];
 
 /// Brings the schema up to date (a no-op when it is).

@@ -12,9 +12,9 @@ use turnout_domain::{ContestId, ElectionId, Username, VoterEmail};
 use turnout_store::nominations::rules::{self, DecisionPlan, EditPlan};
 use turnout_store::rules::ts;
 use turnout_store::{
-    AuditEntry, Decision, MAX_NOMINATIONS_PER_CONTEST, MAX_PAGE, NewNomination, NewPhoto, Nomination,
+    AuditEntry, Decision, MAX_NOMINATIONS_PER_CONTEST, MAX_PAGE, MAX_PHOTO_OWNERS, NewNomination, NewPhoto, Nomination,
     NominationContent, NominationError, NominationId, NominationPeriod, NominationStatus, NominationVersion,
-    Nominations, PhotoHash, Second, StoreError, StoreKeys, check_photo, check_reason,
+    Nominations, PhotoHash, PhotoShown, Second, StoreError, StoreKeys, StoredPhoto, check_photo, check_reason,
 };
 
 use crate::SqliteStore;
@@ -560,14 +560,39 @@ impl Nominations for SqliteStore {
         .await
     }
 
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError> {
         let hash = hash.clone();
         self.read_here(move |conn| {
-            conn.prepare_cached("SELECT bytes FROM photos WHERE hash = ?1")
+            let found: Option<(Vec<u8>, bool, bool)> = conn
+                .prepare_cached(
+                    "SELECT bytes,
+                            EXISTS (SELECT 1 FROM candidates WHERE photo = ?1),
+                            EXISTS (SELECT 1 FROM nominations WHERE photo = ?1 AND status IN ('pending', 'approved'))
+                     FROM photos WHERE hash = ?1",
+                )
                 .sql()?
-                .query_row([hash.as_str()], |r| r.get(0))
+                .query_row([hash.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
-                .sql()
+                .sql()?;
+            let Some((bytes, candidate, standing)) = found else { return Ok(None) };
+            let nominees = conn
+                .prepare_cached(
+                    "SELECT DISTINCT n.nominee FROM nomination_versions v JOIN nominations n ON n.id = v.nomination_id
+                     WHERE v.photo = ?1 ORDER BY n.nominee LIMIT ?2",
+                )
+                .sql()?
+                .query_map(params![hash.as_str(), MAX_PHOTO_OWNERS], |r| parsed(0, r.get(0)?, Username::parse))
+                .sql()?
+                .collect::<Result<Vec<_>, _>>()
+                .sql()?;
+            let shown = if candidate {
+                PhotoShown::Candidate
+            } else if standing {
+                PhotoShown::Nomination
+            } else {
+                PhotoShown::Private
+            };
+            Ok(Some(StoredPhoto { bytes, shown, nominees }))
         })
     }
 }

@@ -405,8 +405,42 @@ pub trait Nominations: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Nomination>, StoreError>;
 
-    /// A stored photo's bytes (JPEG).
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A stored photo (JPEG) and where it is used, so it is shown only to whom may see it
+    /// (`StoredPhoto::shown`).
+    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError>;
+}
+
+/// At most this many nominees are named as a photo's owners (`StoredPhoto::nominees`):
+/// one photo is one student's, bar the rare student sending a friend's same file.
+pub const MAX_PHOTO_OWNERS: u32 = 20;
+
+/// Who may see a photo: everyone while it is on a ballot or on a standing nomination
+/// (pending or approved: its share link is public), else only the nominees whose
+/// nominations used it (an earlier version, a rejected or withdrawn one) and admins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoShown {
+    /// A candidate's photo on a ballot: its address never shows anything else.
+    Candidate,
+    /// The current photo of a pending or approved nomination: public, but it may stop
+    /// being shown (an edit, a rejection), so not cached for long.
+    Nomination,
+    /// Set aside: no longer shown on any page but the nominee's and the review queue's.
+    Private,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredPhoto {
+    pub bytes: Vec<u8>,
+    pub shown: PhotoShown,
+    /// The nominees whose nominations used it in any version (at most `MAX_PHOTO_OWNERS`).
+    pub nominees: Vec<Username>,
+}
+
+impl StoredPhoto {
+    /// Whether `viewer` (signed in or not; an admin or not) may load it.
+    pub fn visible_to(&self, viewer: Option<&Username>, admin: bool) -> bool {
+        self.shown != PhotoShown::Private || admin || viewer.is_some_and(|v| self.nominees.contains(v))
+    }
 }
 
 /// The rules every adapter applies the same way, given what it read inside its

@@ -1,14 +1,14 @@
 //! The public candidates page: each contest's approved candidates with their manifesto
 //! and photo, before and during voting (JSON too), and the photos themselves. A photo's
-//! address is its content hash, so it is served with a year's caching and never changes;
-//! what is served is the re-encoded JPEG the store holds, never an upload.
+//! address is its content hash, so it never changes; what is served is the re-encoded
+//! JPEG the store holds, never an upload, and only while a page may show it.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::json;
-use turnout_core::http::{Authenticated, Nav, html, wants_json};
-use turnout_core::store::{CandidateStatus, ElectionCache, PhotoHash};
+use turnout_core::http::{Admin, Authenticated, Nav, html, wants_json};
+use turnout_core::store::{CandidateStatus, ElectionCache, PhotoHash, PhotoShown};
 use turnout_core::{ApiError, ErrorCode};
 
 use super::manifesto::{self, Piece};
@@ -102,14 +102,31 @@ pub async fn page(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// `/photos/{hash}.jpg`: the stored JPEG, cached for a year (its address is its hash).
-pub async fn photo(path: web::Path<String>, store: StoreData) -> Result<HttpResponse, ApiError> {
+/// `/photos/{hash}.jpg`: the stored JPEG, to whom may see it (`StoredPhoto::visible_to`).
+/// A candidate's is cached for a year (its address is its hash, and a ballot's photo
+/// stays); a standing nomination's for a minute, since an edit or a rejection sets it
+/// aside; one set aside is the nominee's and the admins' only, never kept by a cache. To
+/// anyone else it does not exist.
+pub async fn photo(
+    path: web::Path<String>,
+    viewer: Option<Authenticated>,
+    admin: Option<Admin>,
+    store: StoreData,
+) -> Result<HttpResponse, ApiError> {
     let missing = || ApiError::new(ErrorCode::NotFound, "There is no such photo.");
     let hash = path.strip_suffix(".jpg").and_then(|h| PhotoHash::parse(h).ok()).ok_or_else(missing)?;
-    let bytes = store.photo(&hash).await?.ok_or_else(missing)?;
+    let stored = store.photo(&hash).await?.ok_or_else(missing)?;
+    if !stored.visible_to(viewer.as_ref().map(|v| &v.0.sub), admin.is_some()) {
+        return Err(missing());
+    }
+    let caching = match stored.shown {
+        PhotoShown::Candidate => "public, max-age=31536000, immutable",
+        PhotoShown::Nomination => "public, max-age=60",
+        PhotoShown::Private => "private, no-store",
+    };
     Ok(HttpResponse::Ok()
         .content_type(photo::CONTENT_TYPE)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((header::CACHE_CONTROL, caching))
         .insert_header((header::ETAG, format!("\"{}\"", hash.as_str())))
-        .body(bytes))
+        .body(stored.bytes))
 }

@@ -106,7 +106,7 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     let photo = reqwest::get(format!("{}/photos/{hash}.jpg", app.url)).await.unwrap();
     assert_eq!(photo.status(), StatusCode::OK);
     assert_eq!(photo.headers()["content-type"], "image/jpeg");
-    assert_eq!(photo.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(photo.headers()["cache-control"], "public, max-age=60", "pending: it may yet be set aside");
     let bytes = photo.bytes().await.unwrap();
     let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (600, 400));
@@ -152,6 +152,8 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     // A retried decision changes nothing.
     let res = post(&admin, decide, &admin_csrf, json!({ "decision": "approve", "version": 1 })).await;
     assert_eq!(res.status(), StatusCode::OK);
+    let photo = reqwest::get(format!("{}/photos/{hash}.jpg", app.url)).await.unwrap();
+    assert_eq!(photo.headers()["cache-control"], "public, max-age=31536000, immutable", "a candidate's, for good");
 
     // The candidates page (JSON and HTML, escaped) and the ballot list the candidate.
     let page: Value = reqwest::Client::new()
@@ -505,4 +507,31 @@ async fn a_student_cannot_take_a_rivals_place_by_copying_their_nomination_id() {
     let ada = president.candidates.iter().find(|c| c.id.as_str() == format!("n-{rival_id}")).expect("still there");
     assert_eq!((ada.name.as_str(), ada.status), ("Ada Quinn", turnout_core::store::CandidateStatus::Approved));
     assert!(!president.candidates.iter().any(|c| c.name == "Mallory"));
+}
+
+#[tokio::test]
+async fn a_rejected_or_replaced_photo_is_the_nominees_and_the_admins_only() {
+    let app = spawn_app().await;
+    nominating(&app, "spring", 0, 0).await;
+    let (nominee, csrf) = app.student(1, "spring", &[], true);
+    let sent = form(&csrf, "president", "Ada Quinn", "Hello.", Some((png(64, 64), "image/png")));
+    let body: Value = nominate(&app, &nominee, "spring", sent).await.json().await.unwrap();
+    let id = body["nomination"]["id"].as_str().unwrap().to_owned();
+    let photo = format!("{}/photos/{}.jpg", app.url, body["nomination"]["content"]["photo"].as_str().unwrap());
+    assert_eq!(reqwest::get(&photo).await.unwrap().status(), StatusCode::OK, "its share link shows it");
+
+    let (admin, admin_csrf) = app.staff("returning", vec![Role::Admin]);
+    let decide = format!("{}/admin/elections/spring/nominations/{id}/decision", app.url);
+    let reason = json!({ "decision": "reject", "version": 1, "reason": "Not a photo of you." });
+    assert_eq!(post(&admin, decide, &admin_csrf, reason).await.status(), StatusCode::OK);
+    let (stranger, _) = app.student(2, "spring", &[], false);
+    for (who, client) in [("signed out", reqwest::Client::new()), ("another student", stranger)] {
+        let res = client.get(&photo).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{who}");
+    }
+    for (who, client) in [("the nominee", &nominee), ("an admin", &admin)] {
+        let res = client.get(&photo).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{who}");
+        assert_eq!(res.headers()["cache-control"], "private, no-store", "{who}");
+    }
 }

@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             nominations::the_nomination_period_closes_before_voting_opens,
             nominations::a_student_makes_a_bounded_number_of_nominations_withdrawn_ones_included,
             nominations::a_contest_with_live_nominations_stays_in_the_election,
+            nominations::a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only,
             notices::notices_are_queued_once_per_key_and_recipient_and_leased,
             notices::a_deferred_notice_waits_and_is_given_up_after_its_attempts,
             notices::staff_contacts_follow_each_sign_in_and_are_bounded,

@@ -2,7 +2,8 @@
 //! nominee, every version kept; seconded once each, never one's own, capped per contest
 //! per student even under a race; decided on the current version only, approval needing
 //! the proposers and putting the nominee (manifesto, photo) on the ballot; photos kept by
-//! hash; the period itself closing before voting opens.
+//! hash and shown only while a page may show them; the period itself closing before
+//! voting opens.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use turnout_domain::ElectionId;
 use super::{audit, email, kid, voter};
 use crate::{
     CandidateStatus, ChangeError, Decision, ElectionEdit, NewNomination, NewPhoto, Nomination, NominationContent,
-    NominationError, NominationId, NominationPeriod, NominationStatus, Store,
+    NominationError, NominationId, NominationPeriod, NominationStatus, PhotoShown, Store,
 };
 
 /// An election whose nominations opened an hour ago and close in an hour; voting opens
@@ -105,7 +106,8 @@ pub async fn nominations_are_made_in_their_period_by_the_nominee_and_every_versi
     let made = submit(store.as_ref(), &first, Some(&pic), now).await;
     assert_eq!((made.version, made.status, made.nominee.clone()), (1, NominationStatus::Pending, voter(1)));
     assert_eq!(made.content, first.content);
-    assert_eq!(store.photo(&pic.hash()).await.unwrap(), Some(pic.bytes.clone()), "the photo is kept by its hash");
+    let kept = store.photo(&pic.hash()).await.unwrap().expect("the photo is kept by its hash");
+    assert_eq!(kept.bytes, pic.bytes);
     // The same submission again (a retried request) is the same nomination.
     assert_eq!(submit(store.as_ref(), &first, Some(&pic), now).await.id, made.id);
     // One live nomination per nominee and contest; another contest is fine.
@@ -377,4 +379,60 @@ pub async fn a_contest_with_live_nominations_stays_in_the_election(store: Arc<dy
     store.withdraw_nomination(&made.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
     store.edit_election(&e, &only_pres, &audit("election.edited", &e), now).await.unwrap();
     assert_eq!(store.election(&e).await.unwrap().unwrap().contests.len(), 1);
+}
+
+pub async fn a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let e = nominating(store.as_ref(), "faces", now, 0, 0).await;
+    let (first, second) = (photo(21), photo(22));
+    let n = new_nomination(&e, "pres", 1, Some(&first));
+    let n = submit(store.as_ref(), &n, Some(&first), now).await;
+    let shown = |p: &NewPhoto| {
+        let (store, hash) = (store.clone(), p.hash());
+        async move { store.photo(&hash).await.unwrap().unwrap() }
+    };
+    let pending = shown(&first).await;
+    assert_eq!(pending.shown, PhotoShown::Nomination, "a pending nomination's share link shows it");
+    assert!(pending.visible_to(None, false));
+    assert_eq!(pending.nominees, [voter(1)]);
+
+    let approve = |version: u32| {
+        let (store, e, id) = (store.clone(), e.clone(), n.id.clone());
+        async move {
+            store.decide_nomination(&id, version, Decision::Approve, "", &audit("nomination.approved", &e), now).await
+        }
+    };
+    approve(1).await.unwrap();
+    assert_eq!(shown(&first).await.shown, PhotoShown::Candidate, "on the ballot");
+
+    // A new photo: the old one is set aside, the nominee's and the admins' only.
+    let edited = content("Student 1", Some(&second));
+    store
+        .edit_nomination(&n.id, &voter(1), &edited, Some(&second), &audit("nomination.edited", &e), now)
+        .await
+        .unwrap();
+    let old = shown(&first).await;
+    assert_eq!(old.shown, PhotoShown::Private);
+    assert!(!old.visible_to(None, false) && !old.visible_to(Some(&voter(2)), false));
+    assert!(old.visible_to(Some(&voter(1)), false) && old.visible_to(None, true));
+    assert_eq!(shown(&second).await.shown, PhotoShown::Nomination);
+
+    // Rejected or withdrawn, the current one is set aside too.
+    store
+        .decide_nomination(&n.id, 2, Decision::Reject, "Not you.", &audit("nomination.rejected", &e), now)
+        .await
+        .unwrap();
+    assert_eq!(shown(&second).await.shown, PhotoShown::Private);
+    approve(2).await.unwrap();
+    assert_eq!(shown(&second).await.shown, PhotoShown::Candidate);
+    store.withdraw_nomination(&n.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
+    let gone = shown(&second).await;
+    assert_eq!((gone.shown, gone.nominees.clone()), (PhotoShown::Private, vec![voter(1)]));
+
+    // One file sent by two students is both of theirs, and shown while either stands.
+    let twin = submit(store.as_ref(), &new_nomination(&e, "sec", 2, Some(&second)), Some(&second), now).await;
+    let both = shown(&second).await;
+    assert_eq!((both.shown, both.nominees.clone()), (PhotoShown::Nomination, vec![voter(1), voter(2)]));
+    store.withdraw_nomination(&twin.id, &voter(2), &audit("nomination.withdrawn", &e), now).await.unwrap();
+    assert_eq!(shown(&second).await.shown, PhotoShown::Private);
 }
