@@ -10,7 +10,7 @@
 //! - the canvas, read from the header before any pixel is decoded: a 100-byte PNG can claim
 //!   100000×100000 pixels (a decompression bomb, 40 GB once decoded), so more than 40
 //!   megapixels or 12000 pixels a side is refused, and so is less than 32 pixels a side
-//!   (nothing a voter could recognise);
+//!   (nothing a voter could recognise) or a long side more than 4 short ones (a strip);
 //! - a JPEG must reach its end marker: the decoder would fill a cut-off file with grey;
 //! - `image::Limits` on the decoder (12000 pixels a side, 256 MiB of buffers), a second guard
 //!   should the header check ever be wrong;
@@ -44,6 +44,8 @@ const MAX_PIXELS: u64 = 40_000_000;
 const MAX_CANVAS_SIDE: u32 = 12_000;
 /// The shortest side an upload may have.
 const MIN_SIDE: u32 = 32;
+/// The most the long side may be, in short sides (a panorama is not a portrait).
+const MAX_ASPECT: u32 = 4;
 /// The most the decoder may allocate.
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 /// The JPEG quality of the output.
@@ -90,6 +92,15 @@ pub enum PhotoError {
     /// A side is shorter than 32 pixels.
     #[error("the photo is too small: at least 32 pixels a side")]
     TooSmall,
+    /// The long side is more than `MAX_ASPECT` times the short one (a banner or a strip,
+    /// which would show as a sliver beside the manifesto).
+    #[error("the photo is {width}×{height} pixels, too narrow: its long side may be at most 4 times its short side")]
+    TooNarrow {
+        /// The width the file claims.
+        width: u32,
+        /// The height the file claims.
+        height: u32,
+    },
 }
 
 /// Checks an upload, then decodes, orients, shrinks and re-encodes it as a JPEG without
@@ -189,6 +200,8 @@ fn check_canvas((width, height): (u32, u32)) -> Result<(), PhotoError> {
         Err(PhotoError::CanvasTooLarge { width, height })
     } else if width.min(height) < MIN_SIDE {
         Err(PhotoError::TooSmall)
+    } else if u64::from(width.max(height)) > u64::from(MAX_ASPECT) * u64::from(width.min(height)) {
+        Err(PhotoError::TooNarrow { width, height })
     } else {
         Ok(())
     }
@@ -565,6 +578,10 @@ mod tests {
         assert_eq!(check_canvas((8_000, 5_000)), Ok(()));
         assert_eq!(check_canvas((32, 32)), Ok(()));
         assert_eq!(check_canvas((31, 600)), Err(PhotoError::TooSmall));
+        assert_eq!(check_canvas((12_000, 3_000)), Ok(()), "4:1 exactly");
+        assert_eq!(check_canvas((400, 1_600)), Ok(()));
+        assert_eq!(check_canvas((401, 100)), Err(PhotoError::TooNarrow { width: 401, height: 100 }));
+        assert_eq!(check_canvas((32, 129)), Err(PhotoError::TooNarrow { width: 32, height: 129 }));
     }
 
     #[test]
