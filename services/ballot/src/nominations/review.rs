@@ -7,6 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use futures_util::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
@@ -130,11 +131,20 @@ async fn page_of(
     let found = store.list_nominations(&e.id, status, after, limit).await?;
     let next =
         (found.len() == limit as usize).then(|| found.last().map(|n| format!("{}/{}", n.contest, n.id))).flatten();
-    let mut out = Vec::with_capacity(found.len());
-    for n in found {
-        let versions = store.nomination_versions(&n.id).await?;
-        out.push((n, versions));
-    }
+    // A nomination never edited has one version, its current content: only the edited
+    // ones are read, a few at a time.
+    let out = futures_util::stream::iter(found)
+        .map(|n| async move {
+            let versions = if n.version == 1 {
+                vec![NominationVersion { version: 1, content: n.content.clone(), at: n.submitted_at }]
+            } else {
+                store.nomination_versions(&n.id).await?
+            };
+            Ok::<_, ApiError>((n, versions))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
     Ok((out, next))
 }
 
