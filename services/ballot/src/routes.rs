@@ -44,6 +44,8 @@ struct HomeRow {
     summary: ElectionSummary,
     state: &'static str,
     closes: String,
+    /// While nominations run: when they close (in the election's zone).
+    nominations_close: Option<String>,
 }
 
 #[derive(Template)]
@@ -76,7 +78,14 @@ pub async fn home(
         .into_iter()
         .map(|summary| {
             let schedule = summary.schedule();
-            HomeRow { state: state_name(schedule.state(now)), closes: schedule.local(summary.closes_at), summary }
+            let nominations_close =
+                summary.nominations.as_ref().filter(|p| p.is_open(now)).map(|p| schedule.local(p.closes_at));
+            HomeRow {
+                state: state_name(schedule.state(now)),
+                closes: schedule.local(summary.closes_at),
+                nominations_close,
+                summary,
+            }
         })
         .collect();
     let nav = Nav { user: session.map(|s| s.0.sub.to_string()) };

@@ -360,6 +360,8 @@ async fn the_pages_work_without_javascript_and_show_each_mistake_beside_its_fiel
     let app = spawn_app().await;
     nominating(&app, "spring", 1, 0).await;
     let (browser, csrf) = app.student(1, "spring", &[], false);
+    let home = reqwest::get(format!("{}/", app.url)).await.unwrap().text().await.unwrap();
+    assert!(home.contains(r#"<a href="/e/spring/nominate">stand as a candidate</a>"#), "the home page leads there");
     let page = browser.get(format!("{}/e/spring/nominate", app.url)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"enctype="multipart/form-data""#) && page.contains(r#"name="token""#));
     assert!(!page.contains(r#"value="physics-rep""#), "only contests this student may stand for");
