@@ -410,6 +410,11 @@ pub trait Nominations: Send + Sync {
     async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError>;
 }
 
+/// Most seconds one nomination takes. With `max_seconds` 0 (no limit) every eligible
+/// student may second; a nomination must not grow without end (the proposers needed are at
+/// most `MAX_PROPOSERS`, far below).
+pub const MAX_SECONDS_KEPT: usize = 500;
+
 /// At most this many nominees are named as a photo's owners (`StoredPhoto::nominees`):
 /// one photo is one student's, bar the rare student sending a friend's same file.
 pub const MAX_PHOTO_OWNERS: u32 = 20;
@@ -547,6 +552,12 @@ pub mod rules {
         if max > 0 && given >= max {
             return Err(NominationError::SecondLimit { max });
         }
+        if n.seconds.len() >= super::MAX_SECONDS_KEPT {
+            return Err(NominationError::Refused(format!(
+                "This nomination has {} seconds, the most it takes.",
+                super::MAX_SECONDS_KEPT
+            )));
+        }
         Ok(())
     }
 
@@ -659,5 +670,30 @@ mod tests {
         assert!(NominationPeriod { closes_at: t(100), ..p.clone() }.validate(t(300)).is_err());
         assert!(NominationPeriod { proposers: 21, ..p.clone() }.validate(t(300)).is_err());
         assert!(p.is_open(t(100)) && !p.is_open(t(200)) && !p.is_open(t(99)));
+    }
+
+    #[test]
+    fn a_nomination_takes_a_bounded_number_of_seconds() {
+        let user = |n: usize| Username::parse(&format!("s{n}")).unwrap();
+        let at = Timestamp::UNIX_EPOCH;
+        let mut n = Nomination {
+            id: NominationId::random(),
+            election: ElectionId::parse("e").unwrap(),
+            contest: ContestId::parse("c").unwrap(),
+            nominee: user(0),
+            email: VoterEmail::parse("s0@example.org").unwrap(),
+            version: 1,
+            content: content("Ada", "Hi"),
+            status: NominationStatus::Pending,
+            reason: None,
+            decided_version: None,
+            seconds: (1..MAX_SECONDS_KEPT).map(|i| Second { by: user(i), at }).collect(),
+            submitted_at: at,
+            updated_at: at,
+        };
+        assert!(rules::second(&n, &user(MAX_SECONDS_KEPT), 0, 0).is_ok(), "the last place");
+        n.seconds.push(Second { by: user(MAX_SECONDS_KEPT), at });
+        let full = rules::second(&n, &user(MAX_SECONDS_KEPT + 1), 0, 0);
+        assert!(matches!(full, Err(NominationError::Refused(_))), "{full:?}");
     }
 }

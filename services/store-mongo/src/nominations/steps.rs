@@ -20,10 +20,6 @@ use crate::{MongoStore, docs, errors};
 
 const CONTESTS: &str = "nomination_contests";
 const SECONDERS: &str = "nomination_seconders";
-/// Most seconds one nomination document keeps. With `max_seconds` 0 (no limit) every
-/// eligible student may second; the document must not grow without end (proposers needed
-/// are at most `MAX_PROPOSERS`, far below).
-const MAX_SECONDS_KEPT: usize = 500;
 /// Most candidates in one contest, as `nominate_candidate` and SQLite have it.
 const MAX_CANDIDATES: usize = 200;
 
@@ -386,9 +382,6 @@ pub(super) async fn second(
         .await?;
     let max = t.period.as_ref().map_or(0, |p| p.max_seconds);
     rules::second(&n, seconder, u32::try_from(given).unwrap_or(u32::MAX), max)?;
-    if n.seconds.len() >= MAX_SECONDS_KEPT {
-        return Err(refused(format!("This nomination has {MAX_SECONDS_KEPT} seconds, the most it takes.")));
-    }
     store
         .coll::<Document>(SECONDERS)
         .update_one(
