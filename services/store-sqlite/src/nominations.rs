@@ -60,7 +60,15 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Nomination> {
             manifesto: r.get(7)?,
             photo: r.get::<_, Option<String>>(8)?.map(|h| parsed(8, h, PhotoHash::parse)).transpose()?,
         },
-        status: NominationStatus::parse(&status).unwrap_or(NominationStatus::Pending),
+        // An unknown status is a damaged row, as MongoDB's adapter has it: never read as
+        // pending (which would let it be seconded and decided).
+        status: NominationStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                9,
+                rusqlite::types::Type::Text,
+                format!("status {status:?}").into(),
+            )
+        })?,
         reason: r.get(10)?,
         decided_version: r.get(11)?,
         seconds: Vec::new(),

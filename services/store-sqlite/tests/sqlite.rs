@@ -100,3 +100,23 @@ async fn edited_or_removed_audit_entries_are_detected() {
     let v = store2.verify_audit(None).await.unwrap();
     assert_eq!((v.entries, v.broken_at), (2, Some(3)), "removed tail not found: {v:?}");
 }
+
+/// A nomination row whose status is not one the store writes is damage, answered as an
+/// error: never read as pending, which could be seconded and put on the ballot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nomination_with_an_unknown_status_is_an_error_not_pending() {
+    use turnout_store::{NominationId, Nominations};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turnout.db");
+    let store = SqliteStore::open(&path, StoreKeys::for_tests()).await.unwrap();
+    let id = NominationId::random();
+    let conn = deadpool_sqlite::rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO nominations (id, election_id, contest_id, nominee, email, version, name, manifesto, status,
+                                  submitted_at, updated_at)
+         VALUES (?1, 'e', 'c', 'ada', 'ada@example.org', 1, 'Ada', 'Hi', 'approved-ish', 0, 0)",
+        [id.as_str()],
+    )
+    .unwrap();
+    assert!(store.nomination(&id).await.is_err(), "an unknown status must not decode");
+}
