@@ -221,13 +221,7 @@ impl Nominations for MongoStore {
             .collect::<Result<Vec<_>, _>>()?;
         nominees.sort();
         nominees.dedup();
-        let shown = if on_ballot {
-            PhotoShown::Candidate
-        } else if standing {
-            PhotoShown::Nomination
-        } else {
-            PhotoShown::Private
-        };
+        let shown = PhotoShown::of(on_ballot, standing);
         Ok(Some(StoredPhoto { bytes, shown, nominees }))
     }
 }

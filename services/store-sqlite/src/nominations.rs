@@ -593,13 +593,7 @@ impl Nominations for SqliteStore {
                 .sql()?
                 .collect::<Result<Vec<_>, _>>()
                 .sql()?;
-            let shown = if candidate {
-                PhotoShown::Candidate
-            } else if standing {
-                PhotoShown::Nomination
-            } else {
-                PhotoShown::Private
-            };
+            let shown = PhotoShown::of(candidate, standing);
             Ok(Some(StoredPhoto { bytes, shown, nominees }))
         })
     }

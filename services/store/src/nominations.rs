@@ -433,6 +433,20 @@ pub enum PhotoShown {
     Private,
 }
 
+impl PhotoShown {
+    /// Whether a candidate on a ballot uses it, and whether a pending or approved
+    /// nomination's current version does.
+    pub fn of(on_ballot: bool, standing: bool) -> Self {
+        if on_ballot {
+            Self::Candidate
+        } else if standing {
+            Self::Nomination
+        } else {
+            Self::Private
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoredPhoto {
     pub bytes: Vec<u8>,
