@@ -306,6 +306,31 @@ fn csv_export(
     Export { file_name: format!("{election}-{}.csv", contest.id), content_type: "text/csv; charset=utf-8", body }
 }
 
+/// A constituency contest with so few ballots that the box export, which keeps each
+/// ballot's contests together on one line, would let someone who knows who those voters
+/// are read their other choices too.
+#[derive(Debug, Clone, Serialize)]
+pub struct FewVoters {
+    pub contest: ContestId,
+    pub title: String,
+    /// Ballots that voted or abstained in it.
+    pub ballots: u64,
+}
+
+/// The election's constituency contests with some but fewer than `console::SMALLEST_SHOWN`
+/// ballots voting or abstaining in them: the results page warns before the box export is published.
+pub fn few_voters(election: &Election, r: &Results) -> Vec<FewVoters> {
+    r.contests
+        .iter()
+        .filter(|c| {
+            let own = election.contests.iter().find(|k| k.id == c.id).is_some_and(|k| !k.rules.voters.is_everyone());
+            let ballots = c.voted + c.abstained;
+            own && ballots > 0 && ballots < crate::console::SMALLEST_SHOWN
+        })
+        .map(|c| FewVoters { contest: c.id.clone(), title: c.title.clone(), ballots: c.voted + c.abstained })
+        .collect()
+}
+
 /// Results as CSV, the count sheets in long form: per contest, stage and option its votes
 /// (in the rule's decimals) and state, with each stage's non-transferable and rounding
 /// rows, then each contest's abstentions and blanks, then the checks.

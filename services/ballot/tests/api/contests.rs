@@ -231,6 +231,11 @@ async fn each_contest_is_counted_by_its_rule_ron_leaves_a_seat_unfilled_and_the_
         let choices = json!({ "president": president, "council": council, "societies": societies });
         assert_eq!(cast(&voter, &app, "union", choices).await.status(), StatusCode::CREATED);
     }
+    // The only physics student to vote: the box export would pair their rep vote with
+    // the rest of their ballot.
+    let physicist = app.voter_in(8, "union", &["physics-rep"], true);
+    let choices = json!({ "president": ["kim-tanaka"], "physics-rep": "nia-evans" });
+    assert_eq!(cast(&physicist, &app, "union", choices).await.status(), StatusCode::CREATED);
     let blank = app.voter_in(9, "union", &[], true);
     assert_eq!(cast(&blank, &app, "union", json!({})).await.status(), StatusCode::CREATED);
     let (officer, token) = app.staff("officer1", vec![Role::Officer]);
@@ -250,7 +255,7 @@ async fn each_contest_is_counted_by_its_rule_ron_leaves_a_seat_unfilled_and_the_
     assert_eq!(president["method"], "irv");
     assert_eq!(president["ron_elected"], true, "three of five put RON first: {president}");
     assert_eq!((president["unfilled"].as_u64(), president["elected"].as_array().unwrap().len()), (Some(1), 0));
-    assert_eq!((president["voted"].as_u64(), president["blank"].as_u64()), (Some(5), Some(1)));
+    assert_eq!((president["voted"].as_u64(), president["blank"].as_u64()), (Some(6), Some(1)));
     let societies = contest("societies");
     assert_eq!(societies["method"], "approval");
     assert_eq!(societies["abstained"], 1, "an abstention is counted apart from a blank");
@@ -290,6 +295,12 @@ async fn each_contest_is_counted_by_its_rule_ron_leaves_a_seat_unfilled_and_the_
         reqwest::Client::new().get(&results).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Count sheet, stage by stage"));
     assert!(page.contains("Re-Open Nominations was elected"), "{page}");
+    // The page warns before the box export is published, naming the small constituency
+    // (and not one nobody voted in).
+    let warning = page.split(r#"id="few-voters""#).nth(1).expect("a warning about the box export");
+    let warning = warning.split("</p>").next().unwrap();
+    assert!(warning.contains("Physics Faculty Representative (1 ballot)"), "{warning}");
+    assert!(!warning.contains("General Faculty"), "{warning}");
 }
 
 #[tokio::test]
