@@ -27,9 +27,9 @@ use jiff::Timestamp;
 use mongodb::bson::{Document, doc};
 use turnout_domain::{ContestId, ElectionId, Username};
 use turnout_store::{
-    AuditEntry, Decision, MAX_PAGE, MAX_PHOTO_OWNERS, MAX_VERSIONS, NewNomination, NewPhoto, Nomination,
-    NominationContent, NominationError, NominationId, NominationStatus, NominationVersion, Nominations, PhotoHash,
-    PhotoShown, StoreError, StoredPhoto, check_reason,
+    AuditEntry, Decision, MAX_PAGE, MAX_VERSIONS, NewNomination, NewPhoto, Nomination, NominationContent,
+    NominationError, NominationId, NominationStatus, NominationVersion, Nominations, PhotoHash, PhotoShown, StoreError,
+    StoredPhoto, check_reason,
 };
 
 use crate::decode::{self, bad};
@@ -111,13 +111,14 @@ impl Nominations for MongoStore {
     async fn second_nomination(
         &self,
         id: &NominationId,
+        version: u32,
         seconder: &Username,
         audit: &AuditEntry,
         now: Timestamp,
     ) -> Result<Nomination, NominationError> {
         self.in_transaction(|store, session| {
             let (id, who, a) = (id.clone(), seconder.clone(), audit.clone());
-            Box::pin(async move { settle(steps::second(store, session, &id, &who, &a, now).await) })
+            Box::pin(async move { settle(steps::second(store, session, &id, version, &who, &a, now).await) })
         })
         .await?
     }
@@ -173,21 +174,25 @@ impl Nominations for MongoStore {
         many(self, filter, doc! { "contest": 1, "_id": 1 }, limit.clamp(1, MAX_PAGE)).await
     }
 
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError> {
+    async fn photo(
+        &self,
+        hash: &PhotoHash,
+        viewer: Option<&Username>,
+        now: Timestamp,
+    ) -> Result<Option<StoredPhoto>, StoreError> {
         let found = self.timed(self.coll::<Document>(PHOTOS).find_one(doc! { "_id": hash.as_str() })).await?;
         let Some(bytes) = found.map(|d| d.get_binary_generic("bytes").cloned().map_err(bad)).transpose()? else {
             return Ok(None);
         };
         let h = hash.as_str();
-        let on_ballot = self
-            .timed(
-                self.coll::<Document>("elections")
-                    .find_one(doc! { "contests.candidates.photo": h })
-                    .projection(doc! { "_id": 1 }),
-            )
-            .await?
-            .is_some();
-        let standing = on_ballot
+        let ballot = |filter: Document| async move {
+            let found =
+                self.timed(self.coll::<Document>("elections").find_one(filter).projection(doc! { "_id": 1 })).await?;
+            Ok::<_, StoreError>(found.is_some())
+        };
+        let locked = ballot(doc! { "contests.candidates.photo": h, "opens_at": { "$lte": now.as_second() } }).await?;
+        let public = locked
+            || ballot(doc! { "contests.candidates.photo": h }).await?
             || self
                 .timed(
                     self.coll::<Document>(NOMINATIONS)
@@ -196,32 +201,32 @@ impl Nominations for MongoStore {
                 )
                 .await?
                 .is_some();
-        let cursor = self
-            .timed(
-                self.coll::<Document>(VERSIONS)
-                    .find(doc! { "photo": h })
-                    .projection(doc! { "_id.n": 1 })
-                    .limit(i64::from(MAX_VERSIONS * MAX_PHOTO_OWNERS)),
-            )
-            .await?;
-        let versions: Vec<Document> = self.timed(cursor.try_collect()).await?;
-        let ids: Vec<&str> = versions.iter().filter_map(|v| v.get_document("_id").ok()?.get_str("n").ok()).collect();
-        let cursor = self
-            .timed(
-                self.coll::<Document>(NOMINATIONS)
-                    .find(doc! { "_id": { "$in": ids } })
-                    .projection(doc! { "nominee": 1 })
-                    .limit(i64::from(MAX_PHOTO_OWNERS)),
-            )
-            .await?;
-        let owners: Vec<Document> = self.timed(cursor.try_collect()).await?;
-        let mut nominees = owners
-            .iter()
-            .map(|d| d.get_str("nominee").map_err(bad).and_then(|u| Username::parse(u).map_err(bad)))
-            .collect::<Result<Vec<_>, _>>()?;
-        nominees.sort();
-        nominees.dedup();
-        let shown = PhotoShown::of(on_ballot, standing);
-        Ok(Some(StoredPhoto { bytes, shown, nominees }))
+        let shown = PhotoShown::of(locked, public);
+        let viewers_own = match (viewer, shown) {
+            (Some(who), PhotoShown::Private) => {
+                // The versions with this photo (by the `by_photo` index; one student's,
+                // bar a file two students both sent), then whether one is the viewer's.
+                let cursor = self
+                    .timed(
+                        self.coll::<Document>(VERSIONS)
+                            .find(doc! { "photo": h })
+                            .projection(doc! { "_id.n": 1 })
+                            .limit(1000),
+                    )
+                    .await?;
+                let versions: Vec<Document> = self.timed(cursor.try_collect()).await?;
+                let ids: Vec<&str> =
+                    versions.iter().filter_map(|v| v.get_document("_id").ok()?.get_str("n").ok()).collect();
+                self.timed(
+                    self.coll::<Document>(NOMINATIONS)
+                        .find_one(doc! { "_id": { "$in": ids }, "nominee": who.as_str() })
+                        .projection(doc! { "_id": 1 }),
+                )
+                .await?
+                .is_some()
+            }
+            _ => false,
+        };
+        Ok(Some(StoredPhoto { bytes, shown, viewers_own }))
     }
 }

@@ -12,7 +12,7 @@ use turnout_domain::{ContestId, ElectionId, Username, VoterEmail};
 use turnout_store::nominations::rules::{self, DecisionPlan, EditPlan};
 use turnout_store::rules::ts;
 use turnout_store::{
-    AuditEntry, Decision, MAX_NOMINATIONS_PER_CONTEST, MAX_PAGE, MAX_PHOTO_OWNERS, NewNomination, NewPhoto, Nomination,
+    AuditEntry, Decision, MAX_NOMINATIONS_PER_CONTEST, MAX_PAGE, NewNomination, NewPhoto, Nomination,
     NominationContent, NominationError, NominationId, NominationPeriod, NominationStatus, NominationVersion,
     Nominations, PhotoHash, PhotoShown, Second, StoreError, StoreKeys, StoredPhoto, check_photo, check_reason,
 };
@@ -105,8 +105,11 @@ fn existing(tx: &rusqlite::Transaction<'_>, id: &NominationId) -> Result<Nominat
 
 /// Stores a new photo (once per hash) and checks the content names a photo the store
 /// holds: the given one, or one already kept (an edit that keeps its photo).
+/// Stores a new photo (once per hash) and checks the content names the photo given with
+/// it, or, for an edit (`own`), one this nomination has had.
 fn keep_photo(
     tx: &rusqlite::Transaction<'_>,
+    own: Option<&NominationId>,
     content: &NominationContent,
     photo: Option<&NewPhoto>,
     now: Timestamp,
@@ -126,14 +129,19 @@ fn keep_photo(
         )
         .sql()?;
     } else if let Some(hash) = &content.photo {
-        let held = tx
-            .query_row("SELECT 1 FROM photos WHERE hash = ?1", [hash.as_str()], |_| Ok(()))
-            .optional()
-            .sql()?
-            .is_some();
-        if !held {
-            return Err(turnout_store::InvalidField::new("photo", "no such photo").into());
-        }
+        let had = match own {
+            None => false,
+            Some(id) => tx
+                .query_row(
+                    "SELECT 1 FROM nomination_versions WHERE nomination_id = ?1 AND photo = ?2 LIMIT 1",
+                    [id.as_str(), hash.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()
+                .sql()?
+                .is_some(),
+        };
+        rules::own_photo(had)?;
     }
     Ok(())
 }
@@ -182,7 +190,7 @@ fn submit(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
     if let Some(done) = load(&tx, &new.id)? {
         // A retried request: the same submission again.
-        return if done.nominee == new.nominee { Ok(done) } else { Err(NominationError::UnknownNomination) };
+        return rules::resubmitted(done, new);
     }
     let t = times(&tx, &new.election)?;
     rules::in_period(t.period.as_ref(), &t.zone, now)?;
@@ -217,7 +225,7 @@ fn submit(
             "This contest has {MAX_NOMINATIONS_PER_CONTEST} nominations, the most it takes."
         )));
     }
-    keep_photo(&tx, &new.content, photo, now)?;
+    keep_photo(&tx, None, &new.content, photo, now)?;
     let inserted = tx.execute(
         "INSERT INTO nominations (id, election_id, contest_id, nominee, email, version, name, manifesto, photo,
                                   status, submitted_at, updated_at)
@@ -264,7 +272,7 @@ fn edit(
     if plan == EditPlan::Unchanged {
         return Ok(n);
     }
-    keep_photo(&tx, content, photo, now)?;
+    keep_photo(&tx, Some(id), content, photo, now)?;
     let version = n.version + 1;
     tx.execute(
         "UPDATE nominations SET version = ?2, name = ?3, manifesto = ?4, photo = ?5, status = 'pending',
@@ -317,10 +325,12 @@ fn withdraw(
     Ok(stored)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn second(
     conn: &mut Connection,
     keys: &StoreKeys,
     id: &NominationId,
+    version: u32,
     seconder: &Username,
     audit: &AuditEntry,
     now: Timestamp,
@@ -338,7 +348,7 @@ fn second(
             |r| r.get(0),
         )
         .sql()?;
-    rules::second(&n, seconder, given, t.period.as_ref().map_or(0, |p| p.max_seconds))?;
+    rules::second(&n, version, seconder, given, t.period.as_ref().map_or(0, |p| p.max_seconds))?;
     let inserted = tx.execute(
         "INSERT INTO nomination_seconds (nomination_id, seconder, election_id, contest_id, at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -404,7 +414,10 @@ fn decide(
             )
             .sql()?;
         }
-        Decision::Reject => off_the_ballot(&tx, &n)?,
+        Decision::Reject => {
+            off_the_ballot(&tx, &n)?;
+            tx.execute("DELETE FROM nomination_seconds WHERE nomination_id = ?1", [id.as_str()]).sql()?;
+        }
     }
     let status = match decision {
         Decision::Approve => NominationStatus::Approved,
@@ -462,12 +475,13 @@ impl Nominations for SqliteStore {
     async fn second_nomination(
         &self,
         id: &NominationId,
+        version: u32,
         seconder: &Username,
         audit: &AuditEntry,
         now: Timestamp,
     ) -> Result<Nomination, NominationError> {
         let (id, who, a, keys) = (id.clone(), seconder.clone(), audit.clone(), self.keys.clone());
-        self.run(move |conn| second(conn, &keys, &id, &who, &a, now)).await
+        self.run(move |conn| second(conn, &keys, &id, version, &who, &a, now)).await
     }
 
     async fn decide_nomination(
@@ -568,33 +582,43 @@ impl Nominations for SqliteStore {
         .await
     }
 
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError> {
-        let hash = hash.clone();
+    async fn photo(
+        &self,
+        hash: &PhotoHash,
+        viewer: Option<&Username>,
+        now: Timestamp,
+    ) -> Result<Option<StoredPhoto>, StoreError> {
+        let (hash, viewer) = (hash.clone(), viewer.cloned());
         self.read_here(move |conn| {
             let found: Option<(Vec<u8>, bool, bool)> = conn
                 .prepare_cached(
                     "SELECT bytes,
-                            EXISTS (SELECT 1 FROM candidates WHERE photo = ?1),
-                            EXISTS (SELECT 1 FROM nominations WHERE photo = ?1 AND status IN ('pending', 'approved'))
+                            EXISTS (SELECT 1 FROM candidates c JOIN elections e ON e.id = c.election_id
+                                    WHERE c.photo = ?1 AND e.opens_at <= ?2),
+                            EXISTS (SELECT 1 FROM candidates WHERE photo = ?1)
+                            OR EXISTS (SELECT 1 FROM nominations WHERE photo = ?1 AND status IN ('pending', 'approved'))
                      FROM photos WHERE hash = ?1",
                 )
                 .sql()?
-                .query_row([hash.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![hash.as_str(), now.as_second()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
                 .sql()?;
-            let Some((bytes, candidate, standing)) = found else { return Ok(None) };
-            let nominees = conn
-                .prepare_cached(
-                    "SELECT DISTINCT n.nominee FROM nomination_versions v JOIN nominations n ON n.id = v.nomination_id
-                     WHERE v.photo = ?1 ORDER BY n.nominee LIMIT ?2",
-                )
-                .sql()?
-                .query_map(params![hash.as_str(), MAX_PHOTO_OWNERS], |r| parsed(0, r.get(0)?, Username::parse))
-                .sql()?
-                .collect::<Result<Vec<_>, _>>()
-                .sql()?;
-            let shown = PhotoShown::of(candidate, standing);
-            Ok(Some(StoredPhoto { bytes, shown, nominees }))
+            let Some((bytes, locked, public)) = found else { return Ok(None) };
+            let shown = PhotoShown::of(locked, public);
+            let viewers_own = match (&viewer, shown) {
+                (Some(who), PhotoShown::Private) => conn
+                    .prepare_cached(
+                        "SELECT 1 FROM nomination_versions v JOIN nominations n ON n.id = v.nomination_id
+                         WHERE v.photo = ?1 AND n.nominee = ?2 LIMIT 1",
+                    )
+                    .sql()?
+                    .query_row([hash.as_str(), who.as_str()], |_| Ok(()))
+                    .optional()
+                    .sql()?
+                    .is_some(),
+                _ => false,
+            };
+            Ok(Some(StoredPhoto { bytes, shown, viewers_own }))
         })
     }
 }

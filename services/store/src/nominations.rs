@@ -339,7 +339,8 @@ pub trait Nominations: Send + Sync {
     /// goes back to pending (and an approved one leaves the ballot until decided again).
     /// The seconds are set aside with the old version: proposers endorse what they read, so
     /// they second the new one again. The same content again (a resent form) is no new
-    /// version and keeps the seconds.
+    /// version and keeps the seconds, unless the nomination was rejected: then it is the
+    /// nominee standing again, and goes back to pending as a new version.
     async fn edit_nomination(
         &self,
         id: &NominationId,
@@ -360,12 +361,14 @@ pub trait Nominations: Send + Sync {
     ) -> Result<Nomination, NominationError>;
 
     /// Seconded by another student, inside the period: once each, never one's own, and at
-    /// most the period's `max_seconds` live nominations per contest per student. Whether
-    /// the seconder may vote in the contest is the caller's to check (it is in their
-    /// session).
+    /// most the period's `max_seconds` live nominations per contest per student. `version`
+    /// is the one the seconder read: refused as stale if the nominee has saved another
+    /// since (a second endorses what it names). Whether the seconder may vote in the
+    /// contest is the caller's to check (it is in their session).
     async fn second_nomination(
         &self,
         id: &NominationId,
+        version: u32,
         seconder: &Username,
         audit: &AuditEntry,
         now: Timestamp,
@@ -374,8 +377,11 @@ pub trait Nominations: Send + Sync {
     /// An admin's decision on `version` (refused as stale if the nominee has saved another
     /// since), before voting opens. Approving needs the period's proposers and puts the
     /// nominee on the ballot (candidate `n-…`, approved, with the manifesto and photo);
-    /// rejecting needs a reason and takes them off. The same decision on the same version
-    /// again changes nothing and returns the nomination (a retried request).
+    /// rejecting needs a reason, takes them off and sets the seconds aside (they stop
+    /// counting against the seconders' limits, so they can't count for it again: a
+    /// rejected nomination stands again by a new version, seconded anew). The same
+    /// decision on the same version again changes nothing and returns the nomination (a
+    /// retried request).
     #[allow(clippy::too_many_arguments)]
     async fn decide_nomination(
         &self,
@@ -405,9 +411,16 @@ pub trait Nominations: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Nomination>, StoreError>;
 
-    /// A stored photo (JPEG) and where it is used, so it is shown only to whom may see it
-    /// (`StoredPhoto::shown`).
-    async fn photo(&self, hash: &PhotoHash) -> Result<Option<StoredPhoto>, StoreError>;
+    /// A stored photo (JPEG) and where it is used at `now`, so it is shown only to whom
+    /// may see it (`StoredPhoto::visible_to`); `viewer` is the signed-in student asking,
+    /// if any (whether it is one of their own nominations' photos is asked only when the
+    /// photo is not public).
+    async fn photo(
+        &self,
+        hash: &PhotoHash,
+        viewer: Option<&Username>,
+        now: Timestamp,
+    ) -> Result<Option<StoredPhoto>, StoreError>;
 }
 
 /// Most seconds one nomination takes. With `max_seconds` 0 (no limit) every eligible
@@ -415,32 +428,30 @@ pub trait Nominations: Send + Sync {
 /// most `MAX_PROPOSERS`, far below).
 pub const MAX_SECONDS_KEPT: usize = 500;
 
-/// At most this many nominees are named as a photo's owners (`StoredPhoto::nominees`):
-/// one photo is one student's, bar the rare student sending a friend's same file.
-pub const MAX_PHOTO_OWNERS: u32 = 20;
-
 /// Who may see a photo: everyone while it is on a ballot or on a standing nomination
 /// (pending or approved: its share link is public), else only the nominees whose
 /// nominations used it (an earlier version, a rejected or withdrawn one) and admins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhotoShown {
-    /// A candidate's photo on a ballot: its address never shows anything else.
-    Candidate,
-    /// The current photo of a pending or approved nomination: public, but it may stop
-    /// being shown (an edit, a rejection), so not cached for long.
-    Nomination,
+    /// A candidate's photo on a ballot whose voting has opened: candidates are locked, so
+    /// its address shows it for good.
+    Locked,
+    /// A candidate's photo before voting opens, or the current photo of a pending or
+    /// approved nomination: public, but an edit, a rejection or a withdrawal may yet set
+    /// it aside, so not cached for long.
+    Public,
     /// Set aside: no longer shown on any page but the nominee's and the review queue's.
     Private,
 }
 
 impl PhotoShown {
-    /// Whether a candidate on a ballot uses it, and whether a pending or approved
-    /// nomination's current version does.
-    pub fn of(on_ballot: bool, standing: bool) -> Self {
-        if on_ballot {
-            Self::Candidate
-        } else if standing {
-            Self::Nomination
+    /// Whether a candidate on a ballot whose voting has opened uses it, and whether any
+    /// candidate or a pending or approved nomination's current version does.
+    pub fn of(locked: bool, public: bool) -> Self {
+        if locked {
+            Self::Locked
+        } else if public {
+            Self::Public
         } else {
             Self::Private
         }
@@ -451,14 +462,14 @@ impl PhotoShown {
 pub struct StoredPhoto {
     pub bytes: Vec<u8>,
     pub shown: PhotoShown,
-    /// The nominees whose nominations used it in any version (at most `MAX_PHOTO_OWNERS`).
-    pub nominees: Vec<Username>,
+    /// The photo is not public and the viewer's own nominations used it in some version.
+    pub viewers_own: bool,
 }
 
 impl StoredPhoto {
-    /// Whether `viewer` (signed in or not; an admin or not) may load it.
-    pub fn visible_to(&self, viewer: Option<&Username>, admin: bool) -> bool {
-        self.shown != PhotoShown::Private || admin || viewer.is_some_and(|v| self.nominees.contains(v))
+    /// Whether the viewer (an admin or not) may load it.
+    pub fn visible(&self, admin: bool) -> bool {
+        self.shown != PhotoShown::Private || admin || self.viewers_own
     }
 }
 
@@ -523,6 +534,32 @@ pub mod rules {
         Ok(())
     }
 
+    /// A submission whose id is already stored (the same form sent again): the stored
+    /// nomination if it is this nominee's for this contest, else refused (the form's token
+    /// reused for another contest, or another student's id).
+    pub fn resubmitted(done: Nomination, new: &super::NewNomination) -> Result<Nomination, NominationError> {
+        if done.nominee != new.nominee {
+            Err(NominationError::UnknownNomination)
+        } else if done.contest != new.contest {
+            Err(NominationError::Refused(
+                "This form was already sent, for another contest. Open the nomination form again.".into(),
+            ))
+        } else {
+            Ok(done)
+        }
+    }
+
+    /// Whether an edit's content may name `hash` without uploading it: only a photo this
+    /// nomination has had (keeping it, or going back to an earlier one), never another
+    /// student's photo the store happens to hold.
+    pub fn own_photo(versions_with_it: bool) -> Result<(), NominationError> {
+        if versions_with_it {
+            Ok(())
+        } else {
+            Err(crate::InvalidField::new("photo", "no such photo in this nomination").into())
+        }
+    }
+
     /// What an edit does: nothing (the content it already has, e.g. a form sent twice), or
     /// a new version, its seconds cleared.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,7 +570,7 @@ pub mod rules {
 
     pub fn edit(n: &Nomination, nominee: &Username, content: &NominationContent) -> Result<EditPlan, NominationError> {
         nominee_change(n, nominee)?;
-        if &n.content == content {
+        if &n.content == content && n.status != NominationStatus::Rejected {
             return Ok(EditPlan::Unchanged);
         }
         if n.version >= MAX_VERSIONS {
@@ -544,8 +581,15 @@ pub mod rules {
         Ok(EditPlan::NewVersion)
     }
 
-    /// `given` is how many live nominations in this contest the seconder has seconded.
-    pub fn second(n: &Nomination, seconder: &Username, given: u32, max: u32) -> Result<(), NominationError> {
+    /// `given` is how many live nominations in this contest the seconder has seconded;
+    /// `version` is the one they read.
+    pub fn second(
+        n: &Nomination,
+        version: u32,
+        seconder: &Username,
+        given: u32,
+        max: u32,
+    ) -> Result<(), NominationError> {
         match n.status {
             NominationStatus::Withdrawn => return Err(NominationError::Withdrawn),
             // A rejected nomination takes no more seconds: each would use up one of the
@@ -559,6 +603,9 @@ pub mod rules {
         }
         if &n.nominee == seconder {
             return Err(NominationError::OwnNomination);
+        }
+        if version != n.version {
+            return Err(NominationError::Stale { current: n.version });
         }
         if n.seconds.iter().any(|s| &s.by == seconder) {
             return Err(NominationError::AlreadySeconded);
@@ -705,9 +752,10 @@ mod tests {
             submitted_at: at,
             updated_at: at,
         };
-        assert!(rules::second(&n, &user(MAX_SECONDS_KEPT), 0, 0).is_ok(), "the last place");
+        assert!(rules::second(&n, 1, &user(MAX_SECONDS_KEPT), 0, 0).is_ok(), "the last place");
+        assert!(matches!(rules::second(&n, 2, &user(MAX_SECONDS_KEPT), 0, 0), Err(NominationError::Stale { .. })));
         n.seconds.push(Second { by: user(MAX_SECONDS_KEPT), at });
-        let full = rules::second(&n, &user(MAX_SECONDS_KEPT + 1), 0, 0);
+        let full = rules::second(&n, 1, &user(MAX_SECONDS_KEPT + 1), 0, 0);
         assert!(matches!(full, Err(NominationError::Refused(_))), "{full:?}");
     }
 }

@@ -6,6 +6,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use jiff::Timestamp;
 use serde_json::json;
 use turnout_core::http::{Admin, Authenticated, Nav, html, wants_json};
 use turnout_core::store::{CandidateStatus, ElectionCache, PhotoHash, PhotoShown};
@@ -102,11 +103,11 @@ pub async fn page(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// `/photos/{hash}.jpg`: the stored JPEG, to whom may see it (`StoredPhoto::visible_to`).
-/// A candidate's is cached for a year (its address is its hash, and a ballot's photo
-/// stays); a standing nomination's for a minute, since an edit or a rejection sets it
-/// aside; one set aside is the nominee's and the admins' only, never kept by a cache. To
-/// anyone else it does not exist.
+/// `/photos/{hash}.jpg`: the stored JPEG, to whom may see it (`StoredPhoto::visible`).
+/// A candidate's, once voting has opened, is cached for a year (its address is its hash,
+/// and candidates are locked); before that, and a standing nomination's, for a minute,
+/// since an edit, a rejection or a withdrawal may set it aside; one set aside is the
+/// nominee's and the admins' only, never kept by a cache. To anyone else it does not exist.
 pub async fn photo(
     path: web::Path<String>,
     viewer: Option<Authenticated>,
@@ -115,13 +116,13 @@ pub async fn photo(
 ) -> Result<HttpResponse, ApiError> {
     let missing = || ApiError::new(ErrorCode::NotFound, "There is no such photo.");
     let hash = path.strip_suffix(".jpg").and_then(|h| PhotoHash::parse(h).ok()).ok_or_else(missing)?;
-    let stored = store.photo(&hash).await?.ok_or_else(missing)?;
-    if !stored.visible_to(viewer.as_ref().map(|v| &v.0.sub), admin.is_some()) {
+    let stored = store.photo(&hash, viewer.as_ref().map(|v| &v.0.sub), Timestamp::now()).await?.ok_or_else(missing)?;
+    if !stored.visible(admin.is_some()) {
         return Err(missing());
     }
     let caching = match stored.shown {
-        PhotoShown::Candidate => "public, max-age=31536000, immutable",
-        PhotoShown::Nomination => "public, max-age=60",
+        PhotoShown::Locked => "public, max-age=31536000, immutable",
+        PhotoShown::Public => "public, max-age=60",
         PhotoShown::Private => "private, no-store",
     };
     Ok(HttpResponse::Ok()

@@ -258,6 +258,8 @@ struct NominationPage {
     name: String,
     manifesto: Vec<Vec<Vec<Piece>>>,
     photo: Option<String>,
+    /// The content is shown: to the nominee always, to others while it stands.
+    shown: bool,
     status: &'static str,
     reason: Option<String>,
     version: u32,
@@ -302,6 +304,9 @@ fn render_nomination(
     let standing = n.status != NominationStatus::Withdrawn;
     let seconded = session.is_some_and(|s| n.seconds.iter().any(|x| x.by == s.sub));
     let eligible = session.zip(contest).is_some_and(|(s, c)| may_take_part(s, e, c));
+    // A rejected or withdrawn nomination's content (name, manifesto, photo) is no longer
+    // anyone's to read but the nominee's: it may be why it was rejected.
+    let shown = mine || matches!(n.status, NominationStatus::Pending | NominationStatus::Approved);
     let page = NominationPage {
         nav: Nav { user: session.map(|s| s.sub.to_string()) },
         csrf: session.map(|s| keys.csrf_token(s)).unwrap_or_default(),
@@ -309,9 +314,10 @@ fn render_nomination(
         election_title: e.title.clone(),
         contest: contest.map_or(n.contest.to_string(), |c| c.title.clone()),
         url: nomination_url(n),
-        name: n.content.name.clone(),
-        manifesto: manifesto::paragraphs(&n.content.manifesto),
-        photo: n.content.photo.as_ref().map(super::photo_url),
+        name: if shown { n.content.name.clone() } else { "A nomination".into() },
+        manifesto: if shown { manifesto::paragraphs(&n.content.manifesto) } else { Vec::new() },
+        photo: n.content.photo.as_ref().filter(|_| shown).map(super::photo_url),
+        shown,
         status: n.status.as_str(),
         // The returning officer's reason is the nominee's to read, not every visitor's.
         reason: if mine { n.reason.clone() } else { None },
@@ -341,7 +347,7 @@ fn render_nomination(
 }
 
 /// What a nomination's JSON shows: who seconded, the nominee's account and a decision's
-/// reason only to the nominee.
+/// reason only to the nominee; a rejected or withdrawn one's content too, as the page.
 fn nomination_json(n: &Nomination, mine: bool) -> serde_json::Value {
     let mut body = serde_json::to_value(n).unwrap_or_default();
     if !mine && let Some(o) = body.as_object_mut() {
@@ -350,6 +356,9 @@ fn nomination_json(n: &Nomination, mine: bool) -> serde_json::Value {
         // admin's) to see; the page shows the display name only.
         for private in ["reason", "nominee", "decided_version"] {
             o.remove(private);
+        }
+        if !matches!(n.status, NominationStatus::Pending | NominationStatus::Approved) {
+            o.remove("content");
         }
     }
     body
@@ -466,6 +475,12 @@ pub async fn withdraw(
     answered(&req, &keys, &session, &e, &n, None, result)
 }
 
+/// A second names the version its proposer read: the nominee may have saved another since.
+#[derive(serde::Deserialize)]
+struct SecondForm {
+    version: u32,
+}
+
 pub async fn second(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -475,6 +490,7 @@ pub async fn second(
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
     let (session, e, n) = step_on(&req, path, session, &keys, &body, &store).await?;
+    let read: SecondForm = body.parse()?;
     let result = async {
         let contest = e.contests.iter().find(|c| c.id == n.contest).ok_or_else(|| {
             ApiError::new(ErrorCode::Conflict, "This nomination's contest is no longer part of the election.")
@@ -482,8 +498,9 @@ pub async fn second(
         if !may_take_part(&session, &e, contest) {
             return Err(not_eligible(contest));
         }
-        let entry = audit(&session, "nomination.seconded", &e.id, json!({ "nomination": n.id, "contest": n.contest }));
-        Ok(store.second_nomination(&n.id, &session.sub, &entry, Timestamp::now()).await?)
+        let detail = json!({ "nomination": n.id, "contest": n.contest, "version": read.version });
+        let entry = audit(&session, "nomination.seconded", &e.id, detail);
+        Ok(store.second_nomination(&n.id, read.version, &session.sub, &entry, Timestamp::now()).await?)
     }
     .await;
     answered(&req, &keys, &session, &e, &n, None, result)

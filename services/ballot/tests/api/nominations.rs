@@ -121,13 +121,15 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     assert_eq!(error_code(res).await, (409, "conflict".into()));
 
     // Two others second; the nominee can't, nobody can twice.
-    let res = post(&nominee, format!("{url}/second"), &csrf, json!({})).await;
+    let res = post(&nominee, format!("{url}/second"), &csrf, json!({ "version": 1 })).await;
     assert_eq!(error_code(res).await.0, 403, "not one's own");
     for n in [2, 3] {
         let (s, c) = app.student(n, "spring", &[], true);
-        let res = post(&s, format!("{url}/second"), &c, json!({})).await;
+        let unsaid = post(&s, format!("{url}/second"), &c, json!({})).await;
+        assert_eq!(unsaid.status().as_u16() / 100, 4, "a second says which version it read");
+        let res = post(&s, format!("{url}/second"), &c, json!({ "version": 1 })).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
-        let again = post(&s, format!("{url}/second"), &c, json!({})).await;
+        let again = post(&s, format!("{url}/second"), &c, json!({ "version": 1 })).await;
         assert_eq!(error_code(again).await, (409, "already_exists".into()));
     }
     // The nominee sees who seconded; anyone else sees only how many.
@@ -153,7 +155,7 @@ async fn a_student_nominates_with_a_photo_two_others_second_and_the_admin_puts_t
     let res = post(&admin, decide, &admin_csrf, json!({ "decision": "approve", "version": 1 })).await;
     assert_eq!(res.status(), StatusCode::OK);
     let photo = reqwest::get(format!("{}/photos/{hash}.jpg", app.url)).await.unwrap();
-    assert_eq!(photo.headers()["cache-control"], "public, max-age=31536000, immutable", "a candidate's, for good");
+    assert_eq!(photo.headers()["cache-control"], "public, max-age=60", "a candidate's, still changeable");
 
     // The candidates page (JSON and HTML, escaped) and the ballot list the candidate.
     let page: Value = reqwest::Client::new()
@@ -337,8 +339,9 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         .unwrap();
     let first_url = format!("{}/e/spring/nominations/{}", app.url, first["mine"][0]["id"].as_str().unwrap());
     let (u, u_csrf) = app.student(3, "spring", &[], true);
-    assert_eq!(post(&u, format!("{first_url}/second"), &u_csrf, json!({})).await.status(), StatusCode::OK);
-    let res = post(&u, format!("{}{}/second", app.url, other["url"].as_str().unwrap()), &u_csrf, json!({})).await;
+    let v1 = json!({ "version": 1 });
+    assert_eq!(post(&u, format!("{first_url}/second"), &u_csrf, v1.clone()).await.status(), StatusCode::OK);
+    let res = post(&u, format!("{}{}/second", app.url, other["url"].as_str().unwrap()), &u_csrf, v1).await;
     assert_eq!(error_code(res).await, (409, "conflict".into()), "one second per contest");
 
     // Outside the period.
@@ -403,9 +406,10 @@ async fn the_pages_work_without_javascript_and_show_each_mistake_beside_its_fiel
     let (second, second_csrf) = app.student(2, "spring", &[], false);
     let theirs = second.get(format!("{}{location}", app.url)).send().await.unwrap().text().await.unwrap();
     assert!(theirs.contains("Second this nomination"));
+    assert!(theirs.contains(r#"<input type="hidden" name="version" value="1">"#), "the form names what was read");
     let res = second
         .post(format!("{}{location}/second", app.url))
-        .form(&[("csrf", second_csrf.as_str())])
+        .form(&[("csrf", second_csrf.as_str()), ("version", "1")])
         .send()
         .await
         .unwrap();
@@ -536,4 +540,13 @@ async fn a_rejected_or_replaced_photo_is_the_nominees_and_the_admins_only() {
         assert_eq!(res.status(), StatusCode::OK, "{who}");
         assert_eq!(res.headers()["cache-control"], "private, no-store", "{who}");
     }
+    // Its share link no longer shows its name, manifesto or photo to anyone else.
+    let url = format!("{}{}", app.url, body["url"].as_str().unwrap());
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("not approved") && !page.contains("Ada Quinn") && !page.contains("/photos/"), "{page}");
+    let (stranger, _) = app.student(3, "spring", &[], true);
+    let theirs: Value = stranger.get(&url).send().await.unwrap().json().await.unwrap();
+    assert!(theirs["nomination"].get("content").is_none(), "{theirs}");
+    let mine: Value = nominee.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mine["nomination"]["content"]["name"], "Ada Quinn", "the nominee still reads their own");
 }

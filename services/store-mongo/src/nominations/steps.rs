@@ -125,13 +125,14 @@ async fn update(
     Ok(found.as_ref().map(decode::nomination).transpose()?)
 }
 
-/// Stores a new photo (once per hash) and checks the content names a photo the store
-/// holds: the given one, or one already kept (an edit that keeps its photo). The photo is
-/// upserted with `$setOnInsert` rather than inserted: a duplicate key would abort the
-/// whole transaction, and a hash already held is the same bytes.
+/// Stores a new photo (once per hash) and checks the content names the photo given with
+/// it, or, for an edit (`own`), one this nomination has had. The photo is upserted with
+/// `$setOnInsert` rather than inserted: a duplicate key would abort the whole
+/// transaction, and a hash already held is the same bytes.
 async fn keep_photo(
     store: &MongoStore,
     session: &mut ClientSession,
+    own: Option<&NominationId>,
     content: &NominationContent,
     photo: Option<&NewPhoto>,
     now: Timestamp,
@@ -153,11 +154,17 @@ async fn keep_photo(
             .session(&mut *session)
             .await?;
     } else if let Some(hash) = &content.photo {
-        let held =
-            photos.find_one(doc! { "_id": hash.as_str() }).projection(doc! { "_id": 1 }).session(&mut *session).await?;
-        if held.is_none() {
-            return Err(InvalidField::new("photo", "no such photo").into());
-        }
+        let had = match own {
+            None => false,
+            Some(id) => store
+                .coll::<Document>(VERSIONS)
+                .find_one(doc! { "_id.n": id.as_str(), "photo": hash.as_str() })
+                .projection(doc! { "_id": 1 })
+                .session(&mut *session)
+                .await?
+                .is_some(),
+        };
+        rules::own_photo(had)?;
     }
     Ok(())
 }
@@ -255,7 +262,7 @@ pub(super) async fn submit(
 ) -> Result<Nomination, Halt> {
     if let Some(done) = find(store, session, &new.id).await? {
         // A retried request: the same submission again.
-        return if done.nominee == new.nominee { Ok(done) } else { Err(NominationError::UnknownNomination.into()) };
+        return Ok(rules::resubmitted(done, new)?);
     }
     let t = times(store, session, &new.election).await?;
     rules::in_period(t.period.as_ref(), &t.zone, now)?;
@@ -276,7 +283,7 @@ pub(super) async fn submit(
     if live >= u64::from(MAX_NOMINATIONS_PER_CONTEST) {
         return Err(refused(format!("This contest has {MAX_NOMINATIONS_PER_CONTEST} nominations, the most it takes.")));
     }
-    keep_photo(store, session, &new.content, photo, now).await?;
+    keep_photo(store, session, None, &new.content, photo, now).await?;
     store
         .coll::<Document>(CONTESTS)
         .update_one(
@@ -316,7 +323,7 @@ pub(super) async fn edit(
     if plan == EditPlan::Unchanged {
         return Ok(n);
     }
-    keep_photo(store, session, content, photo, now).await?;
+    keep_photo(store, session, Some(id), content, photo, now).await?;
     let version = n.version + 1;
     let mut set = docs::nomination_content(content);
     set.extend(doc! {
@@ -361,10 +368,12 @@ pub(super) async fn withdraw(
 /// seconders); the seconder's counter is the write two of their seconds in this contest
 /// share, so one racing another for the last allowed one conflicts and, run again,
 /// counts the other.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn second(
     store: &MongoStore,
     session: &mut ClientSession,
     id: &NominationId,
+    version: u32,
     seconder: &Username,
     audit: &AuditEntry,
     now: Timestamp,
@@ -381,7 +390,7 @@ pub(super) async fn second(
         .session(&mut *session)
         .await?;
     let max = t.period.as_ref().map_or(0, |p| p.max_seconds);
-    rules::second(&n, seconder, u32::try_from(given).unwrap_or(u32::MAX), max)?;
+    rules::second(&n, version, seconder, u32::try_from(given).unwrap_or(u32::MAX), max)?;
     store
         .coll::<Document>(SECONDERS)
         .update_one(
@@ -394,7 +403,7 @@ pub(super) async fn second(
     let stored = update(
         store,
         session,
-        doc! { "_id": id.as_str(), "seconds.by": { "$ne": seconder.as_str() } },
+        doc! { "_id": id.as_str(), "version": i64::from(version), "seconds.by": { "$ne": seconder.as_str() } },
         doc! { "$push": { "seconds": { "by": seconder.as_str(), "at": now.as_second() } } },
     )
     .await?;
@@ -433,10 +442,15 @@ pub(super) async fn decide(
             NominationStatus::Rejected
         }
     };
-    let set = doc! {
+    let mut set = doc! {
         "status": status.as_str(), "reason": reason, "decided_version": i64::from(version),
         "updated_at": now.as_second(),
     };
+    if decision == Decision::Reject {
+        // Set aside, as SQLite deletes them: they no longer count against the seconders,
+        // so they must not count for this nomination again either.
+        set.insert("seconds", Bson::Array(Vec::new()));
+    }
     let stored = update(store, session, id_filter(id), doc! { "$set": set }).await?;
     let stored = stored.ok_or(NominationError::UnknownNomination)?;
     append_audit_in(store, session, audit, now).await?;

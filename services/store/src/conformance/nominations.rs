@@ -106,7 +106,7 @@ pub async fn nominations_are_made_in_their_period_by_the_nominee_and_every_versi
     let made = submit(store.as_ref(), &first, Some(&pic), now).await;
     assert_eq!((made.version, made.status, made.nominee.clone()), (1, NominationStatus::Pending, voter(1)));
     assert_eq!(made.content, first.content);
-    let kept = store.photo(&pic.hash()).await.unwrap().expect("the photo is kept by its hash");
+    let kept = store.photo(&pic.hash(), None, now).await.unwrap().expect("the photo is kept by its hash");
     assert_eq!(kept.bytes, pic.bytes);
     // The same submission again (a retried request) is the same nomination.
     assert_eq!(submit(store.as_ref(), &first, Some(&pic), now).await.id, made.id);
@@ -175,6 +175,31 @@ pub async fn nominations_are_made_in_their_period_by_the_nominee_and_every_versi
         "each step taken is audited once, none refused or repeated"
     );
     assert!(store.verify_audit(None).await.unwrap().broken_at.is_none());
+
+    // The first submission's form id sent again for another contest is refused, not
+    // answered with the first.
+    let elsewhere = NewNomination { contest: kid("sec"), ..first.clone() };
+    assert!(matches!(
+        store.submit_nomination(&elsewhere, Some(&pic), &audit("x", &e), now).await,
+        Err(NominationError::Refused(_))
+    ));
+    // Another student can't name that photo without sending it, in a submission or an edit.
+    let borrowed = NewNomination { content: content("Student 5", None), ..new_nomination(&e, "sec", 5, None) };
+    let borrowed = NewNomination {
+        content: NominationContent { photo: Some(pic.hash()), ..borrowed.content.clone() },
+        ..borrowed
+    };
+    assert!(matches!(
+        store.submit_nomination(&borrowed, None, &audit("x", &e), now).await,
+        Err(NominationError::Invalid(_))
+    ));
+    let theirs = submit(store.as_ref(), &new_nomination(&e, "pres", 5, None), None, now).await;
+    let taking = NominationContent { photo: Some(pic.hash()), ..theirs.content.clone() };
+    assert!(matches!(
+        store.edit_nomination(&theirs.id, &voter(5), &taking, None, &audit("x", &e), now).await,
+        Err(NominationError::Invalid(_))
+    ));
+    store.withdraw_nomination(&theirs.id, &voter(5), &audit("nomination.withdrawn", &e), now).await.unwrap();
 }
 
 pub async fn seconds_are_once_each_never_ones_own_and_capped_per_contest_under_a_race(store: Arc<dyn Store>) {
@@ -185,7 +210,10 @@ pub async fn seconds_are_once_each_never_ones_own_and_capped_per_contest_under_a
     let s = |id: NominationId, who: u32, at: Timestamp| {
         let store = store.clone();
         let e = e.clone();
-        async move { store.second_nomination(&id, &voter(who), &audit("nomination.seconded", &e), at).await }
+        async move {
+            let version = store.nomination(&id).await.unwrap().unwrap().version;
+            store.second_nomination(&id, version, &voter(who), &audit("nomination.seconded", &e), at).await
+        }
     };
 
     assert!(matches!(s(a.id.clone(), 1, now).await, Err(NominationError::OwnNomination)));
@@ -255,7 +283,7 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
 
     let short = decide(1, Decision::Approve, "", now).await;
     assert!(matches!(short, Err(NominationError::TooFewProposers { have: 0, need: 1 })), "{short:?}");
-    store.second_nomination(&n.id, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
+    store.second_nomination(&n.id, 1, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
     let approved = decide(1, Decision::Approve, "", now).await.unwrap();
     assert_eq!((approved.status, approved.decided_version), (NominationStatus::Approved, Some(1)));
     let candidate = on_ballot().await.expect("an approved nominee is a candidate");
@@ -286,7 +314,9 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
     assert!(matches!(stale, Err(NominationError::Stale { current: 2 })), "{stale:?}");
     let unseconded = decide(2, Decision::Approve, "", now).await;
     assert!(matches!(unseconded, Err(NominationError::TooFewProposers { have: 0, need: 1 })), "{unseconded:?}");
-    store.second_nomination(&n.id, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
+    let read_v1 = store.second_nomination(&n.id, 1, &voter(2), &audit("x", &e), now).await;
+    assert!(matches!(read_v1, Err(NominationError::Stale { current: 2 })), "a second names what it read: {read_v1:?}");
+    store.second_nomination(&n.id, 2, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
     assert!(matches!(decide(2, Decision::Reject, "  ", now).await, Err(NominationError::Invalid(_))));
     let rejected = decide(2, Decision::Reject, "The photo is not of you.", now).await.unwrap();
     assert_eq!(
@@ -294,12 +324,22 @@ pub async fn decisions_name_the_current_version_need_proposers_and_set_the_ballo
         (NominationStatus::Rejected, Some("The photo is not of you."))
     );
     assert!(on_ballot().await.is_none());
-    decide(2, Decision::Approve, "", now).await.unwrap();
+    // A rejection sets the seconds aside (they stopped counting against the seconder), so
+    // a change of mind on the same version finds none; the nominee stands again by saving,
+    // even the same content, which is a new version to second and decide.
+    assert!(rejected.seconds.is_empty(), "{:?}", rejected.seconds);
+    let again = decide(2, Decision::Approve, "", now).await;
+    assert!(matches!(again, Err(NominationError::TooFewProposers { have: 0, need: 1 })), "{again:?}");
+    let v3 = store.edit_nomination(&n.id, &voter(1), &edited, None, &audit("nomination.edited", &e), now).await;
+    let v3 = v3.unwrap();
+    assert_eq!((v3.version, v3.status), (3, NominationStatus::Pending), "standing again after a rejection");
+    store.second_nomination(&n.id, 3, &voter(2), &audit("nomination.seconded", &e), now).await.unwrap();
+    decide(3, Decision::Approve, "", now).await.unwrap();
     assert_eq!(on_ballot().await.map(|c| c.name), Some("Ada".to_owned()), "what was approved is what stands");
 
     // Decisions are still taken after nominations close, never once voting opens.
     let other = submit(store.as_ref(), &new_nomination(&e, "pres", 3, None), None, now).await;
-    store.second_nomination(&other.id, &voter(4), &audit("nomination.seconded", &e), now).await.unwrap();
+    store.second_nomination(&other.id, 1, &voter(4), &audit("nomination.seconded", &e), now).await.unwrap();
     let after_close = now + 90.minutes();
     store.decide_nomination(&other.id, 1, Decision::Approve, "", &audit("x", &e), after_close).await.unwrap();
     let locked = decide(2, Decision::Reject, "late", now + 2.hours()).await;
@@ -387,14 +427,13 @@ pub async fn a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only
     let (first, second) = (photo(21), photo(22));
     let n = new_nomination(&e, "pres", 1, Some(&first));
     let n = submit(store.as_ref(), &n, Some(&first), now).await;
-    let shown = |p: &NewPhoto| {
+    let shown = |p: &NewPhoto, viewer: Option<u32>, at: Timestamp| {
         let (store, hash) = (store.clone(), p.hash());
-        async move { store.photo(&hash).await.unwrap().unwrap() }
+        async move { store.photo(&hash, viewer.map(voter).as_ref(), at).await.unwrap().unwrap() }
     };
-    let pending = shown(&first).await;
-    assert_eq!(pending.shown, PhotoShown::Nomination, "a pending nomination's share link shows it");
-    assert!(pending.visible_to(None, false));
-    assert_eq!(pending.nominees, [voter(1)]);
+    let pending = shown(&first, None, now).await;
+    assert_eq!(pending.shown, PhotoShown::Public, "a pending nomination's share link shows it");
+    assert!(pending.visible(false));
 
     let approve = |version: u32| {
         let (store, e, id) = (store.clone(), e.clone(), n.id.clone());
@@ -403,7 +442,9 @@ pub async fn a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only
         }
     };
     approve(1).await.unwrap();
-    assert_eq!(shown(&first).await.shown, PhotoShown::Candidate, "on the ballot");
+    assert_eq!(shown(&first, None, now).await.shown, PhotoShown::Public, "a candidate's, but still changeable");
+    let voting = now + 2.hours();
+    assert_eq!(shown(&first, None, voting).await.shown, PhotoShown::Locked, "locked once voting opens");
 
     // A new photo: the old one is set aside, the nominee's and the admins' only.
     let edited = content("Student 1", Some(&second));
@@ -411,28 +452,32 @@ pub async fn a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only
         .edit_nomination(&n.id, &voter(1), &edited, Some(&second), &audit("nomination.edited", &e), now)
         .await
         .unwrap();
-    let old = shown(&first).await;
+    let old = shown(&first, None, now).await;
     assert_eq!(old.shown, PhotoShown::Private);
-    assert!(!old.visible_to(None, false) && !old.visible_to(Some(&voter(2)), false));
-    assert!(old.visible_to(Some(&voter(1)), false) && old.visible_to(None, true));
-    assert_eq!(shown(&second).await.shown, PhotoShown::Nomination);
+    assert!(!old.visible(false) && old.visible(true), "an admin sees it");
+    assert!(!shown(&first, Some(2), now).await.visible(false), "another student doesn't");
+    assert!(shown(&first, Some(1), now).await.visible(false), "its nominee does");
+    assert_eq!(shown(&second, None, now).await.shown, PhotoShown::Public);
 
     // Rejected or withdrawn, the current one is set aside too.
     store
         .decide_nomination(&n.id, 2, Decision::Reject, "Not you.", &audit("nomination.rejected", &e), now)
         .await
         .unwrap();
-    assert_eq!(shown(&second).await.shown, PhotoShown::Private);
+    assert_eq!(shown(&second, None, now).await.shown, PhotoShown::Private);
     approve(2).await.unwrap();
-    assert_eq!(shown(&second).await.shown, PhotoShown::Candidate);
+    assert_eq!(shown(&second, None, now).await.shown, PhotoShown::Public);
     store.withdraw_nomination(&n.id, &voter(1), &audit("nomination.withdrawn", &e), now).await.unwrap();
-    let gone = shown(&second).await;
-    assert_eq!((gone.shown, gone.nominees.clone()), (PhotoShown::Private, vec![voter(1)]));
+    let gone = shown(&second, Some(1), now).await;
+    assert_eq!((gone.shown, gone.visible(false)), (PhotoShown::Private, true));
 
     // One file sent by two students is both of theirs, and shown while either stands.
     let twin = submit(store.as_ref(), &new_nomination(&e, "sec", 2, Some(&second)), Some(&second), now).await;
-    let both = shown(&second).await;
-    assert_eq!((both.shown, both.nominees.clone()), (PhotoShown::Nomination, vec![voter(1), voter(2)]));
+    assert_eq!(shown(&second, None, now).await.shown, PhotoShown::Public);
     store.withdraw_nomination(&twin.id, &voter(2), &audit("nomination.withdrawn", &e), now).await.unwrap();
-    assert_eq!(shown(&second).await.shown, PhotoShown::Private);
+    for owner in [1, 2] {
+        let theirs = shown(&second, Some(owner), now).await;
+        assert_eq!((theirs.shown, theirs.visible(false)), (PhotoShown::Private, true), "student {owner}");
+    }
+    assert!(!shown(&second, Some(3), now).await.visible(false));
 }
