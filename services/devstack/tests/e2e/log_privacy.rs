@@ -203,6 +203,15 @@ pub async fn one_vote_leaves_no_log_line_that_pairs_the_voter_with_the_ballot() 
     sent.push(json_check.clone());
     let answer: Value = res.json().await.unwrap();
     assert_eq!(answer["in_ballot_box"], true, "{answer}");
+    // A link of the old form, the receipt in its path, still works: nginx sends it on to
+    // the check without logging it (only the check it lands on is logged, path alone).
+    let follows = reqwest::Client::new();
+    let res = follows.get(url(&format!("/e/demo/receipt/{receipt}"))).header("accept", "application/json").send();
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "an old receipt link");
+    sent.push(request_id(&res));
+    let old: Value = res.json().await.unwrap();
+    assert_eq!(old["in_ballot_box"], true, "{old}");
     // Whether it is in the box, and never what it says.
     let answer = answer.to_string();
     for shown in [&checked, &answer] {
