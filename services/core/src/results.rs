@@ -36,6 +36,10 @@ pub struct Results {
     /// SHA-256), as written to the audit log at close + grace.
     pub seal: BoxSeal,
     pub contests: Vec<ContestResult>,
+    /// Constituency contests so small that the box export would show their voters' other
+    /// choices: warn before it is published (`few_voters`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub few_voters: Vec<FewVoters>,
 }
 
 /// One option on a contest's ballot, as the sheet numbers them.
@@ -128,7 +132,7 @@ pub async fn results(
             ),
         ));
     }
-    Ok(Results {
+    let mut results = Results {
         election: election.id.clone(),
         title: election.title.clone(),
         closed_at: election.schedule.closes_at,
@@ -144,7 +148,10 @@ pub async fn results(
             .map(|c| count_contest(&election.id, &election.title, c, &contents.ballots))
             .collect::<Result<_, _>>()
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("The count could not run: {e}.")))?,
-    })
+        few_voters: Vec::new(),
+    };
+    results.few_voters = few_voters(election, &results);
+    Ok(results)
 }
 
 /// Counts one contest of the election `election` (titled `election_title`) from every

@@ -190,9 +190,11 @@ impl Nominations for MongoStore {
                 self.timed(self.coll::<Document>("elections").find_one(filter).projection(doc! { "_id": 1 })).await?;
             Ok::<_, StoreError>(found.is_some())
         };
-        let locked = ballot(doc! { "contests.candidates.photo": h, "opens_at": { "$lte": now.as_second() } }).await?;
+        let approved = doc! { "$elemMatch": { "photo": h, "status": "approved" } };
+        let locked =
+            ballot(doc! { "contests.candidates": approved.clone(), "opens_at": { "$lte": now.as_second() } }).await?;
         let public = locked
-            || ballot(doc! { "contests.candidates.photo": h }).await?
+            || ballot(doc! { "contests.candidates": approved }).await?
             || self
                 .timed(
                     self.coll::<Document>(NOMINATIONS)

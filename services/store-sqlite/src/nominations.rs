@@ -103,8 +103,6 @@ fn existing(tx: &rusqlite::Transaction<'_>, id: &NominationId) -> Result<Nominat
     load(tx, id)?.ok_or(NominationError::UnknownNomination)
 }
 
-/// Stores a new photo (once per hash) and checks the content names a photo the store
-/// holds: the given one, or one already kept (an edit that keeps its photo).
 /// Stores a new photo (once per hash) and checks the content names the photo given with
 /// it, or, for an edit (`own`), one this nomination has had.
 fn keep_photo(
@@ -594,8 +592,8 @@ impl Nominations for SqliteStore {
                 .prepare_cached(
                     "SELECT bytes,
                             EXISTS (SELECT 1 FROM candidates c JOIN elections e ON e.id = c.election_id
-                                    WHERE c.photo = ?1 AND e.opens_at <= ?2),
-                            EXISTS (SELECT 1 FROM candidates WHERE photo = ?1)
+                                    WHERE c.photo = ?1 AND c.status = 'approved' AND e.opens_at <= ?2),
+                            EXISTS (SELECT 1 FROM candidates WHERE photo = ?1 AND status = 'approved')
                             OR EXISTS (SELECT 1 FROM nominations WHERE photo = ?1 AND status IN ('pending', 'approved'))
                      FROM photos WHERE hash = ?1",
                 )

@@ -412,7 +412,7 @@ pub trait Nominations: Send + Sync {
     ) -> Result<Vec<Nomination>, StoreError>;
 
     /// A stored photo (JPEG) and where it is used at `now`, so it is shown only to whom
-    /// may see it (`StoredPhoto::visible_to`); `viewer` is the signed-in student asking,
+    /// may see it (`StoredPhoto::visible`); `viewer` is the signed-in student asking,
     /// if any (whether it is one of their own nominations' photos is asked only when the
     /// photo is not public).
     async fn photo(

@@ -240,7 +240,6 @@ struct ResultsPage {
     closed_local: String,
     turnout_pct: String,
     sheets: Vec<ContestSheet>,
-    few_voters: Vec<results::FewVoters>,
 }
 
 pub async fn results(
@@ -293,7 +292,6 @@ pub async fn results(
         closed_local: election.schedule.local(r.closed_at),
         turnout_pct: pct(r.quorum.turnout_pct),
         sheets: results_view::sheets(&r),
-        few_voters: results::few_voters(&election, &r),
         r,
     };
     Ok(html(StatusCode::OK, &page))

@@ -490,8 +490,8 @@ pub async fn second(
     store: StoreData,
 ) -> Result<HttpResponse, ApiError> {
     let (session, e, n) = step_on(&req, path, session, &keys, &body, &store).await?;
-    let read: SecondForm = body.parse()?;
     let result = async {
+        let read: SecondForm = body.parse()?;
         let contest = e.contests.iter().find(|c| c.id == n.contest).ok_or_else(|| {
             ApiError::new(ErrorCode::Conflict, "This nomination's contest is no longer part of the election.")
         })?;

@@ -262,6 +262,10 @@ async fn each_contest_is_counted_by_its_rule_ron_leaves_a_seat_unfilled_and_the_
     let elected: Vec<&str> =
         societies["elected"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(elected, ["chess-club", "film-society"]);
+    assert_eq!(
+        r["few_voters"],
+        serde_json::json!([{ "contest": "physics-rep", "title": "Physics Faculty Representative", "ballots": 1 }])
+    );
     let council = contest("council");
     assert_eq!(council["method"], "ers97");
     assert!(council["sheet"]["stages"].as_array().unwrap().len() > 1, "{council}");

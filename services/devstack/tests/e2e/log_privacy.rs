@@ -212,6 +212,17 @@ pub async fn one_vote_leaves_no_log_line_that_pairs_the_voter_with_the_ballot() 
     sent.push(request_id(&res));
     let old: Value = res.json().await.unwrap();
     assert_eq!(old["in_ballot_box"], true, "{old}");
+    // Nor is one of another shape logged (a trailing slash, a path beyond), and a path
+    // that decodes to a line break or a query is not let into the redirect's Location.
+    for odd in [format!("/e/demo/receipt/{receipt}/"), format!("/e/demo/receipt/{receipt}/x")] {
+        let res = script.get(url(&odd)).header("accept", "application/json").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{odd}");
+    }
+    let injected = format!("/e/demo/receipt/{receipt}%0d%0aSet-Cookie:%20x=1");
+    let res = script.get(url(&injected)).send().await.unwrap();
+    assert!(res.headers().get("set-cookie").is_none() && res.status() != StatusCode::FOUND, "{:?}", res.headers());
+    let res = script.get(url(&format!("/e/demo/receipt/{receipt}%26receipt=x"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "no second query parameter smuggled in");
     // Whether it is in the box, and never what it says.
     let answer = answer.to_string();
     for shown in [&checked, &answer] {

@@ -445,6 +445,11 @@ pub async fn a_photo_is_shown_while_a_page_shows_it_and_then_to_its_nominee_only
     assert_eq!(shown(&first, None, now).await.shown, PhotoShown::Public, "a candidate's, but still changeable");
     let voting = now + 2.hours();
     assert_eq!(shown(&first, None, voting).await.shown, PhotoShown::Locked, "locked once voting opens");
+    // A candidate the admin rejected on the ballot itself is not on it: not locked.
+    let k = n.candidate_id();
+    let reject = audit("candidate.rejected", &e);
+    store.decide_candidate(&e, &kid("pres"), &k, Decision::Reject, "No.", &reject, now).await.unwrap();
+    assert_eq!(shown(&first, None, voting).await.shown, PhotoShown::Public, "public by its nomination alone");
 
     // A new photo: the old one is set aside, the nominee's and the admins' only.
     let edited = content("Student 1", Some(&second));
