@@ -132,7 +132,13 @@ pub async fn results(
             ),
         ));
     }
-    let mut results = Results {
+    let contests: Vec<ContestResult> = election
+        .contests
+        .iter()
+        .map(|c| count_contest(&election.id, &election.title, c, &contents.ballots))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("The count could not run: {e}.")))?;
+    Ok(Results {
         election: election.id.clone(),
         title: election.title.clone(),
         closed_at: election.schedule.closes_at,
@@ -142,16 +148,9 @@ pub async fn results(
         ballots,
         consistent: contents.participation == ballots,
         seal,
-        contests: election
-            .contests
-            .iter()
-            .map(|c| count_contest(&election.id, &election.title, c, &contents.ballots))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("The count could not run: {e}.")))?,
-        few_voters: Vec::new(),
-    };
-    results.few_voters = few_voters(election, &results);
-    Ok(results)
+        few_voters: few_voters(election, &contests),
+        contests,
+    })
 }
 
 /// Counts one contest of the election `election` (titled `election_title`) from every
@@ -326,8 +325,8 @@ pub struct FewVoters {
 
 /// The election's constituency contests with some but fewer than `console::SMALLEST_SHOWN`
 /// ballots voting or abstaining in them: the results page warns before the box export is published.
-pub fn few_voters(election: &Election, r: &Results) -> Vec<FewVoters> {
-    r.contests
+pub fn few_voters(election: &Election, contests: &[ContestResult]) -> Vec<FewVoters> {
+    contests
         .iter()
         .filter(|c| {
             let own = election.contests.iter().find(|k| k.id == c.id).is_some_and(|k| !k.rules.voters.is_everyone());

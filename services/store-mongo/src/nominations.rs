@@ -185,16 +185,20 @@ impl Nominations for MongoStore {
             return Ok(None);
         };
         let h = hash.as_str();
-        let ballot = |filter: Document| async move {
-            let found =
-                self.timed(self.coll::<Document>("elections").find_one(filter).projection(doc! { "_id": 1 })).await?;
-            Ok::<_, StoreError>(found.is_some())
-        };
-        let approved = doc! { "$elemMatch": { "photo": h, "status": "approved" } };
-        let locked =
-            ballot(doc! { "contests.candidates": approved.clone(), "opens_at": { "$lte": now.as_second() } }).await?;
-        let public = locked
-            || ballot(doc! { "contests.candidates": approved }).await?
+        // The elections with an approved candidate using it (a photo is one nominee's:
+        // a few at most), and when each opens.
+        let on_ballot = self
+            .timed(
+                self.coll::<Document>("elections")
+                    .find(doc! { "contests.candidates": { "$elemMatch": { "photo": h, "status": "approved" } } })
+                    .projection(doc! { "opens_at": 1 })
+                    .limit(100),
+            )
+            .await?;
+        let elections: Vec<Document> = self.timed(on_ballot.try_collect()).await?;
+        let opens_at = elections.iter().map(|d| decode::int(d, "opens_at")).collect::<Result<Vec<_>, _>>()?;
+        let locked = opens_at.iter().any(|at| *at <= now.as_second());
+        let public = !opens_at.is_empty()
             || self
                 .timed(
                     self.coll::<Document>(NOMINATIONS)

@@ -215,6 +215,11 @@ pub enum NominationStatus {
 }
 
 impl NominationStatus {
+    /// Pending or approved: a nomination that stands, whose share link shows its content
+    /// and takes seconds (the stores' `status IN ('pending', 'approved')`).
+    pub fn stands(self) -> bool {
+        matches!(self, Self::Pending | Self::Approved)
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

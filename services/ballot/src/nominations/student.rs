@@ -306,7 +306,7 @@ fn render_nomination(
     let eligible = session.zip(contest).is_some_and(|(s, c)| may_take_part(s, e, c));
     // A rejected or withdrawn nomination's content (name, manifesto, photo) is no longer
     // anyone's to read but the nominee's: it may be why it was rejected.
-    let shown = mine || matches!(n.status, NominationStatus::Pending | NominationStatus::Approved);
+    let shown = mine || n.status.stands();
     let page = NominationPage {
         nav: Nav { user: session.map(|s| s.sub.to_string()) },
         csrf: session.map(|s| keys.csrf_token(s)).unwrap_or_default(),
@@ -331,11 +331,7 @@ fn render_nomination(
         },
         mine,
         open: open && standing,
-        can_second: open
-            && matches!(n.status, NominationStatus::Pending | NominationStatus::Approved)
-            && !mine
-            && !seconded
-            && eligible,
+        can_second: open && n.status.stands() && !mine && !seconded && eligible,
         seconded,
         signed_in: session.is_some(),
         period: period_text(e),
@@ -357,7 +353,7 @@ fn nomination_json(n: &Nomination, mine: bool) -> serde_json::Value {
         for private in ["reason", "nominee", "decided_version"] {
             o.remove(private);
         }
-        if !matches!(n.status, NominationStatus::Pending | NominationStatus::Approved) {
+        if !n.status.stands() {
             o.remove("content");
         }
     }

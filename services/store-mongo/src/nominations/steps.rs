@@ -304,7 +304,8 @@ pub(super) async fn submit(
 }
 
 /// See `Nominations::edit_nomination`: a new version, its seconds cleared, back to pending
-/// and off the ballot until decided again (the nominee's earlier versions stay in `nomination_versions`).
+/// and off the ballot until decided again (the nominee's earlier versions stay in
+/// `nomination_versions`).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn edit(
     store: &MongoStore,
